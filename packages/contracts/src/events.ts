@@ -1,0 +1,233 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { Intent, Outcome, Probability, Sentiment, Token, Urgency } from "./lead.js";
+
+/**
+ * Every event shares one envelope with CloudEvents 1.0 attribute names plus `tenant`.
+ * `type` carries a version (`lead.scored.v1`). Schemas are loose: a consumer accepts
+ * unknown extra fields, so a producer can add fields without breaking older consumers.
+ */
+export function eventSchema<const T extends string, D extends z.ZodType>(
+  type: T,
+  data: D,
+  description: string,
+) {
+  return z
+    .looseObject({
+      specversion: z.literal("1.0"),
+      id: z.string().min(1).max(128),
+      type: z.literal(type),
+      /** The producing service, as a URI reference: `/lead-intake`, `/scheduler`, `/dispatcher`. */
+      source: z.string().min(1),
+      time: z.iso.datetime(),
+      /** The event's subject within its source: the lead id, or `<leadId>/<step>` for a follow-up. */
+      subject: z.string().min(1),
+      datacontenttype: z.literal("application/json"),
+      tenant: Token,
+      data,
+    })
+    .meta({ id: type, description });
+}
+
+const Step = z.number().int().min(1).max(1000);
+const DelaySeconds = z.number().positive();
+const Channel = z.string().min(1).max(64);
+
+export const LeadScoredData = z.looseObject({
+  lead_id: Token,
+  created_at: z.iso.datetime(),
+  pred_prob: Probability,
+  score: Probability,
+  intent: Intent,
+  sentiment: Sentiment,
+  urgency: Urgency,
+  model_version: z.string(),
+});
+export const LeadScored = eventSchema(
+  "lead.scored.v1",
+  LeadScoredData,
+  "A lead was accepted, enriched and scored (lead.scored.<tenant>.<leadId>)",
+);
+export type LeadScored = z.infer<typeof LeadScored>;
+
+export const LeadOutcomeData = z.looseObject({
+  lead_id: Token,
+  outcome: Outcome,
+  notes: z.string().optional(),
+  recorded_at: z.iso.datetime(),
+  /** True for booked, unqualified and spam: the scheduler cancels what is still pending. */
+  stops_followups: z.boolean(),
+});
+export const LeadOutcome = eventSchema(
+  "lead.outcome.v1",
+  LeadOutcomeData,
+  "An outcome was recorded for a lead (lead.outcome.<tenant>.<leadId>)",
+);
+export type LeadOutcome = z.infer<typeof LeadOutcome>;
+
+/** What identifies one follow-up of one lead, carried by every follow-up event. */
+const FollowupRef = {
+  lead_id: Token,
+  step: Step,
+  delay_s: DelaySeconds,
+  /** The lead's creation time plus the delay: never delivered before this instant. */
+  due_at: z.iso.datetime(),
+};
+
+export const FollowupTimerData = z.looseObject({
+  ...FollowupRef,
+  /** The whole seconds of the Nats-TTL header the timer was published with. */
+  ttl_s: z.number().int().min(1),
+});
+export const FollowupTimer = eventSchema(
+  "followup.timer.v1",
+  FollowupTimerData,
+  "A follow-up timer; its expiry marker means the follow-up is due (followup.timer.<tenant>.<leadId>.<step>)",
+);
+export type FollowupTimer = z.infer<typeof FollowupTimer>;
+
+export const FollowupDueData = z.looseObject({
+  ...FollowupRef,
+  /** `<tenant>:<leadId>:<step>`, the same on every attempt and replay. */
+  idempotency_key: z.string().min(5),
+  channel: Channel,
+  lead_created_at: z.iso.datetime(),
+  pred_prob: Probability,
+  /** When the scheduler saw the timer's expiry marker. */
+  fired_at: z.iso.datetime(),
+  /** How many times this follow-up was replayed from the dead letters (0 at first). */
+  replays: z.number().int().min(0).default(0),
+});
+export const FollowupDue = eventSchema(
+  "followup.due.v1",
+  FollowupDueData,
+  "A follow-up is due for delivery (followup.due.<tenant>.<leadId>.<step>, work queue)",
+);
+export type FollowupDue = z.infer<typeof FollowupDue>;
+export type FollowupDueData = z.infer<typeof FollowupDueData>;
+
+export const AttemptResult = z.enum(["ok", "error", "dead"]);
+export type AttemptResult = z.infer<typeof AttemptResult>;
+
+export const FollowupResultData = z.looseObject({
+  ...FollowupRef,
+  idempotency_key: z.string().min(5),
+  channel: Channel,
+  /** 1 for the first attempt; counts redeliveries after a crash too. */
+  attempt: z.number().int().min(1),
+  result: AttemptResult,
+  status_code: z.number().int().nullable(),
+  error: z.string().optional(),
+  duration_ms: z.number().min(0),
+  /** When the next attempt is planned, for result `error`. */
+  retry_in_ms: z.number().min(0).optional(),
+  /** Delivery time minus due_at, for result `ok`. */
+  lateness_ms: z.number().optional(),
+});
+export const FollowupResult = eventSchema(
+  "followup.result.v1",
+  FollowupResultData,
+  "The outcome of one delivery attempt (followup.result.<tenant>.<leadId>.<step>)",
+);
+export type FollowupResult = z.infer<typeof FollowupResult>;
+
+export const FollowupDeadData = z.looseObject({
+  ...FollowupRef,
+  idempotency_key: z.string().min(5),
+  channel: Channel,
+  attempts: z.number().int().min(1),
+  /** `permanent`: the channel refused it (a 4xx); `exhausted`: every attempt failed. */
+  reason: z.enum(["permanent", "exhausted"]),
+  last_status_code: z.number().int().nullable(),
+  last_error: z.string(),
+  /** The due follow-up as it was, so a replay can publish it again unchanged. */
+  due: FollowupDueData,
+});
+export const FollowupDead = eventSchema(
+  "followup.dead.v1",
+  FollowupDeadData,
+  "A follow-up that could not be delivered (followup.dead.<tenant>.<leadId>.<step>)",
+);
+export type FollowupDead = z.infer<typeof FollowupDead>;
+
+/** Every event type, by its `type` attribute. */
+export const EVENT_SCHEMAS = {
+  "lead.scored.v1": LeadScored,
+  "lead.outcome.v1": LeadOutcome,
+  "followup.timer.v1": FollowupTimer,
+  "followup.due.v1": FollowupDue,
+  "followup.result.v1": FollowupResult,
+  "followup.dead.v1": FollowupDead,
+} as const;
+export type EventType = keyof typeof EVENT_SCHEMAS;
+export type EventOf<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T]>;
+
+/** Builds an event in the shared envelope; validated, so a producer cannot publish what its contract forbids. */
+export function makeEvent<T extends EventType>(
+  type: T,
+  fields: {
+    source: string;
+    subject: string;
+    tenant: string;
+    data: z.input<(typeof EVENT_SCHEMAS)[T]>["data"];
+    id?: string;
+    time?: Date;
+  },
+): EventOf<T> {
+  const candidate = {
+    specversion: "1.0",
+    id: fields.id ?? randomUUID(),
+    type,
+    source: fields.source,
+    time: (fields.time ?? new Date()).toISOString(),
+    subject: fields.subject,
+    datacontenttype: "application/json",
+    tenant: fields.tenant,
+    data: fields.data,
+  };
+  return EVENT_SCHEMAS[type].parse(candidate) as EventOf<T>;
+}
+
+export class ContractError extends Error {
+  constructor(
+    message: string,
+    readonly issues: { path: string; message: string }[],
+  ) {
+    super(message);
+    this.name = "ContractError";
+  }
+}
+
+/** Flattens zod issues into `{path, message}` pairs, the shape error details use everywhere. */
+export function describeIssues(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.length > 0 ? issue.path.map(String).join(".") : "(root)",
+    message: issue.message,
+  }));
+}
+
+/**
+ * Decodes an event of the given type from message bytes; throws ContractError (with the
+ * failing fields) when the bytes are not JSON or the event breaks its contract.
+ */
+export function decodeEvent<T extends EventType>(type: T, bytes: Uint8Array | string): EventOf<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof bytes === "string" ? bytes : new TextDecoder().decode(bytes));
+  } catch (err) {
+    throw new ContractError(`${type}: body is not JSON (${(err as Error).message})`, [
+      { path: "(root)", message: "not JSON" },
+    ]);
+  }
+  const result = EVENT_SCHEMAS[type].safeParse(json);
+  if (!result.success) {
+    const issues = describeIssues(result.error);
+    throw new ContractError(`${type}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, issues);
+  }
+  return result.data as EventOf<T>;
+}
+
+/** Encodes an event for publishing. */
+export function encodeEvent(event: { type: string }): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(event));
+}

@@ -1,0 +1,43 @@
+import { z } from "zod";
+import {
+  ErrorEnvelope,
+  HookAck,
+  HookPayload,
+  LeadAccepted,
+  LeadView,
+  OutcomeAccepted,
+  QueueStatus,
+} from "./api.js";
+import { EVENT_SCHEMAS } from "./events.js";
+import { LeadRequest, OutcomeRequest, StoredLead } from "./lead.js";
+import { FollowupPlan, HookReceipt } from "./records.js";
+
+/** Every schema that is a contract of record, by the file name its JSON Schema is written to. */
+export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
+  ...EVENT_SCHEMAS,
+  LeadRequest,
+  OutcomeRequest,
+  StoredLead,
+  FollowupPlan,
+  HookReceipt,
+  HookPayload,
+  HookAck,
+  LeadAccepted,
+  LeadView,
+  OutcomeAccepted,
+  QueueStatus,
+  ErrorEnvelope,
+};
+
+/**
+ * JSON Schema (draft 2020-12) of every contract of record, for consumers not written in
+ * TypeScript. `io: "input"` describes what a producer may send (defaults are optional).
+ */
+export function jsonSchemas(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, schema] of Object.entries(CONTRACTS_OF_RECORD)) {
+    const json = z.toJSONSchema(schema, { target: "draft-2020-12", io: "input", unrepresentable: "any" });
+    out[`${name}.schema.json`] = `${JSON.stringify(json, null, 2)}\n`;
+  }
+  return out;
+}

@@ -1,0 +1,56 @@
+import { z } from "zod";
+import { Token } from "./lead.js";
+
+/**
+ * The scheduler's plan for one lead, in the `followup_plans` KV bucket under
+ * `<tenant>.<leadId>`. It is created once (KV create fails when it exists), which is what
+ * keeps a `lead.scored` redelivered hours later from scheduling anything again: the
+ * stream's duplicate window alone only covers minutes.
+ */
+export const PlannedStepState = z.enum(["pending", "due", "cancelled"]);
+export type PlannedStepState = z.infer<typeof PlannedStepState>;
+
+export const PlannedStep = z.looseObject({
+  step: z.number().int().min(1),
+  delay_s: z.number().positive(),
+  due_at: z.iso.datetime(),
+  state: PlannedStepState,
+  /** When the due follow-up was handed to the dispatcher. */
+  due_published_at: z.iso.datetime().optional(),
+});
+export type PlannedStep = z.infer<typeof PlannedStep>;
+
+export const FollowupPlan = z
+  .looseObject({
+    lead_id: Token,
+    tenant: Token,
+    lead_created_at: z.iso.datetime(),
+    pred_prob: z.number().min(0).max(1),
+    planned_at: z.iso.datetime(),
+    /** Empty when the lead did not qualify; `skipped` says why. */
+    steps: z.array(PlannedStep),
+    skipped: z.enum(["below_threshold", "disabled", "empty_schedule", "stopped"]).optional(),
+    cancelled: z.object({ at: z.iso.datetime(), reason: z.string() }).optional(),
+  })
+  .meta({ id: "FollowupPlan", description: "Value of a lead's plan in the followup_plans KV bucket" });
+export type FollowupPlan = z.infer<typeof FollowupPlan>;
+
+/**
+ * A follow-up received by lead-intake's own hook, in the `hook_receipts` KV bucket under
+ * `<tenant>.<leadId>.<hash of webhook-id>`: created once per webhook-id, so a replay is
+ * acknowledged and not recorded twice.
+ */
+export const HookReceipt = z
+  .looseObject({
+    webhook_id: z.string(),
+    tenant: Token,
+    lead_id: Token,
+    step: z.number().int().min(1).optional(),
+    strategy: z.string().optional(),
+    attempt: z.number().int().min(1).optional(),
+    received_at: z.iso.datetime(),
+    /** How the caller proved itself: a Standard Webhooks signature or an API key. */
+    auth: z.enum(["signature", "api_key"]),
+  })
+  .meta({ id: "HookReceipt", description: "Value of a received follow-up in the hook_receipts KV bucket" });
+export type HookReceipt = z.infer<typeof HookReceipt>;

@@ -1,0 +1,194 @@
+import { wildcards } from "./subjects.js";
+
+/**
+ * Streams, consumers and KV buckets as data: provisioning (service-kit) and tests read this
+ * one definition. Durations are milliseconds; 0 means "no limit". Field meanings follow the
+ * JetStream API of the same names.
+ */
+
+export type Retention = "limits" | "workqueue" | "interest";
+
+export interface StreamSpec {
+  name: string;
+  description: string;
+  subjects: string[];
+  retention: Retention;
+  replicas: number;
+  maxAgeMs: number;
+  duplicateWindowMs: number;
+  /** Per-message TTL (`Nats-TTL`), nats-server >= 2.11. */
+  allowMsgTtl?: boolean;
+  /** How long the server keeps the marker it stores when a message's TTL runs out. */
+  subjectDeleteMarkerTtlMs?: number;
+  maxMsgsPerSubject?: number;
+  republish?: { src: string; dest: string; headersOnly: boolean };
+}
+
+export interface ConsumerSpec {
+  stream: string;
+  durable: string;
+  description: string;
+  filterSubjects: string[];
+  ackWaitMs: number;
+  /** -1: redeliver until acked or terminated; poison messages are terminated by the code. */
+  maxDeliver: number;
+  maxAckPending: number;
+}
+
+export interface BucketSpec {
+  bucket: string;
+  description: string;
+  history: number;
+  ttlMs: number;
+  replicas: number;
+}
+
+export interface TopologyOptions {
+  /** 1 for the embedded single server, 3 in a cluster. */
+  replicas?: number;
+  /** FOLLOWUP_QUEUE: the work queue's name; its stream is the upper-cased name. */
+  queue?: string;
+}
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const DAY = 24 * 60 * MINUTE;
+
+/** How long an expiry marker outlives its timer: a scheduler outage shorter than this loses nothing. */
+export const MARKER_TTL_MS = 7 * DAY;
+
+export const DEFAULT_QUEUE = "followups";
+
+export function queueStreamName(queue: string): string {
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(queue)) {
+    throw new Error(
+      `FOLLOWUP_QUEUE must be 1-32 characters of A-Z, a-z, 0-9, '_' or '-' (got ${JSON.stringify(queue)})`,
+    );
+  }
+  return queue.toUpperCase();
+}
+
+export function topology(options: TopologyOptions = {}) {
+  const replicas = options.replicas ?? 1;
+  const queue = options.queue ?? DEFAULT_QUEUE;
+
+  const streams = {
+    leads: {
+      name: "LEADS",
+      description: "Lead events: scored, outcome",
+      subjects: [wildcards.leads],
+      retention: "limits",
+      replicas,
+      maxAgeMs: 90 * DAY,
+      duplicateWindowMs: 2 * MINUTE,
+    },
+    timers: {
+      name: "FOLLOWUP_TIMERS",
+      description: "One timer per follow-up; its expiry marker (Nats-Marker-Reason: MaxAge) makes it due",
+      subjects: [wildcards.followupTimer],
+      retention: "limits",
+      replicas,
+      maxAgeMs: 0,
+      duplicateWindowMs: 2 * MINUTE,
+      allowMsgTtl: true,
+      // Below this the server would raise every Nats-TTL to the marker TTL (jetstream-facts 2).
+      maxMsgsPerSubject: 1,
+      subjectDeleteMarkerTtlMs: MARKER_TTL_MS,
+      republish: { src: wildcards.followupTimer, dest: wildcards.followupFired, headersOnly: true },
+    },
+    followups: {
+      name: queueStreamName(queue),
+      description: "Due follow-ups waiting for delivery (work queue)",
+      subjects: [wildcards.followupDue],
+      retention: "workqueue",
+      replicas,
+      maxAgeMs: 0,
+      duplicateWindowMs: 10 * MINUTE,
+    },
+    results: {
+      name: "FOLLOWUP_RESULTS",
+      description: "One event per delivery attempt",
+      subjects: [wildcards.followupResult],
+      retention: "limits",
+      replicas,
+      maxAgeMs: 90 * DAY,
+      duplicateWindowMs: 2 * MINUTE,
+    },
+    dead: {
+      name: "FOLLOWUP_DLQ",
+      description: "Follow-ups that could not be delivered; kept until replayed",
+      subjects: [wildcards.followupDead],
+      retention: "limits",
+      replicas,
+      maxAgeMs: 0,
+      duplicateWindowMs: 2 * MINUTE,
+    },
+  } satisfies Record<string, StreamSpec>;
+
+  const consumers = {
+    scored: {
+      stream: streams.leads.name,
+      durable: "scheduler-scored",
+      description: "scheduler: qualifying leads become timers",
+      filterSubjects: [wildcards.leadScored],
+      ackWaitMs: 30 * SECOND,
+      maxDeliver: -1,
+      maxAckPending: 1000,
+    },
+    outcomes: {
+      stream: streams.leads.name,
+      durable: "scheduler-outcomes",
+      description: "scheduler: stopping outcomes cancel pending follow-ups",
+      filterSubjects: [wildcards.leadOutcome],
+      ackWaitMs: 30 * SECOND,
+      maxDeliver: -1,
+      maxAckPending: 1000,
+    },
+    markers: {
+      stream: streams.timers.name,
+      durable: "scheduler-markers",
+      description: "scheduler: timer expiry markers become due follow-ups",
+      filterSubjects: [wildcards.followupTimer],
+      ackWaitMs: 30 * SECOND,
+      maxDeliver: -1,
+      maxAckPending: 2000,
+    },
+    dispatch: {
+      stream: streams.followups.name,
+      durable: "dispatcher",
+      description: "dispatcher: due follow-ups are delivered through their channel",
+      filterSubjects: [wildcards.followupDue],
+      ackWaitMs: 30 * SECOND,
+      maxDeliver: -1,
+      maxAckPending: 256,
+    },
+  } satisfies Record<string, ConsumerSpec>;
+
+  const buckets = {
+    leads: {
+      bucket: "leads",
+      description: "Leads by <tenant>.<leadId>",
+      history: 5,
+      ttlMs: 0,
+      replicas,
+    },
+    plans: {
+      bucket: "followup_plans",
+      description: "The scheduler's follow-up plan of each lead, by <tenant>.<leadId>",
+      history: 5,
+      ttlMs: 0,
+      replicas,
+    },
+    receipts: {
+      bucket: "hook_receipts",
+      description: "Follow-ups received by lead-intake's hook, once per webhook-id",
+      history: 1,
+      ttlMs: 30 * DAY,
+      replicas,
+    },
+  } satisfies Record<string, BucketSpec>;
+
+  return { queue, streams, consumers, buckets };
+}
+
+export type Topology = ReturnType<typeof topology>;
