@@ -1,0 +1,47 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from "fastify";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { Readiness } from "./readiness.js";
+
+export interface HealthDeps {
+  registry: Registry;
+  readiness: Readiness;
+}
+
+/**
+ * `/metrics` (Prometheus text), `/healthz` (the process is alive) and `/readyz` (every
+ * readiness check passes: NATS connected, streams provisioned, ...; 503 with the failing
+ * checks otherwise). Registered by every service, on its own server or beside its routes.
+ */
+export const healthRoutes: FastifyPluginAsync<HealthDeps> = async (app, { registry, readiness }) => {
+  app.get("/metrics", async (_req, reply) => {
+    reply.header("content-type", registry.contentType);
+    return registry.metrics();
+  });
+  app.get("/healthz", async () => ({ ok: true, data: { status: "alive" } }));
+  app.get("/readyz", async (_req, reply) => {
+    const report = readiness.report();
+    reply.code(report.ready ? 200 : 503);
+    return { ok: report.ready, data: report };
+  });
+};
+
+/** A small server with only the health routes, for services without an HTTP API of their own. */
+export async function startHealthServer(options: {
+  port: number;
+  host?: string;
+  registry: Registry;
+  readiness: Readiness;
+  logger: Logger;
+}): Promise<{ app: FastifyInstance; port: number }> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: options.logger.child({ component: "http" }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+  });
+  await app.register(healthRoutes, { registry: options.registry, readiness: options.readiness });
+  await app.listen({ port: options.port, host: options.host ?? "0.0.0.0" });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  options.logger.info({ port }, "health_server_listening");
+  return { app, port };
+}

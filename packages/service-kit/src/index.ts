@@ -1,0 +1,26 @@
+export { ConfigError, commonEnv, type Env, env, LOG_LEVELS, loadConfig } from "./config.js";
+export { type HealthDeps, healthRoutes, startHealthServer } from "./http.js";
+export { EXIT_CONFIG, onShutdown, runMain } from "./lifecycle.js";
+export { createLogger, type Logger, maskEmail, maskPhone, REDACTED_PATHS } from "./logger.js";
+export { createMetricsRegistry } from "./metrics.js";
+export { type ConnectOptions, connectNats, type NatsSettings } from "./nats.js";
+export {
+  consumerConfig,
+  type ProvisionSelection,
+  provisionBucket,
+  provisionConsumer,
+  provisionStream,
+  provisionTopology,
+  streamConfig,
+} from "./provision.js";
+export { Readiness } from "./readiness.js";
+export {
+  DEFAULT_TOLERANCE_SECONDS,
+  parseWebhookSecret,
+  type SignedHeaders,
+  signWebhook,
+  type VerifyResult,
+  verifyWebhook,
+  WebhookSecretError,
+  webhookHeaders,
+} from "./webhooks.js";

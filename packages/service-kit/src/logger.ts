@@ -1,0 +1,57 @@
+import { type Logger, type LoggerOptions, pino } from "pino";
+
+export type { Logger } from "pino";
+
+/**
+ * Paths pino censors wherever they appear: credentials never reach a log line. Personal
+ * data is masked by the code that logs it (maskPhone, maskEmail), so logs stay useful.
+ */
+export const REDACTED_PATHS = [
+  "apiKey",
+  "api_key",
+  "secret",
+  "password",
+  "token",
+  "*.apiKey",
+  "*.api_key",
+  "*.secret",
+  "*.password",
+  "*.token",
+  'req.headers["x-api-key"]',
+  "req.headers.authorization",
+  'req.headers["webhook-signature"]',
+  'headers["x-api-key"]',
+  "headers.authorization",
+  'headers["webhook-signature"]',
+];
+
+/** The one logger factory: pino JSON on stdout, with the service's name on every line. */
+export function createLogger(options: {
+  service: string;
+  level?: string;
+  destination?: pino.DestinationStream;
+}): Logger {
+  const config: LoggerOptions = {
+    level: options.level ?? "info",
+    base: { service: options.service, pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  return options.destination ? pino(config, options.destination) : pino(config);
+}
+
+/** `+1-555-0199` -> `***0199`: enough to tell leads apart in a log, not enough to call them. */
+export function maskPhone(phone: string | undefined): string | undefined {
+  if (phone === undefined) return undefined;
+  const digits = phone.replace(/\D/g, "");
+  return `***${digits.slice(-4)}`;
+}
+
+/** `alex.rivera@example.com` -> `a***@example.com`. */
+export function maskEmail(email: string | undefined): string | undefined {
+  if (email === undefined) return undefined;
+  const at = email.lastIndexOf("@");
+  if (at <= 0) return "***";
+  return `${email[0]}***${email.slice(at)}`;
+}

@@ -1,0 +1,176 @@
+import type { BucketSpec, ConsumerSpec, StreamSpec, Topology } from "@followup/contracts";
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstreamManager,
+  ReplayPolicy,
+  StorageType,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { type NatsConnection, nanos } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+
+/** The JetStream stream configuration of a spec. */
+export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: string } {
+  return {
+    name: spec.name,
+    description: spec.description,
+    subjects: spec.subjects,
+    retention: spec.retention,
+    storage: StorageType.File,
+    num_replicas: spec.replicas,
+    max_age: nanos(spec.maxAgeMs),
+    duplicate_window: nanos(spec.duplicateWindowMs),
+    allow_direct: true,
+    ...(spec.allowMsgTtl ? { allow_msg_ttl: true } : {}),
+    ...(spec.subjectDeleteMarkerTtlMs
+      ? { subject_delete_marker_ttl: nanos(spec.subjectDeleteMarkerTtlMs) }
+      : {}),
+    ...(spec.maxMsgsPerSubject ? { max_msgs_per_subject: spec.maxMsgsPerSubject } : {}),
+    ...(spec.republish
+      ? {
+          republish: {
+            src: spec.republish.src,
+            dest: spec.republish.dest,
+            headers_only: spec.republish.headersOnly,
+          },
+        }
+      : {}),
+  };
+}
+
+/** The JetStream consumer configuration of a spec: durable, pull, explicit acks. */
+export function consumerConfig(spec: ConsumerSpec): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: spec.durable,
+    description: spec.description,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    replay_policy: ReplayPolicy.Instant,
+    ack_wait: nanos(spec.ackWaitMs),
+    max_deliver: spec.maxDeliver,
+    max_ack_pending: spec.maxAckPending,
+    ...(spec.filterSubjects.length === 1
+      ? { filter_subject: spec.filterSubjects[0] }
+      : { filter_subjects: spec.filterSubjects }),
+  };
+}
+
+const STREAM_NOT_FOUND = 10059;
+const CONSUMER_NOT_FOUND = 10014;
+
+function isApiError(err: unknown, code: number): boolean {
+  return err instanceof JetStreamApiError && err.code === code;
+}
+
+/**
+ * Creates the stream, or updates it when its mutable settings differ. Safe to run from
+ * every copy of every service at every start.
+ */
+export async function provisionStream(
+  jsm: JetStreamManager,
+  spec: StreamSpec,
+  logger?: Logger,
+): Promise<void> {
+  const wanted = streamConfig(spec);
+  try {
+    const info = await jsm.streams.info(spec.name);
+    const current = info.config as unknown as Record<string, unknown>;
+    const changed = Object.entries(wanted).filter(
+      ([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v),
+    );
+    if (changed.length === 0) return;
+    if (current.retention !== wanted.retention) {
+      throw new Error(
+        `stream ${spec.name} exists with retention ${String(current.retention)}, expected ${wanted.retention}; ` +
+          "retention cannot change in place: move its messages and delete the stream",
+      );
+    }
+    await jsm.streams.update(spec.name, { ...info.config, ...wanted });
+    logger?.info({ stream: spec.name, changed: changed.map(([k]) => k) }, "stream_updated");
+  } catch (err) {
+    if (!isApiError(err, STREAM_NOT_FOUND)) throw err;
+    await jsm.streams.add(wanted);
+    logger?.info({ stream: spec.name }, "stream_created");
+  }
+}
+
+/** Creates the durable consumer, or updates its mutable settings. */
+export async function provisionConsumer(
+  jsm: JetStreamManager,
+  spec: ConsumerSpec,
+  logger?: Logger,
+): Promise<void> {
+  const wanted = consumerConfig(spec);
+  try {
+    const info = await jsm.consumers.info(spec.stream, spec.durable);
+    const current = info.config as unknown as Record<string, unknown>;
+    const changed = Object.entries(wanted).filter(
+      ([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v),
+    );
+    if (changed.length === 0) return;
+    await jsm.consumers.update(spec.stream, spec.durable, {
+      description: wanted.description,
+      ack_wait: wanted.ack_wait,
+      max_deliver: wanted.max_deliver,
+      max_ack_pending: wanted.max_ack_pending,
+      ...(wanted.filter_subject ? { filter_subject: wanted.filter_subject } : {}),
+      ...(wanted.filter_subjects ? { filter_subjects: wanted.filter_subjects } : {}),
+    });
+    logger?.info(
+      { stream: spec.stream, consumer: spec.durable, changed: changed.map(([k]) => k) },
+      "consumer_updated",
+    );
+  } catch (err) {
+    if (!isApiError(err, CONSUMER_NOT_FOUND)) throw err;
+    await jsm.consumers.add(spec.stream, wanted);
+    logger?.info({ stream: spec.stream, consumer: spec.durable }, "consumer_created");
+  }
+}
+
+/** Creates the KV bucket when missing (its stream is KV_<bucket>). */
+export async function provisionBucket(nc: NatsConnection, spec: BucketSpec, logger?: Logger): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(`KV_${spec.bucket}`);
+    return;
+  } catch (err) {
+    if (!isApiError(err, STREAM_NOT_FOUND)) throw err;
+  }
+  await new Kvm(nc).create(spec.bucket, {
+    description: spec.description,
+    history: spec.history,
+    replicas: spec.replicas,
+    ...(spec.ttlMs ? { ttl: spec.ttlMs } : {}),
+  });
+  logger?.info({ bucket: spec.bucket }, "bucket_created");
+}
+
+export interface ProvisionSelection {
+  streams?: (keyof Topology["streams"])[];
+  consumers?: (keyof Topology["consumers"])[];
+  buckets?: (keyof Topology["buckets"])[];
+}
+
+/**
+ * Provisions what a service needs of the topology (all of it by default). Every service
+ * provisions what it touches, so they can start in any order.
+ */
+export async function provisionTopology(
+  nc: NatsConnection,
+  topology: Topology,
+  options: { select?: ProvisionSelection; logger?: Logger } = {},
+): Promise<void> {
+  const { select = {}, logger } = options;
+  const jsm = await jetstreamManager(nc);
+  const streams = select.streams ?? (Object.keys(topology.streams) as (keyof Topology["streams"])[]);
+  const consumers = select.consumers ?? (Object.keys(topology.consumers) as (keyof Topology["consumers"])[]);
+  const buckets = select.buckets ?? (Object.keys(topology.buckets) as (keyof Topology["buckets"])[]);
+  for (const key of streams) await provisionStream(jsm, topology.streams[key], logger);
+  for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], logger);
+  for (const key of buckets) await provisionBucket(nc, topology.buckets[key], logger);
+}

@@ -1,0 +1,97 @@
+import { topology } from "@followup/contracts";
+import { type NatsServer, startNatsServer } from "@followup/nats-harness";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection, nanos } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { provisionTopology } from "../src/index.js";
+
+let server: NatsServer;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.cleanup();
+});
+
+describe("provisionTopology (real nats-server)", () => {
+  it("creates every stream, consumer and bucket of the topology, as specified", async () => {
+    const t = topology({ queue: "followups" });
+    await provisionTopology(nc, t);
+    const jsm = await jetstreamManager(nc);
+
+    const timers = await jsm.streams.info(t.streams.timers.name);
+    expect(timers.config.allow_msg_ttl).toBe(true);
+    expect(timers.config.max_msgs_per_subject).toBe(1);
+    expect(timers.config.subject_delete_marker_ttl).toBe(nanos(t.streams.timers.subjectDeleteMarkerTtlMs));
+    expect(timers.config.republish).toEqual({
+      src: "followup.timer.>",
+      dest: "followup.fired.>",
+      headers_only: true,
+    });
+
+    const queue = await jsm.streams.info("FOLLOWUPS");
+    expect(queue.config.retention).toBe("workqueue");
+    expect(queue.config.subjects).toEqual(["followup.due.>"]);
+
+    for (const spec of Object.values(t.consumers)) {
+      const info = await jsm.consumers.info(spec.stream, spec.durable);
+      expect(info.config.ack_policy).toBe("explicit");
+      expect(info.config.max_ack_pending).toBe(spec.maxAckPending);
+    }
+    const kvm = new Kvm(nc);
+    for (const spec of Object.values(t.buckets)) {
+      const kv = await kvm.open(spec.bucket);
+      expect((await kv.status()).history).toBe(spec.history);
+    }
+  });
+
+  it("is idempotent, and concurrent runs (several copies starting at once) agree", async () => {
+    const t = topology();
+    await Promise.all([provisionTopology(nc, t), provisionTopology(nc, t), provisionTopology(nc, t)]);
+    const jsm = await jetstreamManager(nc);
+    const names: string[] = [];
+    for await (const name of jsm.streams.names()) names.push(name);
+    expect(names.sort()).toEqual(
+      [
+        "FOLLOWUPS",
+        "FOLLOWUP_DLQ",
+        "FOLLOWUP_RESULTS",
+        "FOLLOWUP_TIMERS",
+        "KV_followup_plans",
+        "KV_hook_receipts",
+        "KV_leads",
+        "LEADS",
+      ].sort(),
+    );
+  });
+
+  it("updates a consumer whose mutable settings changed", async () => {
+    const base = topology();
+    await provisionTopology(nc, base);
+    const changed = topology();
+    changed.consumers.dispatch.maxAckPending = 17;
+    await provisionTopology(nc, changed, { select: { consumers: ["dispatch"] } });
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.consumers.info("FOLLOWUPS", "dispatcher")).config.max_ack_pending).toBe(17);
+  });
+
+  it("refuses to silently change a stream's retention", async () => {
+    const t = topology({ queue: "retention_test" });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({
+      name: "RETENTION_TEST",
+      subjects: ["retention.test"],
+      retention: "limits" as never,
+    });
+    await expect(
+      provisionTopology(nc, t, { select: { streams: ["followups"], consumers: [], buckets: [] } }),
+    ).rejects.toThrow(/retention cannot change in place/);
+    await jsm.streams.delete("RETENTION_TEST");
+  });
+});
