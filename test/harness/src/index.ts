@@ -1,0 +1,8 @@
+// @followup/nats-harness: real nats-servers and child processes for tests, with cleanup that
+// survives failures, Ctrl-C and killed workers. See reaper.ts for how.
+export { resolveNatsServerBin } from "./binary.js";
+export { type NatsCluster, type NatsClusterOptions, startNatsCluster } from "./cluster.js";
+export { freePort } from "./port.js";
+export { type ExitStatus, type ManagedProcess, type SpawnOptions, spawnProcess } from "./process.js";
+export { type NatsServer, type NatsServerOptions, startNatsServer } from "./server.js";
+export { type WaitForOptions, waitFor } from "./wait.js";
