@@ -31,5 +31,7 @@ if [[ "${BOOTSTRAP_SKIP_INSTALL:-}" != "1" ]]; then
   (cd "$ROOT" && "$PNPM" install --frozen-lockfile --reporter=append-only >&2)
 fi
 
-NATS_SERVER_BIN="$(bash "$ROOT/scripts/nats-server.sh")"
-export NATS_SERVER_BIN
+if [[ "${BOOTSTRAP_SKIP_NATS:-}" != "1" ]]; then
+  NATS_SERVER_BIN="$(bash "$ROOT/scripts/nats-server.sh")"
+  export NATS_SERVER_BIN
+fi

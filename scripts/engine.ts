@@ -1,0 +1,223 @@
+/**
+ * Runs the whole engine on this machine: a local nats-server with JetStream on a
+ * project-local store (unless NATS_URL points elsewhere), then lead-intake, scheduler and
+ * dispatcher as separate processes with prefixed logs. Ctrl-C stops them all cleanly.
+ *
+ *   npm start                                # everything, embedded nats-server
+ *   FOLLOWUP_SCHEDULES=5s,10s npm start      # short delays, to watch follow-ups arrive
+ *   NATS_URL=nats://host:4222 npm start      # the services only, against your NATS
+ *
+ * Run through scripts/start.sh (which installs what is missing), or `tsx scripts/engine.ts --help`.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const DATA = process.env.ENGINE_DATA_DIR ?? join(ROOT, ".data");
+
+const HELP = `Usage: npm start  (or: pnpm start)
+
+Starts nats-server (unless NATS_URL is set) and the three services of the engine.
+
+Environment (all optional):
+  NATS_URL              use this NATS instead of starting one (e.g. nats://127.0.0.1:4222)
+  NATS_PORT             port of the embedded nats-server (default 4222; monitoring on NATS_PORT+4000)
+  NATS_SYNC             "always" (default: fsync before every ack) or "default" (nats-server's lazy fsync)
+  ENGINE_DATA_DIR       where the embedded nats-server keeps its store (default .data/)
+  API_KEYS              key:tenant pairs (default dev-key:demo, for this machine only)
+  FOLLOWUP_SCHEDULES    delays of the follow-ups (default 30m,2h; try 5s,10s)
+  FOLLOWUP_RULE_TOP_P   score a lead needs to get follow-ups (default 0.70)
+  FOLLOWUP_HOOK_URL     where follow-ups are delivered (default lead-intake's /ops/followup-hook)
+  FOLLOWUP_HOOK_SECRET  whsec_ secret for hook signatures (default: generated once into .data/)
+  LOG_LEVEL             info (default), debug, ...
+Ports: lead-intake 8000, scheduler 8001, dispatcher 8002 (/metrics, /healthz, /readyz on each).
+`;
+
+const SERVICES = [
+  { name: "lead-intake", port: 8000 },
+  { name: "scheduler", port: 8001 },
+  { name: "dispatcher", port: 8002 },
+] as const;
+
+const COLORS = ["\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[32m"];
+const RESET = "\x1b[0m";
+const color = process.stdout.isTTY;
+
+function say(message: string): void {
+  process.stdout.write(`${color ? "\x1b[1m" : ""}[engine]${color ? RESET : ""} ${message}\n`);
+}
+
+function pipeWithPrefix(child: ChildProcess, name: string, index: number): void {
+  const prefix = color ? `${COLORS[index % COLORS.length]}[${name}]${RESET} ` : `[${name}] `;
+  for (const stream of [child.stdout, child.stderr]) {
+    let buffered = "";
+    stream?.setEncoding("utf8");
+    stream?.on("data", (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split("\n");
+      buffered = lines.pop() ?? "";
+      for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
+    });
+  }
+}
+
+function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const socket = connect({ host: "127.0.0.1", port });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once("error", () => {
+        socket.destroy();
+        if (Date.now() > deadline)
+          reject(new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}
+
+function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** A hook secret generated once per data dir, so restarts keep verifying what is in flight. */
+function hookSecret(): string {
+  const file = join(DATA, "hook-secret");
+  if (!existsSync(file)) {
+    mkdirSync(DATA, { recursive: true });
+    writeFileSync(file, `whsec_${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
+  }
+  return readFileSync(file, "utf8").trim();
+}
+
+async function startNats(): Promise<{ url: string; child: ChildProcess }> {
+  const bin = process.env.NATS_SERVER_BIN;
+  if (!bin) throw new Error("NATS_SERVER_BIN is not set: run through `npm start` (scripts/start.sh)");
+  const port = Number(process.env.NATS_PORT ?? 4222);
+  if (await portInUse(port)) {
+    throw new Error(
+      `port ${port} is taken: stop what listens there, set NATS_PORT to another port, or set NATS_URL to use that server`,
+    );
+  }
+  const dir = join(DATA, "nats");
+  mkdirSync(join(dir, "store"), { recursive: true });
+  const sync = (process.env.NATS_SYNC ?? "always") === "always" ? "  sync_interval: always\n" : "";
+  const config = `# written by scripts/engine.ts
+server_name: "engine-local"
+listen: "127.0.0.1:${port}"
+http: "127.0.0.1:${port + 4000}"
+jetstream {
+  store_dir: ${JSON.stringify(join(dir, "store"))}
+${sync}}
+`;
+  writeFileSync(join(dir, "nats.conf"), config);
+  const child = spawn(bin, ["-c", join(dir, "nats.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+  pipeWithPrefix(child, "nats-server", 3);
+  await waitForPort(port, 15_000);
+  say(
+    `nats-server listening on nats://127.0.0.1:${port} (store ${join(dir, "store")}, sync ${sync ? "always" : "default"})`,
+  );
+  return { url: `nats://127.0.0.1:${port}`, child };
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    process.stdout.write(HELP);
+    return;
+  }
+  let nats: ChildProcess | undefined;
+  let natsUrl = process.env.NATS_URL;
+  if (!natsUrl) {
+    const started = await startNats();
+    nats = started.child;
+    natsUrl = started.url;
+  } else {
+    say(`using NATS at ${natsUrl}`);
+  }
+
+  const env = {
+    ...process.env,
+    NATS_URL: natsUrl,
+    API_KEYS: process.env.API_KEYS ?? "dev-key:demo",
+    FOLLOWUP_HOOK_SECRET: process.env.FOLLOWUP_HOOK_SECRET ?? hookSecret(),
+  };
+  if (!process.env.API_KEYS)
+    say("API_KEYS not set: using dev-key:demo (x-api-key: dev-key), for this machine only");
+
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say("stopping services");
+    const exits = [...children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once("exit", () => resolve());
+          child.kill("SIGTERM");
+        }),
+    );
+    await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 30_000))]);
+    if (nats && nats.exitCode === null) {
+      say("stopping nats-server");
+      const exited = new Promise((r) => nats?.once("exit", r));
+      nats.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }
+    process.exit(code);
+  };
+
+  SERVICES.forEach((service, index) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(ROOT, "services", service.name, "src", "main.ts")],
+      {
+        cwd: ROOT,
+        env: {
+          ...env,
+          PORT: process.env[`${service.name.toUpperCase().replace("-", "_")}_PORT`] ?? String(service.port),
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    children.set(service.name, child);
+    pipeWithPrefix(child, service.name, index);
+    child.once("exit", (code, signal) => {
+      if (stopping) return;
+      say(`${service.name} exited (${signal ?? `code ${code}`}); stopping the engine`);
+      void stopAll(1);
+    });
+  });
+  nats?.once("exit", (code) => {
+    if (stopping) return;
+    say(`nats-server exited (code ${code}); stopping the engine`);
+    void stopAll(1);
+  });
+
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void stopAll(0));
+  say(
+    `lead-intake on http://127.0.0.1:${SERVICES[0].port}, scheduler metrics on :${SERVICES[1].port}, dispatcher metrics on :${SERVICES[2].port}. Ctrl-C stops everything.`,
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[engine] ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
