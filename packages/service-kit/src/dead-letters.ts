@@ -1,0 +1,140 @@
+import {
+  assertStep,
+  assertToken,
+  decodeEvent,
+  encodeEvent,
+  type FollowupDead,
+  makeEvent,
+  subjects,
+  type Topology,
+} from "@followup/contracts";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+
+/**
+ * Dead letters (FOLLOWUP_DLQ) listed and replayed for operators. Always scoped to one tenant:
+ * the routes that expose this are tenant-scoped by API key, and subjects carry the tenant, so
+ * the filter is a subject filter and no other tenant's letters are ever read.
+ */
+
+export interface DeadLetterFilter {
+  tenant: string;
+  leadId?: string;
+  step?: number;
+  /** At most this many, oldest first; default 100, at most 1000 (larger values are clamped). */
+  limit?: number;
+}
+
+export interface DeadLetterItem {
+  /** The dead letter's sequence in FOLLOWUP_DLQ. */
+  seq: number;
+  subject: string;
+  /** When the stream stored it. */
+  received_at: string;
+  event: FollowupDead;
+}
+
+export const DEAD_LETTER_LIMIT_DEFAULT = 100;
+export const DEAD_LETTER_LIMIT_MAX = 1000;
+const REPLAY_SOURCE = "/dead-letter-replay";
+
+/** The subject filter of a dead-letter filter: `followup.dead.<tenant>.<lead|*>.<step|>>`. */
+export function deadLetterSubject(filter: Pick<DeadLetterFilter, "tenant" | "leadId" | "step">): string {
+  const tenant = assertToken("tenant", filter.tenant);
+  if (filter.leadId !== undefined && filter.step !== undefined) {
+    return subjects.followupDead(tenant, filter.leadId, filter.step);
+  }
+  if (filter.leadId !== undefined) return subjects.followupsOfLead("dead", tenant, filter.leadId);
+  if (filter.step !== undefined) return `followup.dead.${tenant}.*.${assertStep(filter.step)}`;
+  return subjects.followupsOfTenant("dead", tenant);
+}
+
+function limitOf(filter: DeadLetterFilter): number {
+  const limit = filter.limit ?? DEAD_LETTER_LIMIT_DEFAULT;
+  if (!Number.isFinite(limit)) return DEAD_LETTER_LIMIT_DEFAULT;
+  return Math.min(DEAD_LETTER_LIMIT_MAX, Math.max(1, Math.floor(limit)));
+}
+
+/**
+ * The tenant's dead letters matching the filter, oldest first, at most `limit`. Read with one
+ * batched direct get (no consumer is created). A letter that does not decode is left out: the
+ * dispatcher writes them through the contract, so it would be a foreign message.
+ */
+export async function listDeadLetters(
+  nc: NatsConnection,
+  topo: Topology,
+  filter: DeadLetterFilter,
+): Promise<DeadLetterItem[]> {
+  const subject = deadLetterSubject(filter);
+  const limit = limitOf(filter);
+  const jsm = await jetstreamManager(nc);
+  const items: DeadLetterItem[] = [];
+  let batch: AsyncIterable<{ seq: number; subject: string; timestamp: string; data: Uint8Array }>;
+  try {
+    batch = await jsm.direct.getBatch(topo.streams.dead.name, {
+      seq: 1,
+      next_by_subj: subject,
+      batch: limit,
+    });
+    for await (const stored of batch) {
+      let event: FollowupDead;
+      try {
+        event = decodeEvent("followup.dead.v1", stored.data);
+      } catch {
+        continue;
+      }
+      if (event.tenant !== filter.tenant) continue;
+      items.push({
+        seq: stored.seq,
+        subject: stored.subject,
+        received_at: new Date(stored.timestamp).toISOString(),
+        event,
+      });
+      if (items.length >= limit) break;
+    }
+  } catch (err) {
+    // The direct get answers "no results" as an error: an empty list, not a failure.
+    if (isNoMessages(err)) return items;
+    throw err;
+  }
+  return items;
+}
+
+function isNoMessages(err: unknown): boolean {
+  return err instanceof Error && /message not found|no message found|no results/i.test(err.message);
+}
+
+/**
+ * Publishes each matching dead letter's due follow-up again (same idempotency key, `replays` + 1)
+ * onto the work queue, and deletes the dead letter only once that publish is acknowledged: a
+ * failure in between leaves the letter in place to replay again, and the work queue's duplicate
+ * window (Nats-Msg-Id `<leadId>:<step>:replay:<replays>`) keeps a quick second replay from
+ * queueing it twice. Throws on the first letter it cannot replay; those before it are done.
+ */
+export async function replayDeadLetters(
+  nc: NatsConnection,
+  topo: Topology,
+  filter: DeadLetterFilter,
+  options: { source?: string } = {},
+): Promise<{ replayed: DeadLetterItem[] }> {
+  const letters = await listDeadLetters(nc, topo, filter);
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const replayed: DeadLetterItem[] = [];
+  for (const letter of letters) {
+    const due = letter.event.data.due;
+    const replays = (due.replays ?? 0) + 1;
+    const event = makeEvent("followup.due.v1", {
+      source: options.source ?? REPLAY_SOURCE,
+      subject: `${due.lead_id}/${due.step}`,
+      tenant: letter.event.tenant,
+      data: { ...due, replays },
+    });
+    await js.publish(subjects.followupDue(letter.event.tenant, due.lead_id, due.step), encodeEvent(event), {
+      msgID: `${due.lead_id}:${due.step}:replay:${replays}`,
+    });
+    await jsm.streams.deleteMessage(topo.streams.dead.name, letter.seq, false);
+    replayed.push(letter);
+  }
+  return { replayed };
+}
