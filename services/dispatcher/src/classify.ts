@@ -1,0 +1,64 @@
+/**
+ * What a channel's answer means for a follow-up: delivered, worth retrying (and why), or
+ * permanent. The rules of the delivery semantics live here and nowhere else:
+ * 2xx delivered; 5xx, 408, 429, timeouts and connection errors retried; any other status
+ * permanent (a 4xx means the receiver refuses this follow-up; a 3xx means the hook URL is
+ * wrong: retrying either cannot help, an operator fixes it and replays the dead letter).
+ */
+
+export const RETRY_REASONS = ["status_5xx", "status_408", "status_429", "timeout", "connection"] as const;
+export type RetryReason = (typeof RETRY_REASONS)[number];
+
+export type Verdict = { kind: "delivered" } | { kind: "retry"; reason: RetryReason } | { kind: "permanent" };
+
+export function classifyStatus(status: number): Verdict {
+  if (status >= 200 && status < 300) return { kind: "delivered" };
+  if (status >= 500 && status < 600) return { kind: "retry", reason: "status_5xx" };
+  if (status === 408) return { kind: "retry", reason: "status_408" };
+  if (status === 429) return { kind: "retry", reason: "status_429" };
+  return { kind: "permanent" };
+}
+
+/** Error codes (node and undici) of a call that ran out of time. */
+const TIMEOUT_CODES = new Set([
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "ETIMEDOUT",
+  "ESOCKETTIMEDOUT",
+]);
+
+/**
+ * Error codes that no retry can fix: the request itself cannot be made (a malformed hook
+ * URL or an option the client refuses). Everything else that is not a timeout counts as
+ * a connection error and is retried: refused, reset, DNS, TLS, closed sockets.
+ */
+const PERMANENT_CODES = new Set(["UND_ERR_INVALID_ARG", "ERR_INVALID_URL", "UND_ERR_NOT_SUPPORTED"]);
+
+/** Classifies an error thrown by a channel call (no status was received). */
+export function classifyError(err: unknown): Verdict {
+  const code = errorCode(err);
+  const name = err instanceof Error ? err.name : undefined;
+  if ((code && TIMEOUT_CODES.has(code)) || name === "TimeoutError")
+    return { kind: "retry", reason: "timeout" };
+  if (code && PERMANENT_CODES.has(code)) return { kind: "permanent" };
+  return { kind: "retry", reason: "connection" };
+}
+
+/** The code of an error or of its cause (fetch-style wrappers put the socket error in `cause`). */
+export function errorCode(err: unknown): string | undefined {
+  for (let current = err, depth = 0; current && depth < 4; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && code !== "") return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** A one-line description for results, dead letters and logs: `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9`. */
+export function describeError(err: unknown): string {
+  const code = errorCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const text = code && !message.includes(code) ? `${code}: ${message}` : message;
+  return text.length > 500 ? `${text.slice(0, 497)}...` : text;
+}

@@ -1,0 +1,65 @@
+import { DEFAULT_QUEUE, queueStreamName, topology } from "@followup/contracts";
+import { ConfigError, commonEnv, type Env, env, loadConfig, parseWebhookSecret } from "@followup/service-kit";
+import { z } from "zod";
+
+/** Where lead-intake's own hook receiver listens by default (the system it replaces POSTed there too). */
+export const DEFAULT_HOOK_URL = "http://127.0.0.1:8000/ops/followup-hook";
+
+/** The dispatch consumer's max_ack_pending: more deliveries in flight than that could never be pulled. */
+const MAX_ACK_PENDING = topology().consumers.dispatch.maxAckPending;
+
+const webhookSecret = z
+  .string()
+  .trim()
+  .superRefine((value, ctx) => {
+    try {
+      parseWebhookSecret(value);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+    }
+  });
+
+export const dispatcherEnv = {
+  ...commonEnv,
+  FOLLOWUP_QUEUE: env.string(DEFAULT_QUEUE).refine(
+    (queue) => {
+      try {
+        queueStreamName(queue);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: "expected 1-32 characters of A-Z, a-z, 0-9, '_' or '-'" },
+  ),
+  FOLLOWUP_HOOK_URL: env.url(DEFAULT_HOOK_URL, ["http", "https"]),
+  /** Standard Webhooks secret (`whsec_` + base64) shared with the hook receiver; required. */
+  FOLLOWUP_HOOK_SECRET: webhookSecret,
+  FOLLOWUP_MAX_ATTEMPTS: env.number(8, { min: 1, max: 100, integer: true }),
+  FOLLOWUP_RETRY_BASE_MS: env.number(1000, { min: 1, max: 3_600_000, integer: true }),
+  FOLLOWUP_RETRY_MAX_MS: env.number(300_000, { min: 1, max: 86_400_000, integer: true }),
+  FOLLOWUP_HOOK_TIMEOUT_MS: env.number(10_000, { min: 100, max: 120_000, integer: true }),
+  DISPATCH_CONCURRENCY: env.number(64, { min: 1, max: MAX_ACK_PENDING, integer: true }),
+  /** Calls in flight per channel (the HTTP hook's connection pool size). */
+  HOOK_CONCURRENCY: env.number(32, { min: 1, max: 1024, integer: true }),
+  /** How long SIGTERM waits for in-flight calls before releasing them for redelivery. */
+  DISPATCH_SHUTDOWN_GRACE_MS: env.number(20_000, { min: 0, max: 120_000, integer: true }),
+  PORT: env.port(8002),
+  HOST: env.string("0.0.0.0"),
+};
+
+export type DispatcherConfig = ReturnType<typeof loadDispatcherConfig>;
+
+/** Loads and validates the dispatcher's environment; throws ConfigError naming each bad variable. */
+export function loadDispatcherConfig(source: Env = process.env) {
+  const config = loadConfig(dispatcherEnv, source);
+  if (config.FOLLOWUP_RETRY_BASE_MS > config.FOLLOWUP_RETRY_MAX_MS) {
+    throw new ConfigError([
+      {
+        variable: "FOLLOWUP_RETRY_BASE_MS",
+        message: `expected at most FOLLOWUP_RETRY_MAX_MS (${config.FOLLOWUP_RETRY_MAX_MS}); got ${config.FOLLOWUP_RETRY_BASE_MS}`,
+      },
+    ]);
+  }
+  return config;
+}
