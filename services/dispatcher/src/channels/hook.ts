@@ -1,0 +1,154 @@
+import { strategyName } from "@followup/contracts";
+import { webhookHeaders } from "@followup/service-kit";
+import { Pool } from "undici";
+import { parseRetryAfter } from "../backoff.js";
+import { classifyError, classifyStatus, describeError } from "../classify.js";
+import type { Channel, ChannelFollowup, ChannelResult } from "./channel.js";
+
+export const HOOK_CHANNEL = "hook";
+export const USER_AGENT = "auto-followup-engine-dispatcher/0.1 (+followup hook)";
+
+/** How much of a refusing receiver's body is kept for the result's error text. */
+const ERROR_BODY_CHARS = 200;
+/** Bodies are read (so the connection can be reused) up to this size; a larger one closes the connection. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+export interface HookChannelOptions {
+  /** The channel's name in the registry; "hook" unless several hooks are registered. */
+  name?: string;
+  url: string;
+  /** The decoded Standard Webhooks key (parseWebhookSecret). */
+  secret: Buffer;
+  /**
+   * The whole call's deadline, from dispatch to the response headers (an AbortSignal, precise to
+   * the millisecond); the pool's connect (at most 5 s), headers and body timeouts back it up.
+   */
+  timeoutMs: number;
+  /** Connections in the keep-alive pool, and so calls in flight. */
+  concurrency: number;
+  now?: () => Date;
+}
+
+/** The body the system this replaces POSTed, plus tenant, step, due_at and attempt. */
+export function hookPayload(followup: ChannelFollowup, now: Date) {
+  const { due } = followup;
+  return {
+    lead_id: due.lead_id,
+    strategy: strategyName(due.delay_s),
+    message: `Auto follow-up at +${due.delay_s}s`,
+    ts: now.toISOString(),
+    tenant: followup.tenant,
+    step: due.step,
+    due_at: due.due_at,
+    attempt: followup.attempt,
+  };
+}
+
+/**
+ * The HTTP hook: a signed POST to FOLLOWUP_HOOK_URL. `webhook-id` is the follow-up's idempotency
+ * key, the same on every attempt, so the receiver drops duplicates; the signature replaces the
+ * API key the old system forwarded, so no credential travels through the broker.
+ */
+export class HookChannel implements Channel {
+  readonly name: string;
+  readonly concurrency: number;
+  readonly #pool: Pool;
+  readonly #path: string;
+  readonly #secret: Buffer;
+  readonly #now: () => Date;
+  readonly #timeoutMs: number;
+
+  constructor(options: HookChannelOptions) {
+    const url = new URL(options.url);
+    this.name = options.name ?? HOOK_CHANNEL;
+    this.concurrency = options.concurrency;
+    this.#path = `${url.pathname}${url.search}`;
+    this.#secret = options.secret;
+    this.#now = options.now ?? (() => new Date());
+    this.#timeoutMs = options.timeoutMs;
+    this.#pool = new Pool(url.origin, {
+      connections: options.concurrency,
+      pipelining: 1,
+      keepAliveTimeout: 4_000,
+      keepAliveMaxTimeout: 60_000,
+      connectTimeout: Math.min(options.timeoutMs, 5_000),
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+  }
+
+  async send(followup: ChannelFollowup): Promise<ChannelResult> {
+    const body = JSON.stringify(hookPayload(followup, this.#now()));
+    const headers = {
+      "content-type": "application/json",
+      "user-agent": USER_AGENT,
+      ...webhookHeaders(this.#secret, followup.idempotencyKey, body),
+    };
+    // undici's own header and body timers tick about every half second; this deadline is exact.
+    // A per-call controller (not AbortSignal.any on the long-lived shutdown signal, which keeps
+    // every composite signal reachable from it) ends the call on the deadline or a forced stop.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new DOMException(`no response within ${this.#timeoutMs} ms`, "TimeoutError"));
+    }, this.#timeoutMs);
+    const onForcedStop = () => controller.abort(followup.signal?.reason);
+    followup.signal?.addEventListener("abort", onForcedStop, { once: true });
+    try {
+      let response: Awaited<ReturnType<Pool["request"]>>;
+      try {
+        response = await this.#pool.request({
+          path: this.#path,
+          method: "POST",
+          headers,
+          body,
+          signal: controller.signal,
+        });
+      } catch (err) {
+        const error = timedOut ? `timeout: no response within ${this.#timeoutMs} ms` : describeError(err);
+        return { verdict: classifyError(err), statusCode: null, error };
+      }
+      const statusCode = response.statusCode;
+      // The status decides; the body only explains a refusal. A receiver that answered 2xx got
+      // the follow-up even if its body then stalls, so a body error never turns into a retry.
+      const text = await readSome(response.body).catch(() => "");
+      const verdict = classifyStatus(statusCode);
+      if (verdict.kind === "delivered") return { verdict, statusCode };
+      const retryAfterMs = parseRetryAfter(response.headers["retry-after"], this.#now());
+      const snippet = text.replace(/\s+/g, " ").trim().slice(0, ERROR_BODY_CHARS);
+      return {
+        verdict,
+        statusCode,
+        error: `HTTP ${statusCode}${snippet ? `: ${snippet}` : ""}`,
+        ...(retryAfterMs !== null ? { retryAfterMs } : {}),
+      };
+    } finally {
+      clearTimeout(timer);
+      followup.signal?.removeEventListener("abort", onForcedStop);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+
+  /** Abandons calls in flight: for a shutdown that can wait no longer. */
+  async destroy(): Promise<void> {
+    await this.#pool.destroy();
+  }
+}
+
+async function readSome(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}

@@ -1,0 +1,340 @@
+import {
+  type AttemptResult,
+  decodeEvent,
+  encodeEvent,
+  type FollowupDue,
+  type FollowupDueData,
+  idempotencyKey,
+  leadKey,
+  parseFollowupSubject,
+  StoredLead,
+  stopsFollowups,
+  strategyName,
+  subjects,
+} from "@followup/contracts";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { Logger } from "pino";
+import { type BackoffPolicy, retryDelayMs } from "./backoff.js";
+import type { ChannelRegistry, ChannelResult } from "./channels/channel.js";
+import { classifyError, describeError } from "./classify.js";
+import type { DispatcherMetrics } from "./metrics.js";
+import { deadLetterEvent, deadLetterMsgId, resultEvent, resultMsgId } from "./results.js";
+import type { Slots } from "./slots.js";
+
+/** A due follow-up the dispatcher holds until it settles it exactly once. */
+export interface HeldDue {
+  readonly msg: JsMsg;
+  /** True once acked, naked or terminated (also when a shutdown handed it back). */
+  readonly settled: boolean;
+  /** Acknowledges and waits for the server to confirm it; false if it could not confirm. */
+  ack(): Promise<boolean>;
+  nak(delayMs?: number): void;
+  term(reason: string): void;
+}
+
+export interface DeliveryDeps {
+  js: JetStreamClient;
+  leads: KV;
+  channels: ChannelRegistry;
+  /** Each channel's own limit on calls in flight, by channel name. */
+  channelSlots: Map<string, Slots>;
+  metrics: DispatcherMetrics;
+  logger: Logger;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  now: () => Date;
+  random?: () => number;
+}
+
+export interface DeliveryControl {
+  /** True once a shutdown began: work whose call has not started is handed back. */
+  stopping: () => boolean;
+  /** Aborted when a shutdown begins (ends holds for not-yet-due follow-ups). */
+  stopSignal: AbortSignal;
+  /** Aborted when a shutdown can wait no longer for calls in flight. */
+  forceSignal: AbortSignal;
+}
+
+/** How a due message was settled. */
+export type Settlement = "delivered" | "retry" | "dead" | "skipped" | "invalid" | "released";
+
+/** A follow-up due within this long is held here rather than handed back: clocks differ by milliseconds. */
+export const HOLD_MAX_MS = 2_000;
+/** When the broker failed us (lead read, result publish), try the follow-up again after this long. */
+export const BROKER_RETRY_MS = 1_000;
+const PUBLISH_TIMEOUT_MS = 5_000;
+
+// Only what decides whether follow-ups stop; the rest of the stored lead is not the dispatcher's business.
+const LeadStopState = StoredLead.pick({ outcome: true, cancelled_at: true });
+
+type SkipReason = "outcome" | "cancelled" | "lead_missing";
+
+/**
+ * One due follow-up: check it, call its channel, publish the attempt's result (and dead letter),
+ * and only then settle the message, so a crash at any point redelivers rather than loses it.
+ */
+export async function handleDue(
+  held: HeldDue,
+  control: DeliveryControl,
+  deps: DeliveryDeps,
+): Promise<Settlement> {
+  const { msg } = held;
+  const attempt = msg.info.deliveryCount;
+
+  let event: FollowupDue;
+  try {
+    event = decodeDue(msg);
+  } catch (err) {
+    deps.metrics.invalidEvents.inc();
+    deps.logger.error(
+      { subject: msg.subject, seq: msg.seq, err: (err as Error).message },
+      "invalid_due_event_terminated",
+    );
+    held.term(`invalid followup.due.v1: ${(err as Error).message}`.slice(0, 200));
+    return "invalid";
+  }
+  const due = event.data;
+  const tenant = event.tenant;
+  const log = deps.logger.child({ tenant, lead_id: due.lead_id, step: due.step, attempt });
+
+  let skip: SkipReason | null;
+  try {
+    skip = await skipReason(deps.leads, tenant, due.lead_id, log);
+  } catch (err) {
+    log.warn({ err: describeError(err) }, "lead_read_failed_retrying");
+    return release(held, deps, "broker", BROKER_RETRY_MS);
+  }
+  if (skip) {
+    deps.metrics.skipped.inc({ reason: skip });
+    log.info({ reason: skip, strategy: strategyName(due.delay_s) }, "followup_skipped");
+    await held.ack();
+    return "skipped";
+  }
+
+  // Never early: a replay or a clock step can bring a follow-up before its time.
+  const earlyMs = Date.parse(due.due_at) - deps.now().getTime();
+  if (earlyMs > 0) {
+    if (earlyMs > HOLD_MAX_MS || control.stopping()) {
+      log.debug({ early_ms: earlyMs }, "followup_not_due_yet");
+      return release(held, deps, "not_due", earlyMs);
+    }
+    if (!(await pause(earlyMs, control.stopSignal))) {
+      return release(held, deps, "not_due", Math.max(1, Date.parse(due.due_at) - deps.now().getTime()));
+    }
+  }
+  if (control.stopping()) return release(held, deps, "shutdown");
+
+  const channel = deps.channels.get(due.channel);
+  if (!channel) {
+    const known = deps.channels.names().join(", ");
+    return conclude(held, deps, log, {
+      tenant,
+      due,
+      attempt,
+      result: {
+        verdict: { kind: "permanent" },
+        statusCode: null,
+        error: `unknown channel ${JSON.stringify(due.channel)} (known: ${known})`,
+      },
+      durationMs: 0,
+    });
+  }
+
+  const releaseSlot = await deps.channelSlots.get(channel.name)!.acquire();
+  if (control.stopping()) {
+    releaseSlot();
+    return release(held, deps, "shutdown");
+  }
+  deps.metrics.inFlight.inc();
+  const started = performance.now();
+  let result: ChannelResult;
+  try {
+    result = await channel.send({
+      tenant,
+      due,
+      attempt,
+      idempotencyKey: due.idempotency_key,
+      signal: control.forceSignal,
+    });
+  } catch (err) {
+    // Channels classify their failures; this is for one that throws anyway.
+    result = { verdict: classifyError(err), statusCode: null, error: describeError(err) };
+  } finally {
+    deps.metrics.inFlight.dec();
+    releaseSlot();
+  }
+  const durationMs = performance.now() - started;
+  // A shutdown that could wait no longer has handed it back already.
+  if (held.settled) return "released";
+  return conclude(held, deps, log, { tenant, due, attempt, result, durationMs });
+}
+
+function decodeDue(msg: JsMsg): FollowupDue {
+  const event = decodeEvent("followup.due.v1", msg.data);
+  const ref = parseFollowupSubject(msg.subject, "due");
+  const due = event.data;
+  if (ref.tenant !== event.tenant || ref.leadId !== due.lead_id || ref.step !== due.step) {
+    throw new Error(
+      `subject ${msg.subject} does not match the event (tenant ${event.tenant}, lead_id ${due.lead_id}, step ${due.step})`,
+    );
+  }
+  const expectedKey = idempotencyKey(ref);
+  if (due.idempotency_key !== expectedKey) {
+    throw new Error(`idempotency_key must be ${expectedKey} (got ${JSON.stringify(due.idempotency_key)})`);
+  }
+  return event;
+}
+
+async function skipReason(kv: KV, tenant: string, leadId: string, log: Logger): Promise<SkipReason | null> {
+  const entry = await kv.get(leadKey({ tenant, leadId }));
+  if (entry?.operation !== "PUT") return "lead_missing";
+  let state: ReturnType<typeof LeadStopState.safeParse>;
+  try {
+    state = LeadStopState.safeParse(entry.json());
+  } catch {
+    state = LeadStopState.safeParse(undefined);
+  }
+  // An unreadable lead does not stop a follow-up: only a recorded outcome or cancellation does.
+  if (!state.success) {
+    log.warn("lead_unreadable_delivering_anyway");
+    return null;
+  }
+  if (state.data.outcome && stopsFollowups(state.data.outcome.outcome)) return "outcome";
+  if (state.data.cancelled_at) return "cancelled";
+  return null;
+}
+
+function release(
+  held: HeldDue,
+  deps: DeliveryDeps,
+  reason: "shutdown" | "not_due" | "broker",
+  delayMs?: number,
+): Settlement {
+  deps.metrics.released.inc({ reason });
+  held.nak(delayMs);
+  return "released";
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+interface Attempt {
+  tenant: string;
+  due: FollowupDueData;
+  attempt: number;
+  result: ChannelResult;
+  durationMs: number;
+}
+
+/** Turns a channel's answer into results, a dead letter or a retry, then settles the message. */
+async function conclude(held: HeldDue, deps: DeliveryDeps, log: Logger, a: Attempt): Promise<Settlement> {
+  const { due, result, attempt } = a;
+  const now = deps.now();
+  const strategy = strategyName(due.delay_s);
+  const verdict = result.verdict;
+  const outcome: AttemptResult =
+    verdict.kind === "delivered"
+      ? "ok"
+      : verdict.kind === "retry" && attempt < deps.maxAttempts
+        ? "error"
+        : "dead";
+  const latenessMs = outcome === "ok" ? now.getTime() - Date.parse(due.due_at) : undefined;
+  const retryInMs =
+    outcome === "error" && verdict.kind === "retry"
+      ? retryDelayMs(attempt, deps.backoff, {
+          retryAfterMs: result.retryAfterMs ?? null,
+          ...(deps.random ? { random: deps.random } : {}),
+        })
+      : undefined;
+
+  deps.metrics.jobs.inc({ strategy, result: outcome });
+  deps.metrics.duration.observe({ channel: due.channel, result: outcome }, a.durationMs / 1000);
+  if (latenessMs !== undefined && due.replays === 0)
+    deps.metrics.lateness.observe(Math.max(0, latenessMs) / 1000);
+  if (verdict.kind === "retry" && outcome === "error") deps.metrics.retries.inc({ reason: verdict.reason });
+
+  const fields = {
+    strategy,
+    channel: due.channel,
+    status_code: result.statusCode,
+    result: outcome,
+    duration_ms: Math.round(a.durationMs),
+    ...(result.error !== undefined ? { error: result.error } : {}),
+    ...(retryInMs !== undefined ? { retry_in_ms: retryInMs } : {}),
+    ...(latenessMs !== undefined ? { lateness_ms: latenessMs } : {}),
+  };
+
+  try {
+    await publish(
+      deps,
+      subjects.followupResult(a.tenant, due.lead_id, due.step),
+      resultEvent({
+        tenant: a.tenant,
+        due,
+        channel: due.channel,
+        attempt,
+        result: outcome,
+        statusCode: result.statusCode,
+        error: result.error,
+        durationMs: a.durationMs,
+        retryInMs,
+        latenessMs,
+        time: now,
+      }),
+      resultMsgId(due, attempt),
+    );
+    if (outcome === "dead") {
+      const reason = verdict.kind === "permanent" ? "permanent" : "exhausted";
+      await publish(
+        deps,
+        subjects.followupDead(a.tenant, due.lead_id, due.step),
+        deadLetterEvent({
+          tenant: a.tenant,
+          due,
+          channel: due.channel,
+          attempts: attempt,
+          reason,
+          lastStatusCode: result.statusCode,
+          lastError: result.error ?? "not delivered",
+          time: now,
+        }),
+        deadLetterMsgId(due),
+      );
+      deps.metrics.deadLetters.inc({ reason });
+      log.error({ ...fields, reason, idempotency_key: due.idempotency_key }, "followup_executed");
+    } else if (outcome === "error") {
+      log.warn(fields, "followup_executed");
+    } else {
+      log.info(fields, "followup_executed");
+    }
+  } catch (err) {
+    // Not settled, so it comes back: at worst a duplicate call, which the idempotency key absorbs.
+    log.warn({ ...fields, err: describeError(err) }, "result_publish_failed_retrying");
+    return release(held, deps, "broker", BROKER_RETRY_MS);
+  }
+
+  if (outcome === "error") {
+    held.nak(retryInMs);
+    return "retry";
+  }
+  if (!(await held.ack())) log.warn({ result: outcome }, "ack_unconfirmed");
+  return outcome === "ok" ? "delivered" : "dead";
+}
+
+async function publish(deps: DeliveryDeps, subject: string, event: { type: string }, msgID: string) {
+  await deps.js.publish(subject, encodeEvent(event), { msgID, timeout: PUBLISH_TIMEOUT_MS });
+}

@@ -1,0 +1,88 @@
+import { topology } from "@followup/contracts";
+import {
+  connectNats,
+  createLogger,
+  createMetricsRegistry,
+  onShutdown,
+  parseWebhookSecret,
+  provisionTopology,
+  Readiness,
+  runMain,
+  startHealthServer,
+} from "@followup/service-kit";
+import { ChannelRegistry } from "./channels/channel.js";
+import { HookChannel } from "./channels/hook.js";
+import { loadDispatcherConfig } from "./config.js";
+import { startDispatcher } from "./dispatcher.js";
+import { createDispatcherMetrics } from "./metrics.js";
+
+/** Composition root: config, connection, topology, channels, the consumer, health, shutdown. No logic. */
+runMain("dispatcher", async () => {
+  const config = loadDispatcherConfig();
+  const logger = createLogger({ service: "dispatcher", level: config.LOG_LEVEL });
+  const registry = createMetricsRegistry("dispatcher");
+  const metrics = createDispatcherMetrics(registry);
+  const readiness = new Readiness();
+  readiness.set("consumer", false, "starting");
+
+  const nc = await connectNats({ settings: config, name: "dispatcher", logger, readiness });
+  const topo = topology({ replicas: config.NATS_REPLICAS, queue: config.FOLLOWUP_QUEUE });
+  await provisionTopology(nc, topo, { logger });
+
+  const channels = new ChannelRegistry().register(
+    new HookChannel({
+      url: config.FOLLOWUP_HOOK_URL,
+      secret: parseWebhookSecret(config.FOLLOWUP_HOOK_SECRET),
+      timeoutMs: config.FOLLOWUP_HOOK_TIMEOUT_MS,
+      concurrency: config.HOOK_CONCURRENCY,
+    }),
+  );
+  const dispatcher = await startDispatcher({
+    nc,
+    topology: topo,
+    channels,
+    metrics,
+    logger,
+    maxAttempts: config.FOLLOWUP_MAX_ATTEMPTS,
+    backoff: { baseMs: config.FOLLOWUP_RETRY_BASE_MS, maxMs: config.FOLLOWUP_RETRY_MAX_MS },
+    concurrency: config.DISPATCH_CONCURRENCY,
+    shutdownGraceMs: config.DISPATCH_SHUTDOWN_GRACE_MS,
+  });
+  readiness.set("consumer", true);
+  const health = await startHealthServer({
+    port: config.PORT,
+    host: config.HOST,
+    registry,
+    readiness,
+    logger,
+  });
+
+  onShutdown(
+    logger,
+    async () => {
+      readiness.set("consumer", false, "stopping");
+      await dispatcher.stop();
+      await channels.closeAll();
+      await health.app.close();
+      await nc.drain();
+    },
+    // The grace for calls in flight, then room to publish their results and drain.
+    { timeoutMs: config.DISPATCH_SHUTDOWN_GRACE_MS + 15_000 },
+  );
+
+  const hook = new URL(config.FOLLOWUP_HOOK_URL);
+  logger.info(
+    {
+      queue: topo.queue,
+      hook_url: `${hook.origin}${hook.pathname}`,
+      max_attempts: config.FOLLOWUP_MAX_ATTEMPTS,
+      retry_base_ms: config.FOLLOWUP_RETRY_BASE_MS,
+      retry_max_ms: config.FOLLOWUP_RETRY_MAX_MS,
+      hook_timeout_ms: config.FOLLOWUP_HOOK_TIMEOUT_MS,
+      concurrency: config.DISPATCH_CONCURRENCY,
+      hook_concurrency: config.HOOK_CONCURRENCY,
+      port: health.port,
+    },
+    "dispatcher_started",
+  );
+});

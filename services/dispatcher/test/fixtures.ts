@@ -1,0 +1,222 @@
+import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import {
+  type FollowupDue,
+  idempotencyKey,
+  leadKey,
+  makeEvent,
+  type StoredLead,
+  subjects,
+  type Topology,
+} from "@followup/contracts";
+import { spawnProcess } from "@followup/nats-harness";
+import { createLogger, parseWebhookSecret } from "@followup/service-kit";
+import { type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Registry } from "prom-client";
+import { ChannelRegistry } from "../src/channels/channel.js";
+import { HookChannel } from "../src/channels/hook.js";
+import { type DispatcherHandle, startDispatcher } from "../src/dispatcher.js";
+import { createDispatcherMetrics, type DispatcherMetrics } from "../src/metrics.js";
+
+export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+export const MAIN = `${REPO_ROOT}services/dispatcher/src/main.ts`;
+export const SECRET = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+export const KEY = parseWebhookSecret(SECRET);
+
+/** A lead as lead-intake stores it (only the fields the dispatcher reads matter). */
+export async function putLead(
+  kv: KV,
+  tenant: string,
+  leadId: string,
+  extra: Partial<StoredLead> = {},
+): Promise<void> {
+  const lead: StoredLead = {
+    lead_id: leadId,
+    tenant,
+    name: "Alex Rivera",
+    phone: "+1 555 0199",
+    details: "wants a quote",
+    enrichment: { intent: "lead_capture", sentiment: "positive", urgency: "high", score: 0.8 },
+    pred_prob: 0.9,
+    model_version: "test",
+    created_at: new Date().toISOString(),
+    ...extra,
+  };
+  await kv.put(leadKey({ tenant, leadId }), JSON.stringify(lead));
+}
+
+export interface DueSpec {
+  tenant: string;
+  leadId: string;
+  step?: number;
+  delayS?: number;
+  dueAt?: Date;
+  channel?: string;
+  replays?: number;
+}
+
+export function dueEvent(spec: DueSpec): FollowupDue {
+  const step = spec.step ?? 1;
+  const dueAt = spec.dueAt ?? new Date();
+  return makeEvent("followup.due.v1", {
+    source: "/scheduler",
+    subject: `${spec.leadId}/${step}`,
+    tenant: spec.tenant,
+    data: {
+      lead_id: spec.leadId,
+      step,
+      delay_s: spec.delayS ?? 30,
+      due_at: dueAt.toISOString(),
+      idempotency_key: idempotencyKey({ tenant: spec.tenant, leadId: spec.leadId, step }),
+      channel: spec.channel ?? "hook",
+      lead_created_at: new Date(dueAt.getTime() - (spec.delayS ?? 30) * 1000).toISOString(),
+      pred_prob: 0.9,
+      fired_at: new Date().toISOString(),
+      replays: spec.replays ?? 0,
+    },
+  });
+}
+
+/** Publishes a due follow-up the way the scheduler does; returns the event and its idempotency key. */
+export async function publishDue(
+  js: JetStreamClient,
+  spec: DueSpec,
+): Promise<{ event: FollowupDue; key: string }> {
+  const event = dueEvent(spec);
+  const step = event.data.step;
+  await js.publish(subjects.followupDue(spec.tenant, spec.leadId, step), JSON.stringify(event), {
+    msgID: `${spec.leadId}:${step}`,
+  });
+  return { event, key: event.data.idempotency_key };
+}
+
+/** Every message of a stream under a subject filter, decoded, oldest first. */
+export async function readStream<T = Record<string, unknown>>(
+  nc: NatsConnection,
+  stream: string,
+  filter: string,
+): Promise<{ seq: number; subject: string; event: T }[]> {
+  const jsm = await jetstreamManager(nc);
+  const out: { seq: number; subject: string; event: T }[] = [];
+  try {
+    const batch = await jsm.direct.getBatch(stream, { seq: 1, next_by_subj: filter, batch: 1000 });
+    for await (const m of batch) out.push({ seq: m.seq, subject: m.subject, event: m.json<T>() });
+  } catch (err) {
+    if (!/not found|no results/i.test((err as Error).message)) throw err;
+  }
+  return out;
+}
+
+/** A pino logger whose JSON lines the test can read. */
+export function captureLogger(service = "dispatcher") {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(...String(chunk).split("\n").filter(Boolean));
+      done();
+    },
+  });
+  const logger = createLogger({ service, level: "debug", destination });
+  return {
+    logger,
+    lines,
+    entries: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+export interface InProcessOptions {
+  nc: NatsConnection;
+  topology: Topology;
+  /** Extra hook channels by name (the URL and timeout each); "hook" is always the first. */
+  hooks: Record<string, { url: string; timeoutMs?: number; concurrency?: number }>;
+  maxAttempts?: number;
+  baseMs?: number;
+  maxMs?: number;
+  concurrency?: number;
+  graceMs?: number;
+}
+
+export interface InProcessDispatcher {
+  handle: DispatcherHandle;
+  metrics: DispatcherMetrics;
+  registry: Registry;
+  channels: ChannelRegistry;
+  logs: ReturnType<typeof captureLogger>;
+  stop(): Promise<void>;
+}
+
+export async function startInProcess(options: InProcessOptions): Promise<InProcessDispatcher> {
+  const registry = new Registry();
+  const metrics = createDispatcherMetrics(registry);
+  const logs = captureLogger();
+  const channels = new ChannelRegistry();
+  for (const [name, hook] of Object.entries(options.hooks)) {
+    channels.register(
+      new HookChannel({
+        name,
+        url: hook.url,
+        secret: KEY,
+        timeoutMs: hook.timeoutMs ?? 5_000,
+        concurrency: hook.concurrency ?? 16,
+      }),
+    );
+  }
+  const handle = await startDispatcher({
+    nc: options.nc,
+    topology: options.topology,
+    channels,
+    metrics,
+    logger: logs.logger,
+    maxAttempts: options.maxAttempts ?? 3,
+    backoff: { baseMs: options.baseMs ?? 200, maxMs: options.maxMs ?? 1_000 },
+    concurrency: options.concurrency ?? 32,
+    shutdownGraceMs: options.graceMs ?? 5_000,
+  });
+  return {
+    handle,
+    metrics,
+    registry,
+    channels,
+    logs,
+    async stop() {
+      await handle.stop();
+      await channels.closeAll();
+    },
+  };
+}
+
+/** A dispatcher as its own process (`node --import tsx services/dispatcher/src/main.ts`). */
+export function spawnDispatcher(name: string, env: Record<string, string>) {
+  return spawnProcess({
+    name,
+    command: process.execPath,
+    args: ["--import", "tsx", MAIN],
+    cwd: REPO_ROOT,
+    env: {
+      FOLLOWUP_HOOK_SECRET: SECRET,
+      FOLLOWUP_RETRY_BASE_MS: "200",
+      FOLLOWUP_RETRY_MAX_MS: "2000",
+      PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+      ...env,
+    },
+  });
+}
+
+/** The value of a counter or gauge for the given labels (0 when never set). */
+export async function metricValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  const match = values.find((v) =>
+    Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
+  );
+  return match?.value ?? 0;
+}

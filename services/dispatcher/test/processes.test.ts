@@ -1,0 +1,132 @@
+import { type FollowupResult, topology } from "@followup/contracts";
+import { type ManagedProcess, type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
+import { provisionTopology } from "@followup/service-kit";
+import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { KEY, publishDue, putLead, readStream, spawnDispatcher } from "./fixtures.js";
+import { type HookReceiver, startHookReceiver } from "./hook-receiver.js";
+
+const topo = topology();
+const STARTED = /"msg":"dispatcher_started"/;
+let server: NatsServer;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let kv: KV;
+let receiver: HookReceiver;
+const processes: ManagedProcess[] = [];
+
+beforeEach(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  await provisionTopology(nc, topo);
+  js = jetstream(nc);
+  kv = await new Kvm(nc).open(topo.buckets.leads.bucket);
+});
+
+afterEach(async () => {
+  await Promise.all(processes.splice(0).map((p) => p.cleanup()));
+  await receiver?.close();
+  await nc?.close();
+  await server?.cleanup();
+});
+
+function start(name: string, env: Record<string, string> = {}): ManagedProcess {
+  const p = spawnDispatcher(name, { NATS_URL: server.url, FOLLOWUP_HOOK_URL: receiver.url, ...env });
+  processes.push(p);
+  return p;
+}
+
+async function publishBurst(count: number, prefix: string): Promise<string[]> {
+  const leads = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  await Promise.all(leads.map((lead) => putLead(kv, "acme", lead)));
+  await Promise.all(leads.map((lead) => publishDue(js, { tenant: "acme", leadId: lead, delayS: 60 })));
+  return leads;
+}
+
+const executed = (p: ManagedProcess) =>
+  p.output().filter((line) => line.includes('"msg":"followup_executed"'));
+
+async function results() {
+  return readStream<FollowupResult>(nc, topo.streams.results.name, "followup.result.>");
+}
+
+describe("dispatcher processes (real nats-server, real hook, child processes)", () => {
+  it("two processes share the work: every follow-up delivered exactly once", async () => {
+    receiver = await startHookReceiver(KEY, { respond: () => ({ status: 200, delayMs: 20 }) });
+    const a = start("dispatcher-a");
+    const b = start("dispatcher-b");
+    await Promise.all([a.waitForLine(STARTED, 20_000), b.waitForLine(STARTED, 20_000)]);
+
+    const leads = await publishBurst(150, "P");
+    await waitFor(() => receiver.accepted.size === leads.length, {
+      description: "every follow-up of the burst to be accepted",
+      timeoutMs: 20_000,
+    });
+    // Bounded negative check: no late second call arrives.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(receiver.calls).toHaveLength(leads.length);
+    expect(receiver.duplicates).toBe(0);
+    expect(receiver.calls.every((call) => call.verified && call.body.attempt === 1)).toBe(true);
+    expect(executed(a).length).toBeGreaterThan(0);
+    expect(executed(b).length).toBeGreaterThan(0);
+    expect(executed(a).length + executed(b).length).toBe(leads.length);
+    const stored = await results();
+    expect(stored).toHaveLength(leads.length);
+    expect(stored.every((r) => r.event.data.result === "ok")).toBe(true);
+
+    a.kill("SIGTERM");
+    b.kill("SIGTERM");
+    expect((await a.waitForExit(30_000)).code).toBe(0);
+    expect((await b.waitForExit(30_000)).code).toBe(0);
+  }, 60_000);
+
+  it("SIGTERM during a burst: exits 0 with every message settled; nothing lost, nothing delivered twice", async () => {
+    receiver = await startHookReceiver(KEY, { respond: () => ({ status: 200, delayMs: 100 }) });
+    const env = { HOOK_CONCURRENCY: "8", DISPATCH_CONCURRENCY: "16" };
+    const a = start("dispatcher-a", env);
+    await a.waitForLine(STARTED, 20_000);
+    const leads = await publishBurst(200, "S");
+    await waitFor(() => receiver.accepted.size >= 30, {
+      description: "the burst to be under way",
+      timeoutMs: 20_000,
+    });
+
+    const signalledAt = Date.now();
+    a.kill("SIGTERM");
+    const exit = await a.waitForExit(30_000);
+    const shutdownMs = Date.now() - signalledAt;
+    expect(exit.code).toBe(0);
+    await a.waitForLine(/"msg":"shutdown_complete"/, 1_000);
+    // Every message it held was acked or handed back (nak'd, so still pending on the consumer
+    // until the next process takes it): none is left to an ack-wait timeout.
+    const stopped = JSON.parse(await a.waitForLine(/"msg":"dispatcher_stopped"/, 1_000)) as {
+      handed_back: number;
+    };
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.consumers.info(topo.streams.followups.name, topo.consumers.dispatch.durable);
+    expect(info.num_ack_pending).toBe(stopped.handed_back);
+    const deliveredBeforeStop = receiver.accepted.size;
+    expect(deliveredBeforeStop).toBeLessThan(leads.length);
+    // Every call the stopping process started was answered and recorded as a result.
+    expect((await results()).length).toBe(receiver.calls.length);
+
+    const b = start("dispatcher-b", env);
+    await waitFor(() => receiver.accepted.size === leads.length, {
+      description: "the rest of the burst to be delivered by the next process",
+      // Well inside the 30 s ack wait: nothing the stopped process held has to time out first.
+      timeoutMs: 20_000,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(receiver.calls).toHaveLength(leads.length);
+    expect(receiver.duplicates).toBe(0);
+    expect(await results()).toHaveLength(leads.length);
+    console.info(
+      `SIGTERM: ${deliveredBeforeStop} delivered before the stop, ${stopped.handed_back} handed back, shutdown took ${shutdownMs} ms, ${leads.length - deliveredBeforeStop} by the next process`,
+    );
+
+    b.kill("SIGTERM");
+    expect((await b.waitForExit(30_000)).code).toBe(0);
+  }, 90_000);
+});
