@@ -1,0 +1,74 @@
+import { DEFAULT_QUEUE, parseSchedules, queueStreamName, topology } from "@followup/contracts";
+import { commonEnv, type Env, env, loadConfig } from "@followup/service-kit";
+import { z } from "zod";
+
+const consumers = topology().consumers;
+
+/**
+ * FOLLOWUP_SCHEDULES as delays in seconds, parsed at start-up: a part that does not parse stops
+ * the service with a message naming the variable and the part (the system this replaces dropped
+ * it silently). An empty variable means the default, as for every variable, so the word `none`
+ * is how an operator asks for no follow-ups at all while keeping the engine enabled.
+ */
+const schedules = z
+  .string()
+  .default("30m,2h")
+  .transform((raw, ctx) => {
+    if (raw.trim().toLowerCase() === "none") return [];
+    try {
+      return parseSchedules(raw);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const queueName = env.string(DEFAULT_QUEUE).refine(
+  (queue) => {
+    try {
+      queueStreamName(queue);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "expected 1-32 characters of A-Z, a-z, 0-9, '_' or '-'" },
+);
+
+export const schedulerEnv = {
+  ...commonEnv,
+  FOLLOWUP_ENABLED: env.boolean(true),
+  FOLLOWUP_RULE_TOP_P: env.number(0.7, { min: 0, max: 1 }),
+  FOLLOWUP_SCHEDULES: schedules,
+  FOLLOWUP_QUEUE: queueName,
+  /** The channel every due follow-up is sent through (the dispatcher's channel registry name). */
+  FOLLOWUP_CHANNEL: env.string("hook").refine((v) => /^[A-Za-z0-9_-]{1,64}$/.test(v), {
+    message: "expected 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
+  }),
+  /** lead.scored and lead.outcome events handled at once, per consumer. */
+  SCHEDULER_CONCURRENCY: env.number(64, {
+    min: 1,
+    max: Math.floor(consumers.scored.maxAckPending / 2),
+    integer: true,
+  }),
+  /**
+   * Expiry markers handled at once. Most of a marker's time is the wait for the last fraction of
+   * a second before due_at, which costs nothing but a timer, so this is much larger.
+   */
+  MARKER_CONCURRENCY: env.number(1000, {
+    min: 1,
+    max: Math.floor(consumers.markers.maxAckPending / 2),
+    integer: true,
+  }),
+  /** How long SIGTERM waits for handlers in flight before leaving them to redelivery. */
+  SCHEDULER_SHUTDOWN_GRACE_MS: env.number(10_000, { min: 0, max: 120_000, integer: true }),
+  PORT: env.port(8001),
+  HOST: env.string("0.0.0.0"),
+};
+
+export type SchedulerConfig = ReturnType<typeof loadSchedulerConfig>;
+
+/** Loads and validates the scheduler's environment; throws ConfigError naming each bad variable. */
+export function loadSchedulerConfig(source: Env = process.env) {
+  return loadConfig(schedulerEnv, source);
+}

@@ -1,0 +1,84 @@
+import type { FollowupPlan, PlannedStep } from "@followup/contracts";
+
+/**
+ * The scheduler's decisions, without I/O: whether a scored lead gets follow-ups, when each
+ * step is due, what TTL its timer gets, what to do with a marker that arrives before due_at,
+ * and how long to wait before retrying after a broker failure.
+ */
+
+/** FOLLOWUP_ENABLED, FOLLOWUP_RULE_TOP_P and FOLLOWUP_SCHEDULES (delays in seconds, in step order). */
+export interface FollowupRule {
+  enabled: boolean;
+  topP: number;
+  delays: readonly number[];
+}
+
+export type SkipReason = NonNullable<FollowupPlan["skipped"]>;
+
+export type Eligibility = { eligible: true } | { eligible: false; reason: SkipReason };
+
+/** Follow-ups when enabled, with a non-empty schedule, and `pred_prob >= topP` (the threshold qualifies). */
+export function decideEligibility(rule: FollowupRule, predProb: number): Eligibility {
+  if (!rule.enabled) return { eligible: false, reason: "disabled" };
+  if (rule.delays.length === 0) return { eligible: false, reason: "empty_schedule" };
+  if (!(predProb >= rule.topP)) return { eligible: false, reason: "below_threshold" };
+  return { eligible: true };
+}
+
+/**
+ * One pending step per delay, numbered from 1 in schedule order, each due at the lead's creation
+ * time plus its delay (absolute, so a late or redelivered lead.scored does not shift it).
+ */
+export function planSteps(leadCreatedAt: Date, delays: readonly number[]): PlannedStep[] {
+  const createdMs = leadCreatedAt.getTime();
+  return delays.map((delay, i) => ({
+    step: i + 1,
+    delay_s: delay,
+    due_at: new Date(createdMs + Math.round(delay * 1000)).toISOString(),
+    state: "pending" as const,
+  }));
+}
+
+/**
+ * The Nats-TTL of a timer, in whole seconds: `max(1, floor((due_at - now) / 1 s))`. Rounding
+ * down makes the marker arrive at most one second before due_at (never after it, beyond the
+ * server's expiry latency); the scheduler holds it for the remaining fraction. The server's
+ * minimum is 1 s, so a step due in less than a second (or already past) fires one second out.
+ */
+export function timerTtlSeconds(dueAtMs: number, nowMs: number): number {
+  return Math.max(1, Math.floor((dueAtMs - nowMs) / 1000));
+}
+
+/**
+ * Longest a marker is held before its due_at. A floor-rounded TTL makes a marker at most one
+ * second early; more than this means a clock stepped or a timer was published some other way,
+ * and the marker goes back to the server (nak with a delay) instead of pinning a handler.
+ */
+export const MAX_HOLD_MS = 2_000;
+
+export type MarkerTiming =
+  | { action: "publish" }
+  | { action: "hold"; ms: number }
+  | { action: "retry_later"; ms: number };
+
+/** What to do with a marker seen at `nowMs` for a step due at `dueAtMs`. */
+export function markerTiming(dueAtMs: number, nowMs: number): MarkerTiming {
+  const early = dueAtMs - nowMs;
+  if (early <= 0) return { action: "publish" };
+  if (early <= MAX_HOLD_MS) return { action: "hold", ms: early };
+  return { action: "retry_later", ms: early };
+}
+
+export const RETRY_BASE_MS = 500;
+export const RETRY_MAX_MS = 30_000;
+
+/**
+ * How long to wait before a message that hit a broker failure (KV, publish, purge) is tried
+ * again: exponential in its delivery count, capped, with up to 20% jitter so copies that failed
+ * together do not retry together.
+ */
+export function retryDelayMs(deliveryCount: number, random: () => number = Math.random): number {
+  const attempt = Math.max(1, Math.floor(deliveryCount));
+  const base = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt - 1, 16));
+  return Math.round(base * (1 - 0.2 * random()));
+}
