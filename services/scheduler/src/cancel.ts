@@ -1,0 +1,155 @@
+import {
+  decodeEvent,
+  type FollowupPlan,
+  type LeadOutcome,
+  type LeadRef,
+  leadKey,
+  parseLeadSubject,
+  type StepRef,
+  StoredLead,
+  subjects,
+  type Topology,
+} from "@followup/contracts";
+import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { Logger } from "pino";
+import { InvalidEvent } from "./consumer.js";
+import type { SchedulerMetrics } from "./metrics.js";
+import type { PlanStore } from "./plans.js";
+
+export interface CancelDeps {
+  jsm: JetStreamManager;
+  plans: PlanStore;
+  leads: KV;
+  topology: Topology;
+  metrics: SchedulerMetrics;
+  logger: Logger;
+  now: () => Date;
+}
+
+/**
+ * A stopping outcome (booked, unqualified, spam): the plan is marked cancelled first, then the
+ * lead's timers and pending due messages are purged. A purge leaves no marker, so a purged
+ * timer never fires; a timer published after the purge (a race with lead.scored) still finds
+ * the plan cancelled when its marker comes. A lead not planned yet gets a cancelled plan, so a
+ * late lead.scored schedules nothing. Redelivery repeats the purges, which is harmless.
+ */
+export async function handleOutcome(msg: JsMsg, deps: CancelDeps): Promise<void> {
+  const event = decodeOutcome(msg);
+  if (!event.data.stops_followups) {
+    msg.ack();
+    return;
+  }
+  const ref: LeadRef = { tenant: event.tenant, leadId: event.data.lead_id };
+  const log = deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId });
+  const cancelled = { at: deps.now().toISOString(), reason: `outcome:${event.data.outcome}` };
+
+  let stepsCancelled = 0;
+  if ((await deps.plans.get(ref)) === null) {
+    const created = await deps.plans.create(ref, await stoppedPlan(event, cancelled, deps));
+    if (created !== null) {
+      deps.metrics.skipped.inc({ reason: "stopped" });
+      log.debug({ outcome: event.data.outcome, reason: "stopped" }, "followups_skipped");
+    }
+  }
+  const updated = await deps.plans.update(ref, (plan) => {
+    const pending = plan.steps.filter((step) => step.state === "pending").length;
+    if (plan.cancelled && pending === 0) return null;
+    stepsCancelled = pending;
+    return cancelPlan(plan, cancelled);
+  });
+  if (updated === null) throw new Error("the lead's plan could not be read back after creating it");
+
+  const purged = await purgeLead(deps.jsm, deps.topology, ref);
+  if (stepsCancelled > 0) deps.metrics.cancelled.inc({ stage: "pending" }, stepsCancelled);
+  if (purged.due > 0) deps.metrics.cancelled.inc({ stage: "queued" }, purged.due);
+  log.info(
+    {
+      outcome: event.data.outcome,
+      pending_cancelled: stepsCancelled,
+      timers_purged: purged.timers,
+      due_purged: purged.due,
+    },
+    "followups_cancelled",
+  );
+  msg.ack();
+}
+
+/** The plan with every pending step cancelled and the cancellation recorded (the first one wins). */
+export function cancelPlan(plan: FollowupPlan, cancelled: { at: string; reason: string }): FollowupPlan {
+  return {
+    ...plan,
+    steps: plan.steps.map((step) => (step.state === "pending" ? { ...step, state: "cancelled" } : step)),
+    cancelled: plan.cancelled ?? cancelled,
+  };
+}
+
+/** Purges every timer (and unhandled marker) of a lead. */
+export async function purgeTimers(jsm: JetStreamManager, topology: Topology, ref: LeadRef): Promise<number> {
+  const filter = subjects.followupsOfLead("timer", ref.tenant, ref.leadId);
+  return (await jsm.streams.purge(topology.streams.timers.name, { filter })).purged;
+}
+
+/** Purges one step's due message from the work queue, if it is still there. */
+export async function purgeDue(jsm: JetStreamManager, topology: Topology, ref: StepRef): Promise<number> {
+  const filter = subjects.followupDue(ref.tenant, ref.leadId, ref.step);
+  return (await jsm.streams.purge(topology.streams.followups.name, { filter })).purged;
+}
+
+async function purgeLead(
+  jsm: JetStreamManager,
+  topology: Topology,
+  ref: LeadRef,
+): Promise<{ timers: number; due: number }> {
+  const dueFilter = subjects.followupsOfLead("due", ref.tenant, ref.leadId);
+  const [timers, due] = await Promise.all([
+    purgeTimers(jsm, topology, ref),
+    jsm.streams.purge(topology.streams.followups.name, { filter: dueFilter }).then((r) => r.purged),
+  ]);
+  return { timers, due };
+}
+
+/** The plan of a lead stopped before it was planned: no steps, and why. */
+async function stoppedPlan(
+  event: LeadOutcome,
+  cancelled: { at: string; reason: string },
+  deps: Pick<CancelDeps, "leads">,
+): Promise<FollowupPlan> {
+  const lead = await readLead(deps.leads, { tenant: event.tenant, leadId: event.data.lead_id });
+  return {
+    lead_id: event.data.lead_id,
+    tenant: event.tenant,
+    // The outcome event carries neither; without a stored lead these are placeholders.
+    lead_created_at: lead?.created_at ?? event.data.recorded_at,
+    pred_prob: lead?.pred_prob ?? 0,
+    planned_at: cancelled.at,
+    steps: [],
+    skipped: "stopped",
+    cancelled,
+  };
+}
+
+/** The stored lead; null when missing or unreadable. */
+export async function readLead(leads: KV, ref: LeadRef): Promise<StoredLead | null> {
+  const entry = await leads.get(leadKey(ref));
+  if (entry === null || entry.operation !== "PUT") return null;
+  let json: unknown;
+  try {
+    json = entry.json();
+  } catch {
+    return null;
+  }
+  const parsed = StoredLead.safeParse(json);
+  return parsed.success ? parsed.data : null;
+}
+
+function decodeOutcome(msg: JsMsg): LeadOutcome {
+  const event = decodeEvent("lead.outcome.v1", msg.data);
+  const ref = parseLeadSubject(msg.subject, "outcome");
+  if (ref.tenant !== event.tenant || ref.leadId !== event.data.lead_id) {
+    throw new InvalidEvent(
+      `lead.outcome.v1: tenant/lead_id (${event.tenant}/${event.data.lead_id}) do not match the subject ${msg.subject}`,
+    );
+  }
+  return event;
+}

@@ -1,0 +1,83 @@
+import { topology } from "@followup/contracts";
+import {
+  connectNats,
+  createLogger,
+  createMetricsRegistry,
+  onShutdown,
+  provisionTopology,
+  Readiness,
+  runMain,
+  startHealthServer,
+} from "@followup/service-kit";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { loadSchedulerConfig } from "./config.js";
+import { createSchedulerMetrics } from "./metrics.js";
+import { startScheduler } from "./scheduler.js";
+import { countPendingTimers } from "./timers.js";
+
+/** Composition root: config, connection, topology, consumers, health, shutdown. No logic. */
+runMain("scheduler", async () => {
+  const config = loadSchedulerConfig();
+  const logger = createLogger({ service: "scheduler", level: config.LOG_LEVEL });
+  const registry = createMetricsRegistry("scheduler");
+  const readiness = new Readiness();
+  readiness.set("streams", false, "provisioning");
+  readiness.set("consumers", false, "starting");
+
+  const nc = await connectNats({ settings: config, name: "scheduler", logger, readiness });
+  const topo = topology({ replicas: config.NATS_REPLICAS, queue: config.FOLLOWUP_QUEUE });
+  await provisionTopology(nc, topo, { logger });
+  readiness.set("streams", true);
+
+  const jsm = await jetstreamManager(nc);
+  const metrics = createSchedulerMetrics(registry, { timersPending: () => countPendingTimers(jsm, topo) });
+  const scheduler = await startScheduler({
+    nc,
+    topology: topo,
+    rule: {
+      enabled: config.FOLLOWUP_ENABLED,
+      topP: config.FOLLOWUP_RULE_TOP_P,
+      delays: config.FOLLOWUP_SCHEDULES,
+    },
+    channel: config.FOLLOWUP_CHANNEL,
+    metrics,
+    logger,
+    concurrency: config.SCHEDULER_CONCURRENCY,
+    markerConcurrency: config.MARKER_CONCURRENCY,
+    shutdownGraceMs: config.SCHEDULER_SHUTDOWN_GRACE_MS,
+  });
+  readiness.set("consumers", true);
+  const health = await startHealthServer({
+    port: config.PORT,
+    host: config.HOST,
+    registry,
+    readiness,
+    logger,
+  });
+
+  onShutdown(
+    logger,
+    async () => {
+      readiness.set("consumers", false, "stopping");
+      await scheduler.stop();
+      await health.app.close();
+      await nc.drain();
+    },
+    { timeoutMs: config.SCHEDULER_SHUTDOWN_GRACE_MS + 15_000 },
+  );
+
+  logger.info(
+    {
+      enabled: config.FOLLOWUP_ENABLED,
+      top_p: config.FOLLOWUP_RULE_TOP_P,
+      schedules_s: config.FOLLOWUP_SCHEDULES,
+      queue: topo.queue,
+      channel: config.FOLLOWUP_CHANNEL,
+      replicas: config.NATS_REPLICAS,
+      concurrency: config.SCHEDULER_CONCURRENCY,
+      marker_concurrency: config.MARKER_CONCURRENCY,
+      port: health.port,
+    },
+    "scheduler_started",
+  );
+});

@@ -1,0 +1,236 @@
+import {
+  encodeEvent,
+  followupMsgId,
+  idempotencyKey,
+  type LeadRef,
+  leadKey,
+  makeEvent,
+  type PlannedStep,
+  parseFollowupSubject,
+  type StepRef,
+  StoredLead,
+  stopsFollowups,
+  subjects,
+  type Topology,
+} from "@followup/contracts";
+import {
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { Logger } from "pino";
+import { purgeDue } from "./cancel.js";
+import type { SchedulerMetrics } from "./metrics.js";
+import type { PlanStore } from "./plans.js";
+import { markerTiming } from "./schedule.js";
+import { SOURCE } from "./timers.js";
+
+export interface MarkerDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  plans: PlanStore;
+  leads: KV;
+  topology: Topology;
+  /** FOLLOWUP_CHANNEL: the channel every due follow-up goes through. */
+  channel: string;
+  metrics: SchedulerMetrics;
+  logger: Logger;
+  now: () => Date;
+}
+
+export const MARKER_REASON_HEADER = "Nats-Marker-Reason";
+
+/**
+ * A message of the timer stream. The timer's own delivery (no marker header) is only acked. Its
+ * expiry marker (`Nats-Marker-Reason: MaxAge`, empty body: jetstream-facts 4) makes the step due:
+ * the plan says when and whether it is still pending, the marker is held until due_at (it comes
+ * up to a second early, by the floor-rounded TTL), the lead is read again for an outcome that
+ * stops it, and only then is `followup.due` published, the step marked due, the marker acked and
+ * deleted. A marker seen twice finds the step due already; a crash between the publish and the
+ * plan update republishes with the same Nats-Msg-Id, inside the work queue's duplicate window.
+ */
+export async function handleTimerMessage(msg: JsMsg, deps: MarkerDeps): Promise<void> {
+  const reason = msg.headers?.get(MARKER_REASON_HEADER);
+  if (!reason) {
+    msg.ack();
+    return;
+  }
+  if (reason !== "MaxAge") {
+    // Only an expiry makes a follow-up due; other markers (not written by 2.15) are left alone.
+    deps.logger.debug({ subject: msg.subject, reason }, "marker_ignored");
+    msg.ack();
+    return;
+  }
+  const receivedAt = deps.now().getTime();
+  const ref = parseFollowupSubject(msg.subject, "timer");
+  const log = deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId, step: ref.step });
+
+  const stored = await deps.plans.get(ref);
+  const step = stored?.plan.steps.find((s) => s.step === ref.step);
+  if (!stored || !step) {
+    log.error("marker_without_planned_step_discarded");
+    await settleMarker(msg, deps);
+    return;
+  }
+  if (step.state === "due") {
+    log.debug("marker_seen_again_step_already_due");
+    await settleMarker(msg, deps);
+    return;
+  }
+  if (step.state === "cancelled" || stored.plan.cancelled) {
+    if (await markCancelled(ref, deps)) deps.metrics.cancelled.inc({ stage: "pending" });
+    log.debug("marker_of_cancelled_step");
+    await settleMarker(msg, deps);
+    return;
+  }
+
+  const dueAtMs = Date.parse(step.due_at);
+  const timing = markerTiming(dueAtMs, receivedAt);
+  if (timing.action === "retry_later") {
+    log.warn({ due_at: step.due_at, early_ms: timing.ms }, "marker_too_early_retrying_at_due_time");
+    msg.nak(timing.ms);
+    return;
+  }
+  if (timing.action === "hold") await holdUntil(dueAtMs, deps.now);
+
+  const stop = await stopReason(deps.leads, ref);
+  if (stop) {
+    if (await markCancelled(ref, deps)) deps.metrics.cancelled.inc({ stage: "pending" });
+    log.info({ reason: stop }, "followup_stopped_at_due_time");
+    await settleMarker(msg, deps);
+    return;
+  }
+
+  const duplicate = await publishDue(ref, step, stored.plan, new Date(receivedAt), deps);
+  const publishedAt = deps.now().getTime();
+  const updated = await deps.plans.update(ref, (plan) => {
+    const current = plan.steps.find((s) => s.step === ref.step);
+    if (current?.state !== "pending") return null;
+    const duePublishedAt = new Date(publishedAt).toISOString();
+    return {
+      ...plan,
+      steps: plan.steps.map((s) =>
+        s.step === ref.step ? { ...s, state: "due" as const, due_published_at: duePublishedAt } : s,
+      ),
+    };
+  });
+  if (updated?.plan.cancelled) {
+    // The outcome's purge may have run before this publish: take the due message back out.
+    const purged = await purgeDue(deps.jsm, deps.topology, ref);
+    if (purged > 0) deps.metrics.cancelled.inc({ stage: "queued" }, purged);
+    log.info({ purged }, "followup_due_withdrawn_plan_cancelled_meanwhile");
+  } else if (duplicate) {
+    // Published before by a handler that stopped before marking the step: the queue dropped this one.
+    log.info("followup_due_already_published");
+  } else {
+    const latenessMs = publishedAt - dueAtMs;
+    deps.metrics.due.inc();
+    deps.metrics.markerToDue.observe((publishedAt - receivedAt) / 1000);
+    deps.metrics.dueLateness.observe(Math.max(0, latenessMs) / 1000);
+    log.info({ lateness_ms: latenessMs, held_ms: timing.action === "hold" ? timing.ms : 0 }, "followup_due");
+  }
+  await settleMarker(msg, deps);
+}
+
+/** Publishes the due follow-up; true when the work queue dropped it as a duplicate (same Nats-Msg-Id). */
+async function publishDue(
+  ref: StepRef,
+  step: PlannedStep,
+  plan: { lead_created_at: string; pred_prob: number },
+  firedAt: Date,
+  deps: MarkerDeps,
+): Promise<boolean> {
+  const event = makeEvent("followup.due.v1", {
+    source: SOURCE,
+    subject: `${ref.leadId}/${ref.step}`,
+    tenant: ref.tenant,
+    data: {
+      lead_id: ref.leadId,
+      step: ref.step,
+      delay_s: step.delay_s,
+      due_at: step.due_at,
+      idempotency_key: idempotencyKey(ref),
+      channel: deps.channel,
+      lead_created_at: plan.lead_created_at,
+      pred_prob: plan.pred_prob,
+      fired_at: firedAt.toISOString(),
+      replays: 0,
+    },
+  });
+  const ack = await deps.js.publish(
+    subjects.followupDue(ref.tenant, ref.leadId, ref.step),
+    encodeEvent(event),
+    { msgID: followupMsgId(ref) },
+  );
+  return ack.duplicate;
+}
+
+/** Marks a pending step cancelled; true when this call changed it. */
+async function markCancelled(ref: StepRef, deps: MarkerDeps): Promise<boolean> {
+  const updated = await deps.plans.update(ref, (plan) => {
+    if (plan.steps.find((s) => s.step === ref.step)?.state !== "pending") return null;
+    return {
+      ...plan,
+      steps: plan.steps.map((s) => (s.step === ref.step ? { ...s, state: "cancelled" as const } : s)),
+    };
+  });
+  return updated?.changed ?? false;
+}
+
+/** Acks the marker, then deletes it so the stream keeps only what is still to do. */
+async function settleMarker(msg: JsMsg, deps: MarkerDeps): Promise<void> {
+  msg.ack();
+  try {
+    await deps.jsm.streams.deleteMessage(deps.topology.streams.timers.name, msg.seq, false);
+  } catch (err) {
+    // Deleted already (by another copy, a purge, or its own marker TTL): nothing left to do.
+    if (isAlreadyGone(err)) return;
+    // The ack stands; the marker stays until its TTL and a redelivery would find the step settled.
+    deps.logger.warn(
+      { subject: msg.subject, seq: msg.seq, err: (err as Error).message },
+      "marker_delete_failed",
+    );
+  }
+}
+
+const NO_MESSAGE_FOUND = 10037;
+const STORE_EOF = 10057;
+
+function isAlreadyGone(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === NO_MESSAGE_FOUND || err.code === STORE_EOF);
+}
+
+// Only what decides whether follow-ups stop; the rest of the stored lead is not the scheduler's business.
+const LeadStopState = StoredLead.pick({ outcome: true, cancelled_at: true });
+
+/** Why the lead's follow-ups stop now, or null when they go ahead. */
+export async function stopReason(
+  leads: KV,
+  ref: LeadRef,
+): Promise<"outcome" | "cancelled" | "lead_missing" | null> {
+  const entry = await leads.get(leadKey(ref));
+  if (entry === null || entry.operation !== "PUT") return "lead_missing";
+  let json: unknown;
+  try {
+    json = entry.json();
+  } catch {
+    json = undefined;
+  }
+  const state = LeadStopState.safeParse(json);
+  // An unreadable lead does not stop a follow-up: only a recorded outcome or cancellation does.
+  if (!state.success) return null;
+  if (state.data.outcome && stopsFollowups(state.data.outcome.outcome)) return "outcome";
+  if (state.data.cancelled_at) return "cancelled";
+  return null;
+}
+
+/** Waits until the clock reads `epochMs` (a timer can fire a millisecond early: never publish early). */
+async function holdUntil(epochMs: number, now: () => Date): Promise<void> {
+  for (;;) {
+    const left = epochMs - now().getTime();
+    if (left <= 0) return;
+    await new Promise((resolve) => setTimeout(resolve, left));
+  }
+}

@@ -1,0 +1,74 @@
+import { FollowupPlan, type LeadRef, leadKey } from "@followup/contracts";
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+
+/**
+ * The `followup_plans` bucket: one plan per lead, created once and changed only by
+ * compare-and-set, so the scored, marker and outcome consumers (in any number of copies) can
+ * change one plan at the same time without losing each other's changes.
+ */
+
+export interface StoredPlan {
+  plan: FollowupPlan;
+  revision: number;
+}
+
+/** A change to a plan: the new plan, or null when nothing needs to change. */
+export type PlanChange = (plan: FollowupPlan) => FollowupPlan | null;
+
+const MAX_CONFLICTS = 20;
+
+export class PlanStore {
+  constructor(readonly kv: KV) {}
+
+  async get(ref: LeadRef): Promise<StoredPlan | null> {
+    const entry = await this.kv.get(leadKey(ref));
+    if (entry === null || entry.operation !== "PUT") return null;
+    // A stored plan that breaks its contract is a defect an operator must look at: throwing
+    // keeps the message coming back (and logged) instead of acting on a plan we cannot read.
+    return { plan: FollowupPlan.parse(entry.json()), revision: entry.revision };
+  }
+
+  /** Creates the lead's plan; null when one exists already (somebody else planned first). */
+  async create(ref: LeadRef, plan: FollowupPlan): Promise<number | null> {
+    try {
+      return await this.kv.create(leadKey(ref), JSON.stringify(FollowupPlan.parse(plan)));
+    } catch (err) {
+      if (isRevisionConflict(err)) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Applies `change` to the current plan with compare-and-set, re-reading and re-applying it
+   * when another writer got there first. Returns the plan as stored afterwards and whether this
+   * call changed it; null when the lead has no plan.
+   */
+  async update(ref: LeadRef, change: PlanChange): Promise<(StoredPlan & { changed: boolean }) | null> {
+    for (let conflicts = 0; ; conflicts++) {
+      const current = await this.get(ref);
+      if (current === null) return null;
+      const next = change(current.plan);
+      if (next === null) return { ...current, changed: false };
+      try {
+        const revision = await this.kv.update(
+          leadKey(ref),
+          JSON.stringify(FollowupPlan.parse(next)),
+          current.revision,
+        );
+        return { plan: next, revision, changed: true };
+      } catch (err) {
+        if (!isRevisionConflict(err) || conflicts >= MAX_CONFLICTS) throw err;
+      }
+    }
+  }
+}
+
+/** The server's answer to a create or compare-and-set that lost a race. */
+export function isRevisionConflict(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}

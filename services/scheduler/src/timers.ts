@@ -1,0 +1,167 @@
+import {
+  decodeEvent,
+  encodeEvent,
+  type FollowupPlan,
+  followupMsgId,
+  type LeadRef,
+  type LeadScored,
+  makeEvent,
+  type PlannedStep,
+  parseLeadSubject,
+  subjects,
+  type Topology,
+} from "@followup/contracts";
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import { purgeTimers } from "./cancel.js";
+import { InvalidEvent } from "./consumer.js";
+import type { SchedulerMetrics } from "./metrics.js";
+import { isRevisionConflict, type PlanStore, type StoredPlan } from "./plans.js";
+import { decideEligibility, type FollowupRule, planSteps, timerTtlSeconds } from "./schedule.js";
+
+/** The `source` of every event the scheduler publishes. */
+export const SOURCE = "/scheduler";
+
+export interface TimerDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  plans: PlanStore;
+  topology: Topology;
+  rule: FollowupRule;
+  metrics: SchedulerMetrics;
+  logger: Logger;
+  now: () => Date;
+}
+
+/**
+ * A scored lead: plan it once (KV create), publish one timer per pending step, record that the
+ * timers are stored, then ack. A redelivery finds the plan and publishes nothing, unless the
+ * plan says its timers may be missing (a crash after creating it); then only the missing timers
+ * are published, and a timer that exists is never replaced (so never pushed back).
+ */
+export async function handleScored(msg: JsMsg, deps: TimerDeps): Promise<void> {
+  const event = decodeScored(msg);
+  const ref: LeadRef = { tenant: event.tenant, leadId: event.data.lead_id };
+  const log = deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId });
+  const predProb = event.data.pred_prob;
+
+  let stored = await deps.plans.get(ref);
+  if (stored === null) {
+    const plan = planLead(event, deps.rule, deps.now());
+    const revision = await deps.plans.create(ref, plan);
+    if (revision !== null && plan.skipped) {
+      deps.metrics.skipped.inc({ reason: plan.skipped });
+      log.debug({ pred_prob: predProb, reason: plan.skipped }, "followups_skipped");
+      msg.ack();
+      return;
+    }
+    // Null: another copy (or the outcome consumer) planned this lead first; work from its plan.
+    stored = revision !== null ? { plan, revision } : await deps.plans.get(ref);
+    if (stored === null) throw new Error("the lead's plan could not be read back after creating it");
+  }
+  await storeTimers(ref, stored, predProb, deps, log);
+  msg.ack();
+}
+
+/** The plan of a newly scored lead: its steps, or why it gets none. */
+export function planLead(event: LeadScored, rule: FollowupRule, now: Date): FollowupPlan {
+  const decision = decideEligibility(rule, event.data.pred_prob);
+  return {
+    lead_id: event.data.lead_id,
+    tenant: event.tenant,
+    lead_created_at: event.data.created_at,
+    pred_prob: event.data.pred_prob,
+    planned_at: now.toISOString(),
+    steps: decision.eligible ? planSteps(new Date(event.data.created_at), rule.delays) : [],
+    ...(decision.eligible ? {} : { skipped: decision.reason }),
+  };
+}
+
+async function storeTimers(
+  ref: LeadRef,
+  stored: StoredPlan,
+  predProb: number,
+  deps: TimerDeps,
+  log: Logger,
+): Promise<void> {
+  const { plan } = stored;
+  if (plan.cancelled || plan.skipped || plan.timers_stored_at) {
+    log.debug(
+      { reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "timers_stored") },
+      "lead_scored_again_nothing_to_schedule",
+    );
+    return;
+  }
+  const pending = plan.steps.filter((step) => step.state === "pending");
+  const published = await Promise.all(pending.map((step) => publishTimer(ref, step, deps)));
+  const updated = await deps.plans.update(ref, (current) =>
+    current.timers_stored_at ? null : { ...current, timers_stored_at: deps.now().toISOString() },
+  );
+  if (updated?.plan.cancelled) {
+    // An outcome cancelled the plan (and purged) while these timers were being published.
+    await purgeTimers(deps.jsm, deps.topology, ref);
+    log.info("timers_purged_plan_cancelled_meanwhile");
+    return;
+  }
+  if (!updated?.changed) return;
+  deps.metrics.scheduled.inc(pending.length);
+  const existing = published.filter((p) => p === "existing").length;
+  log.info(
+    {
+      pred_prob: predProb,
+      count: pending.length,
+      due_at: pending.map((step) => step.due_at),
+      ...(existing > 0 ? { timers_already_stored: existing } : {}),
+    },
+    "followups_enqueued",
+  );
+}
+
+/**
+ * Publishes one step's timer unless its subject holds a message already (a timer, or the marker
+ * of one that expired): the expected-last-subject-sequence 0 makes that check and the publish
+ * one atomic step on the server. With one message per subject, publishing over an existing
+ * timer would replace it and push it back.
+ */
+export async function publishTimer(
+  ref: LeadRef,
+  step: PlannedStep,
+  deps: Pick<TimerDeps, "js" | "now">,
+): Promise<"published" | "existing"> {
+  const stepRef = { ...ref, step: step.step };
+  const ttl = timerTtlSeconds(Date.parse(step.due_at), deps.now().getTime());
+  const event = makeEvent("followup.timer.v1", {
+    source: SOURCE,
+    subject: `${ref.leadId}/${step.step}`,
+    tenant: ref.tenant,
+    data: { lead_id: ref.leadId, step: step.step, delay_s: step.delay_s, due_at: step.due_at, ttl_s: ttl },
+  });
+  try {
+    const ack = await deps.js.publish(
+      subjects.followupTimer(ref.tenant, ref.leadId, step.step),
+      encodeEvent(event),
+      { msgID: followupMsgId(stepRef), ttl: String(ttl), expect: { lastSubjectSequence: 0 } },
+    );
+    return ack.duplicate ? "existing" : "published";
+  } catch (err) {
+    if (isRevisionConflict(err)) return "existing";
+    throw err;
+  }
+}
+
+function decodeScored(msg: JsMsg): LeadScored {
+  const event = decodeEvent("lead.scored.v1", msg.data);
+  const ref = parseLeadSubject(msg.subject, "scored");
+  if (ref.tenant !== event.tenant || ref.leadId !== event.data.lead_id) {
+    throw new InvalidEvent(
+      `lead.scored.v1: tenant/lead_id (${event.tenant}/${event.data.lead_id}) do not match the subject ${msg.subject}`,
+    );
+  }
+  return event;
+}
+
+/** Messages in FOLLOWUP_TIMERS: timers still running plus markers not yet handled. */
+export async function countPendingTimers(jsm: JetStreamManager, topology: Topology): Promise<number> {
+  const info = await jsm.streams.info(topology.streams.timers.name);
+  return info.state.messages;
+}
