@@ -1,0 +1,61 @@
+// nats-server stopped and restarted on the same store while timers are pending: the timers
+// expire at the restart (jetstream-facts 8) and every follow-up still becomes due, once.
+
+import { type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { readPlan, watchDueQueue } from "./fixtures/broker.js";
+import { lead, submitLead } from "./fixtures/leads.js";
+import { metricValue, runScheduler } from "./fixtures/scheduler.js";
+
+let server: NatsServer;
+let nc: NatsConnection;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeEach(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  await nc?.close();
+  await server?.cleanup();
+});
+
+it("nats-server stopped and restarted while timers are pending: every follow-up becomes due, once", async () => {
+  const scheduler = await runScheduler(server.url);
+  cleanups.push(scheduler.stop);
+  const queue = await watchDueQueue(nc);
+  cleanups.push(queue.stop);
+  const fixtures = [lead(), lead()];
+  for (const fixture of fixtures) await submitLead(nc, fixture);
+  for (const fixture of fixtures) {
+    await waitFor(async () => (await readPlan(nc, fixture))?.timers_stored_at !== undefined, {
+      description: "the timers to be stored",
+    });
+  }
+
+  await server.stop();
+  // Down past every due time: there is nothing to poll while the server is stopped.
+  const lastDueAt = Math.max(...fixtures.map((f) => f.createdAt.getTime())) + 4_000;
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, lastDueAt + 500 - Date.now())));
+  await server.start();
+
+  await waitFor(() => queue.seen.length >= 4, {
+    description: "all four follow-ups to become due after the restart",
+    timeoutMs: 20_000,
+  });
+  const end = Date.now() + 1_500;
+  while (Date.now() < end) {
+    expect(queue.seen.length, "a follow-up became due twice").toBe(4);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const keys = queue.seen.map((d) => `${d.leadId}:${d.step}`).sort();
+  expect(keys).toEqual(fixtures.flatMap((f) => [`${f.leadId}:1`, `${f.leadId}:2`]).sort());
+  for (const due of queue.seen) expect(due.storedAtMs).toBeGreaterThanOrEqual(due.dueAtMs);
+  for (const fixture of fixtures) {
+    expect((await readPlan(nc, fixture))?.steps.map((st) => st.state)).toEqual(["due", "due"]);
+  }
+  expect(await metricValue(scheduler.registry, "followups_due_total")).toBe(4);
+}, 60_000);
