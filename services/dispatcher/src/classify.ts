@@ -62,3 +62,21 @@ export function describeError(err: unknown): string {
   const text = code && !message.includes(code) ? `${code}: ${message}` : message;
   return text.length > 500 ? `${text.slice(0, 497)}...` : text;
 }
+
+/**
+ * What one attempt amounts to: `ok`; `error` (retried) while attempts remain; `dead` when the
+ * failure is permanent or this was the last attempt (`attempt` counts deliveries, so crashes too).
+ */
+export function attemptOutcome(
+  verdict: Verdict,
+  attempt: number,
+  maxAttempts: number,
+):
+  | { result: "ok" }
+  | { result: "error"; reason: RetryReason }
+  | { result: "dead"; deadReason: "permanent" | "exhausted" } {
+  if (verdict.kind === "delivered") return { result: "ok" };
+  if (verdict.kind === "permanent") return { result: "dead", deadReason: "permanent" };
+  if (attempt < maxAttempts) return { result: "error", reason: verdict.reason };
+  return { result: "dead", deadReason: "exhausted" };
+}

@@ -1,50 +1,34 @@
 import {
-  type AttemptResult,
   decodeEvent,
-  encodeEvent,
   type FollowupDue,
-  type FollowupDueData,
   idempotencyKey,
   leadKey,
   parseFollowupSubject,
   StoredLead,
   stopsFollowups,
   strategyName,
-  subjects,
 } from "@followup/contracts";
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
-import { type BackoffPolicy, retryDelayMs } from "./backoff.js";
 import type { ChannelRegistry, ChannelResult } from "./channels/channel.js";
 import { classifyError, describeError } from "./classify.js";
-import type { DispatcherMetrics } from "./metrics.js";
-import { deadLetterEvent, deadLetterMsgId, resultEvent, resultMsgId } from "./results.js";
+import {
+  BROKER_RETRY_MS,
+  type HeldDue,
+  release,
+  type SettleDeps,
+  type Settlement,
+  settleAttempt,
+} from "./settle.js";
 import type { Slots } from "./slots.js";
 
-/** A due follow-up the dispatcher holds until it settles it exactly once. */
-export interface HeldDue {
-  readonly msg: JsMsg;
-  /** True once acked, naked or terminated (also when a shutdown handed it back). */
-  readonly settled: boolean;
-  /** Acknowledges and waits for the server to confirm it; false if it could not confirm. */
-  ack(): Promise<boolean>;
-  nak(delayMs?: number): void;
-  term(reason: string): void;
-}
-
-export interface DeliveryDeps {
-  js: JetStreamClient;
+export interface DeliveryDeps extends SettleDeps {
   leads: KV;
   channels: ChannelRegistry;
   /** Each channel's own limit on calls in flight, by channel name. */
   channelSlots: Map<string, Slots>;
-  metrics: DispatcherMetrics;
   logger: Logger;
-  maxAttempts: number;
-  backoff: BackoffPolicy;
-  now: () => Date;
-  random?: () => number;
 }
 
 export interface DeliveryControl {
@@ -56,14 +40,8 @@ export interface DeliveryControl {
   forceSignal: AbortSignal;
 }
 
-/** How a due message was settled. */
-export type Settlement = "delivered" | "retry" | "dead" | "skipped" | "invalid" | "released";
-
 /** A follow-up due within this long is held here rather than handed back: clocks differ by milliseconds. */
 export const HOLD_MAX_MS = 2_000;
-/** When the broker failed us (lead read, result publish), try the follow-up again after this long. */
-export const BROKER_RETRY_MS = 1_000;
-const PUBLISH_TIMEOUT_MS = 5_000;
 
 // Only what decides whether follow-ups stop; the rest of the stored lead is not the dispatcher's business.
 const LeadStopState = StoredLead.pick({ outcome: true, cancelled_at: true });
@@ -128,7 +106,7 @@ export async function handleDue(
   const channel = deps.channels.get(due.channel);
   if (!channel) {
     const known = deps.channels.names().join(", ");
-    return conclude(held, deps, log, {
+    return settleAttempt(held, deps, log, {
       tenant,
       due,
       attempt,
@@ -167,7 +145,7 @@ export async function handleDue(
   const durationMs = performance.now() - started;
   // A shutdown that could wait no longer has handed it back already.
   if (held.settled) return "released";
-  return conclude(held, deps, log, { tenant, due, attempt, result, durationMs });
+  return settleAttempt(held, deps, log, { tenant, due, attempt, result, durationMs });
 }
 
 function decodeDue(msg: JsMsg): FollowupDue {
@@ -205,17 +183,6 @@ async function skipReason(kv: KV, tenant: string, leadId: string, log: Logger): 
   return null;
 }
 
-function release(
-  held: HeldDue,
-  deps: DeliveryDeps,
-  reason: "shutdown" | "not_due" | "broker",
-  delayMs?: number,
-): Settlement {
-  deps.metrics.released.inc({ reason });
-  held.nak(delayMs);
-  return "released";
-}
-
 /** Resolves true after `ms`, or false as soon as `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
@@ -230,111 +197,4 @@ function pause(ms: number, signal: AbortSignal): Promise<boolean> {
     };
     signal.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-interface Attempt {
-  tenant: string;
-  due: FollowupDueData;
-  attempt: number;
-  result: ChannelResult;
-  durationMs: number;
-}
-
-/** Turns a channel's answer into results, a dead letter or a retry, then settles the message. */
-async function conclude(held: HeldDue, deps: DeliveryDeps, log: Logger, a: Attempt): Promise<Settlement> {
-  const { due, result, attempt } = a;
-  const now = deps.now();
-  const strategy = strategyName(due.delay_s);
-  const verdict = result.verdict;
-  const outcome: AttemptResult =
-    verdict.kind === "delivered"
-      ? "ok"
-      : verdict.kind === "retry" && attempt < deps.maxAttempts
-        ? "error"
-        : "dead";
-  const latenessMs = outcome === "ok" ? now.getTime() - Date.parse(due.due_at) : undefined;
-  const retryInMs =
-    outcome === "error" && verdict.kind === "retry"
-      ? retryDelayMs(attempt, deps.backoff, {
-          retryAfterMs: result.retryAfterMs ?? null,
-          ...(deps.random ? { random: deps.random } : {}),
-        })
-      : undefined;
-
-  deps.metrics.jobs.inc({ strategy, result: outcome });
-  deps.metrics.duration.observe({ channel: due.channel, result: outcome }, a.durationMs / 1000);
-  if (latenessMs !== undefined && due.replays === 0)
-    deps.metrics.lateness.observe(Math.max(0, latenessMs) / 1000);
-  if (verdict.kind === "retry" && outcome === "error") deps.metrics.retries.inc({ reason: verdict.reason });
-
-  const fields = {
-    strategy,
-    channel: due.channel,
-    status_code: result.statusCode,
-    result: outcome,
-    duration_ms: Math.round(a.durationMs),
-    ...(result.error !== undefined ? { error: result.error } : {}),
-    ...(retryInMs !== undefined ? { retry_in_ms: retryInMs } : {}),
-    ...(latenessMs !== undefined ? { lateness_ms: latenessMs } : {}),
-  };
-
-  try {
-    await publish(
-      deps,
-      subjects.followupResult(a.tenant, due.lead_id, due.step),
-      resultEvent({
-        tenant: a.tenant,
-        due,
-        channel: due.channel,
-        attempt,
-        result: outcome,
-        statusCode: result.statusCode,
-        error: result.error,
-        durationMs: a.durationMs,
-        retryInMs,
-        latenessMs,
-        time: now,
-      }),
-      resultMsgId(due, attempt),
-    );
-    if (outcome === "dead") {
-      const reason = verdict.kind === "permanent" ? "permanent" : "exhausted";
-      await publish(
-        deps,
-        subjects.followupDead(a.tenant, due.lead_id, due.step),
-        deadLetterEvent({
-          tenant: a.tenant,
-          due,
-          channel: due.channel,
-          attempts: attempt,
-          reason,
-          lastStatusCode: result.statusCode,
-          lastError: result.error ?? "not delivered",
-          time: now,
-        }),
-        deadLetterMsgId(due),
-      );
-      deps.metrics.deadLetters.inc({ reason });
-      log.error({ ...fields, reason, idempotency_key: due.idempotency_key }, "followup_executed");
-    } else if (outcome === "error") {
-      log.warn(fields, "followup_executed");
-    } else {
-      log.info(fields, "followup_executed");
-    }
-  } catch (err) {
-    // Not settled, so it comes back: at worst a duplicate call, which the idempotency key absorbs.
-    log.warn({ ...fields, err: describeError(err) }, "result_publish_failed_retrying");
-    return release(held, deps, "broker", BROKER_RETRY_MS);
-  }
-
-  if (outcome === "error") {
-    held.nak(retryInMs);
-    return "retry";
-  }
-  if (!(await held.ack())) log.warn({ result: outcome }, "ack_unconfirmed");
-  return outcome === "ok" ? "delivered" : "dead";
-}
-
-async function publish(deps: DeliveryDeps, subject: string, event: { type: string }, msgID: string) {
-  await deps.js.publish(subject, encodeEvent(event), { msgID, timeout: PUBLISH_TIMEOUT_MS });
 }

@@ -7,8 +7,9 @@ import type { Logger } from "pino";
 import type { BackoffPolicy } from "./backoff.js";
 import type { ChannelRegistry } from "./channels/channel.js";
 import { describeError } from "./classify.js";
-import { type DeliveryDeps, type HeldDue, handleDue } from "./delivery.js";
+import { type DeliveryDeps, handleDue } from "./delivery.js";
 import type { DispatcherMetrics } from "./metrics.js";
+import type { HeldDue } from "./settle.js";
 import { Slots } from "./slots.js";
 
 export interface DispatcherDeps {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classifyError, classifyStatus, describeError, errorCode } from "../src/classify.js";
+import { attemptOutcome, classifyError, classifyStatus, describeError, errorCode } from "../src/classify.js";
 
 function codeError(code: string, message = `failed with ${code}`): Error {
   return Object.assign(new Error(message), { code });
@@ -74,5 +74,16 @@ describe("classifying a channel's answer", () => {
       "connect ECONNREFUSED 127.0.0.1:9",
     );
     expect(describeError(new Error("x".repeat(2_000))).length).toBe(500);
+  });
+
+  it("retries while attempts remain, then dead-letters as exhausted; permanent is dead at once", () => {
+    const retry = { kind: "retry", reason: "status_5xx" } as const;
+    expect(attemptOutcome({ kind: "delivered" }, 8, 8)).toEqual({ result: "ok" });
+    expect(attemptOutcome(retry, 1, 8)).toEqual({ result: "error", reason: "status_5xx" });
+    expect(attemptOutcome(retry, 7, 8)).toEqual({ result: "error", reason: "status_5xx" });
+    expect(attemptOutcome(retry, 8, 8)).toEqual({ result: "dead", deadReason: "exhausted" });
+    // Deliveries beyond the limit (crashes, hand-backs) still get one call, and die on failure.
+    expect(attemptOutcome(retry, 12, 8)).toEqual({ result: "dead", deadReason: "exhausted" });
+    expect(attemptOutcome({ kind: "permanent" }, 1, 8)).toEqual({ result: "dead", deadReason: "permanent" });
   });
 });
