@@ -37,6 +37,9 @@ let receiver: HookReceiver;
 let refusedPort: number;
 let dispatcher: InProcessDispatcher;
 
+/** What the tests measured, printed once at the end for the record. */
+const measured: string[] = [];
+
 /** Scripted replies per lead: the n-th call for a lead gets the n-th reply, then 200. */
 const scripts = new Map<string, HookReply[]>();
 const callCounts = new Map<string, number>();
@@ -73,6 +76,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (measured.length > 0) console.info(`measured:\n  ${measured.join("\n  ")}`);
   await dispatcher?.stop();
   await receiver?.close();
   await nc?.close();
@@ -147,6 +151,7 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     expect(result!.lateness_ms).toBeGreaterThanOrEqual(0);
     expect(result!.lateness_ms).toBeLessThan(1_500);
     expect(result!.duration_ms).toBeGreaterThanOrEqual(0);
+    measured.push(`first delivery: lateness ${result!.lateness_ms} ms, hook call ${result!.duration_ms} ms`);
     await waitFor(async () => (await queueDepth()) === 0, {
       description: "the work queue to be empty (acked)",
     });
@@ -184,6 +189,9 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     expect(laterCall.at).toBeGreaterThanOrEqual(later.getTime());
     expect(soonCall.at - soon.getTime()).toBeLessThan(1_500);
     expect(laterCall.at - later.getTime()).toBeLessThan(1_500);
+    measured.push(
+      `never early: held +400 ms arrived ${soonCall.at - soon.getTime()} ms after due_at, handed-back +2.5 s arrived ${laterCall.at - later.getTime()} ms after`,
+    );
     expect(
       await metricValue(dispatcher.registry, "dispatcher_released_total", { reason: "not_due" }),
     ).toBeGreaterThan(releasedBefore);
@@ -218,6 +226,7 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     const [gap] = gaps(calls);
     expect(gap).toBeGreaterThanOrEqual(planned - 2);
     expect(gap).toBeLessThanOrEqual(BASE_MS + 1_500);
+    measured.push(`500 then 200: planned back-off ${planned} ms (cap ${BASE_MS}), observed gap ${gap} ms`);
     expect(await metricValue(dispatcher.registry, "followup_retries_total", { reason: "status_5xx" })).toBe(
       retriesBefore + 1,
     );
@@ -240,6 +249,7 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     const [gap] = gaps(calls);
     expect(gap).toBeGreaterThanOrEqual(2_000);
     expect(gap).toBeLessThan(2_000 + 1_500);
+    measured.push(`429 Retry-After: 2: observed gap ${gap} ms`);
     const r = await results("L-429");
     expect(r[0]).toMatchObject({ result: "error", status_code: 429 });
     expect(r[0]!.retry_in_ms).toBeGreaterThanOrEqual(2_000);
@@ -371,6 +381,9 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     expect(calls.map((c) => c.body.attempt)).toEqual([1, 2, 3]);
     const r = await results("L-dead");
     expect(r.map((x) => x.result)).toEqual(["error", "error", "dead"]);
+    measured.push(
+      `always 500: planned ${r.slice(0, 2).map((x) => x.retry_in_ms)} ms (caps 200, 400), observed gaps ${gaps(calls)} ms`,
+    );
     gaps(calls).forEach((gap, i) => {
       const planned = r[i]!.retry_in_ms!;
       expect(planned).toBeLessThanOrEqual(BASE_MS * 2 ** i);
