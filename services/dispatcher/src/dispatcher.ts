@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
 import type { Topology } from "@followup/contracts";
+import type { Readiness } from "@followup/service-kit";
 import { type JsMsg, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -27,6 +28,8 @@ export interface DispatcherDeps {
   shutdownGraceMs?: number;
   now?: () => Date;
   random?: () => number;
+  /** Kept up to date under the check "consumer": false while pulls fail or once stopping. */
+  readiness?: Readiness;
 }
 
 export interface DispatcherHandle {
@@ -126,16 +129,22 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
           }
           start(msg, releaseSlot);
         }
-        if (failing) logger.info("pull_recovered");
+        if (failing) {
+          logger.info("pull_recovered");
+          deps.readiness?.set("consumer", true);
+        }
         failing = false;
       } catch (err) {
+        // Logged once per outage, not once per retry.
         if (!failing) logger.error({ err: describeError(err), consumer: spec.durable }, "pull_failed");
+        deps.readiness?.set("consumer", false, `pull failed: ${describeError(err)}`);
         failing = true;
         await Promise.race([pauseMs(PULL_RETRY_MS), stopped]);
       }
     }
   };
   const loop = pullLoop();
+  deps.readiness?.set("consumer", true);
   logger.info(
     {
       stream: spec.stream,
@@ -149,6 +158,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
   let stopping: Promise<void> | undefined;
   const stop = async () => {
     stopController.abort();
+    deps.readiness?.set("consumer", false, "stopping");
     const graceMs = deps.shutdownGraceMs ?? 20_000;
     const drained = Promise.all([loop, slots.whenIdle()]).then(() => true);
     const inTime = await Promise.race([drained, pauseMs(graceMs).then(() => false)]);

@@ -47,8 +47,8 @@ runMain("dispatcher", async () => {
     backoff: { baseMs: config.FOLLOWUP_RETRY_BASE_MS, maxMs: config.FOLLOWUP_RETRY_MAX_MS },
     concurrency: config.DISPATCH_CONCURRENCY,
     shutdownGraceMs: config.DISPATCH_SHUTDOWN_GRACE_MS,
+    readiness,
   });
-  readiness.set("consumer", true);
   const health = await startHealthServer({
     port: config.PORT,
     host: config.HOST,
@@ -60,7 +60,6 @@ runMain("dispatcher", async () => {
   onShutdown(
     logger,
     async () => {
-      readiness.set("consumer", false, "stopping");
       await dispatcher.stop();
       await channels.closeAll();
       await health.app.close();

@@ -57,7 +57,14 @@ describe("dispatcher processes (real nats-server, real hook, child processes)", 
     receiver = await startHookReceiver(KEY, { respond: () => ({ status: 200, delayMs: 20 }) });
     const a = start("dispatcher-a");
     const b = start("dispatcher-b");
-    await Promise.all([a.waitForLine(STARTED, 20_000), b.waitForLine(STARTED, 20_000)]);
+    const [startedA] = await Promise.all([a.waitForLine(STARTED, 20_000), b.waitForLine(STARTED, 20_000)]);
+    const health = `http://127.0.0.1:${(JSON.parse(startedA) as { port: number }).port}`;
+    const ready = await fetch(`${health}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({
+      ok: true,
+      data: { checks: { nats: { ok: true }, consumer: { ok: true } } },
+    });
 
     const leads = await publishBurst(150, "P");
     await waitFor(() => receiver.accepted.size === leads.length, {
@@ -75,6 +82,10 @@ describe("dispatcher processes (real nats-server, real hook, child processes)", 
     const stored = await results();
     expect(stored).toHaveLength(leads.length);
     expect(stored.every((r) => r.event.data.result === "ok")).toBe(true);
+    const metrics = await (await fetch(`${health}/metrics`)).text();
+    const jobs = /followup_jobs_total\{[^}]*strategy="60s"[^}]*result="ok"[^}]*\} (\d+)/.exec(metrics);
+    expect(Number(jobs?.[1])).toBe(executed(a).length);
+    expect(metrics).toContain("followup_delivery_lateness_seconds_bucket");
 
     a.kill("SIGTERM");
     b.kill("SIGTERM");
