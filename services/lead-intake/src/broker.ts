@@ -1,0 +1,91 @@
+import type { Topology } from "@followup/contracts";
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { BrokerUnavailableError } from "./errors.js";
+
+/** What the routes use of JetStream once NATS is connected and the topology provisioned. */
+export interface BrokerHandles {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  topology: Topology;
+  leads: KV;
+  plans: KV;
+  receipts: KV;
+}
+
+/**
+ * The link to NATS, which may come and go while the HTTP server keeps answering: lead-intake
+ * starts before NATS is reachable and stays up through outages. Routes ask for the handles and
+ * get a BrokerUnavailableError (503) at once while there are none, instead of waiting for a
+ * publish to time out.
+ */
+export class Broker {
+  readonly topology: Topology;
+  readonly #timeoutMs: number;
+  #handles: BrokerHandles | undefined;
+  #connected = false;
+  #reason = "connecting to NATS";
+  readonly #listeners = new Set<(available: boolean, reason?: string) => void>();
+
+  constructor(topology: Topology, options: { timeoutMs: number }) {
+    this.topology = topology;
+    this.#timeoutMs = options.timeoutMs;
+  }
+
+  /** Binds to a connected NATS whose topology is provisioned; follows its connection status after. */
+  async attach(nc: NatsConnection): Promise<void> {
+    const js = jetstream(nc, { timeout: this.#timeoutMs });
+    const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
+    const kvm = new Kvm(js);
+    const { buckets } = this.topology;
+    const [leads, plans, receipts] = await Promise.all([
+      kvm.open(buckets.leads.bucket),
+      kvm.open(buckets.plans.bucket),
+      kvm.open(buckets.receipts.bucket),
+    ]);
+    this.#handles = { nc, js, jsm, topology: this.topology, leads, plans, receipts };
+    this.#setConnected(!nc.isClosed(), "NATS connection closed");
+    void this.#follow(nc);
+  }
+
+  async #follow(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") this.#setConnected(false, "NATS disconnected; reconnecting");
+      else if (status.type === "reconnect") this.#setConnected(true);
+      else if (status.type === "close") this.#setConnected(false, "NATS connection closed");
+    }
+  }
+
+  #setConnected(connected: boolean, reason?: string): void {
+    this.#connected = connected;
+    if (!connected && reason) this.#reason = reason;
+    for (const listener of this.#listeners) listener(this.available, connected ? undefined : this.#reason);
+  }
+
+  /** Called with the availability on every change (for readiness and a metric). */
+  onChange(listener: (available: boolean, reason?: string) => void): void {
+    this.#listeners.add(listener);
+  }
+
+  /** Records why NATS is not usable yet (connecting, provisioning failed, ...). */
+  setReason(reason: string): void {
+    if (!this.available) this.#reason = reason;
+  }
+
+  get available(): boolean {
+    return this.#handles !== undefined && this.#connected;
+  }
+
+  /** Why the broker is unavailable; undefined when it is available. */
+  get reason(): string | undefined {
+    return this.available ? undefined : this.#reason;
+  }
+
+  /** The handles, or a BrokerUnavailableError naming why there are none. */
+  handles(): BrokerHandles {
+    if (this.#handles === undefined || !this.#connected) throw new BrokerUnavailableError(this.#reason);
+    return this.#handles;
+  }
+}
