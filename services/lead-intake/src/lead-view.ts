@@ -1,0 +1,280 @@
+import {
+  type FollowupDead,
+  type FollowupPlan,
+  type FollowupResult,
+  type FollowupStatus,
+  type HookReceipt,
+  type LeadFollowup,
+  type LeadOutcome,
+  type LeadScored,
+  type LeadView,
+  type PlannedStep,
+  type StoredLead,
+  stopsFollowups,
+  strategyName,
+  type TimelineEntry,
+} from "@followup/contracts";
+
+/**
+ * The read model of GET /v1/lead/:id, pure: what the lead, the scheduler's plan and the events
+ * of the streams say, merged into follow-up statuses and one timeline. lead-view-source.ts
+ * reads the inputs from JetStream.
+ */
+
+export interface LeadSources {
+  lead: StoredLead;
+  /** The scheduler's plan; null until the scheduler has seen the lead. */
+  plan: FollowupPlan | null;
+  /** The lead's events on LEADS (lead.scored, lead.outcome). */
+  leadEvents: (LeadScored | LeadOutcome)[];
+  /** Every delivery attempt's result on FOLLOWUP_RESULTS. */
+  results: FollowupResult[];
+  /** Dead letters still in FOLLOWUP_DLQ (a replayed one is gone). */
+  deadLetters: FollowupDead[];
+  /** Follow-ups received by lead-intake's own hook. */
+  receipts: HookReceipt[];
+}
+
+/** Whether follow-ups of the lead were stopped: a stopping outcome, a cancellation, a cancelled plan. */
+export function followupsStopped(lead: StoredLead, plan: FollowupPlan | null): boolean {
+  return (
+    (lead.outcome !== undefined && stopsFollowups(lead.outcome.outcome)) ||
+    lead.cancelled_at !== undefined ||
+    plan?.cancelled !== undefined
+  );
+}
+
+/**
+ * One step's status. The plan says pending, cancelled or due; a due step is delivered once an
+ * attempt succeeded, failed while a dead letter of it waits, else due (queued, in delivery or
+ * being retried). A step not delivered of a lead whose follow-ups stopped is cancelled.
+ */
+export function followupStatus(
+  state: PlannedStep["state"],
+  evidence: { delivered: boolean; dead: boolean; stopped: boolean },
+): FollowupStatus {
+  let status: FollowupStatus;
+  if (state === "pending") status = "pending";
+  else if (state === "cancelled") status = "cancelled";
+  else if (evidence.delivered) status = "delivered";
+  else if (evidence.dead) status = "failed";
+  else status = "due";
+  if (evidence.stopped && status !== "delivered") return "cancelled";
+  return status;
+}
+
+function byTime<T extends { time: string }>(a: T, b: T): number {
+  return Date.parse(a.time) - Date.parse(b.time);
+}
+
+function followupOf(step: PlannedStep, sources: LeadSources, stopped: boolean): LeadFollowup {
+  const results = sources.results.filter((r) => r.data.step === step.step).sort(byTime);
+  const delivered = results.find((r) => r.data.result === "ok");
+  const dead = sources.deadLetters.filter((d) => d.data.step === step.step).sort(byTime);
+  const lastDead = dead.at(-1);
+  const last = results.at(-1);
+  const status = followupStatus(step.state, {
+    delivered: delivered !== undefined,
+    dead: lastDead !== undefined,
+    stopped,
+  });
+  const lastError = last?.data.error ?? (last?.data.result === "ok" ? undefined : lastDead?.data.last_error);
+  return {
+    step: step.step,
+    delay_s: step.delay_s,
+    strategy: strategyName(step.delay_s),
+    due_at: step.due_at,
+    status,
+    attempts: Math.max(results.length, lastDead?.data.attempts ?? 0),
+    ...(last
+      ? { last_status_code: last.data.status_code }
+      : lastDead
+        ? { last_status_code: lastDead.data.last_status_code }
+        : {}),
+    ...(lastError !== undefined ? { last_error: lastError } : {}),
+    ...(delivered ? { delivered_at: delivered.time } : {}),
+  };
+}
+
+/** The order of entries that happened at the same instant: the order things happen in. */
+const EVENT_ORDER = [
+  "scored",
+  "scheduled",
+  "outcome",
+  "due",
+  "attempt_ok",
+  "attempt_error",
+  "dead",
+  "hook_received",
+  "cancelled",
+] as const;
+type TimelineEvent = (typeof EVENT_ORDER)[number];
+
+function entry(
+  at: string,
+  event: TimelineEvent,
+  detail: Record<string, unknown>,
+  step?: number,
+): TimelineEntry {
+  return { at, event, ...(step !== undefined ? { step } : {}), detail };
+}
+
+function scoredEntry(lead: StoredLead, events: LeadSources["leadEvents"]): TimelineEntry {
+  const scored = events.find((e): e is LeadScored => e.type === "lead.scored.v1");
+  const { intent, sentiment, urgency, score } = lead.enrichment;
+  return entry(scored?.time ?? lead.created_at, "scored", {
+    pred_prob: lead.pred_prob,
+    score,
+    intent,
+    sentiment,
+    urgency,
+    model_version: lead.model_version,
+  });
+}
+
+function outcomeEntries(lead: StoredLead, events: LeadSources["leadEvents"]): TimelineEntry[] {
+  const outcomes = events.filter((e): e is LeadOutcome => e.type === "lead.outcome.v1");
+  const recorded = outcomes.map((e) => e.data);
+  // An outcome on the lead whose event is not (yet) on the stream still belongs on the timeline.
+  if (lead.outcome && !recorded.some((o) => o.recorded_at === lead.outcome?.recorded_at)) {
+    recorded.push({
+      lead_id: lead.lead_id,
+      ...lead.outcome,
+      stops_followups: stopsFollowups(lead.outcome.outcome),
+    });
+  }
+  return recorded.map((o) =>
+    entry(o.recorded_at, "outcome", {
+      outcome: o.outcome,
+      stops_followups: o.stops_followups,
+      ...(o.notes !== undefined ? { notes: o.notes } : {}),
+    }),
+  );
+}
+
+function planEntries(plan: FollowupPlan | null, lead: StoredLead): TimelineEntry[] {
+  const entries: TimelineEntry[] = [];
+  if (plan) {
+    entries.push(
+      entry(plan.planned_at, "scheduled", {
+        steps: plan.steps.length,
+        ...(plan.skipped ? { skipped: plan.skipped } : {}),
+      }),
+    );
+    for (const step of plan.steps) {
+      if (step.state !== "due") continue;
+      entries.push(
+        entry(
+          step.due_published_at ?? step.due_at,
+          "due",
+          { due_at: step.due_at, delay_s: step.delay_s },
+          step.step,
+        ),
+      );
+    }
+  }
+  if (plan?.cancelled) entries.push(entry(plan.cancelled.at, "cancelled", { reason: plan.cancelled.reason }));
+  else if (lead.cancelled_at) entries.push(entry(lead.cancelled_at, "cancelled", { reason: "cancelled" }));
+  return entries;
+}
+
+/**
+ * Attempts from the results; a dead letter still waiting in FOLLOWUP_DLQ is merged into its
+ * step's last `dead` result, or becomes a `dead` entry of its own when that result is missing.
+ */
+function deliveryEntries(sources: LeadSources): TimelineEntry[] {
+  const entries: TimelineEntry[] = [];
+  const lastDeadEntry = new Map<number, TimelineEntry>();
+  for (const r of [...sources.results].sort(byTime)) {
+    const d = r.data;
+    const event: TimelineEvent =
+      d.result === "ok" ? "attempt_ok" : d.result === "error" ? "attempt_error" : "dead";
+    const e = entry(
+      r.time,
+      event,
+      {
+        attempt: d.attempt,
+        channel: d.channel,
+        status_code: d.status_code,
+        duration_ms: d.duration_ms,
+        ...(d.error !== undefined ? { error: d.error } : {}),
+        ...(d.retry_in_ms !== undefined ? { retry_in_ms: d.retry_in_ms } : {}),
+        ...(d.lateness_ms !== undefined ? { lateness_ms: d.lateness_ms } : {}),
+      },
+      d.step,
+    );
+    entries.push(e);
+    if (event === "dead") lastDeadEntry.set(d.step, e);
+  }
+  for (const letter of [...sources.deadLetters].sort(byTime)) {
+    const d = letter.data;
+    const letterDetail = {
+      in_dead_letters: true,
+      reason: d.reason,
+      attempts: d.attempts,
+      last_status_code: d.last_status_code,
+      last_error: d.last_error,
+    };
+    const matching = lastDeadEntry.get(d.step);
+    if (matching) Object.assign(matching.detail ?? {}, letterDetail);
+    else entries.push(entry(letter.time, "dead", letterDetail, d.step));
+  }
+  return entries;
+}
+
+function receiptEntries(receipts: HookReceipt[]): TimelineEntry[] {
+  return receipts.map((r) =>
+    entry(
+      r.received_at,
+      "hook_received",
+      {
+        webhook_id: r.webhook_id,
+        auth: r.auth,
+        ...(r.strategy !== undefined ? { strategy: r.strategy } : {}),
+        ...(r.attempt !== undefined ? { attempt: r.attempt } : {}),
+      },
+      r.step,
+    ),
+  );
+}
+
+/** Sorted by time; entries at the same instant in the order things happen. */
+export function sortTimeline(entries: TimelineEntry[]): TimelineEntry[] {
+  const rank = (e: TimelineEntry) => EVENT_ORDER.indexOf(e.event as TimelineEvent);
+  return [...entries].sort(
+    (a, b) => Date.parse(a.at) - Date.parse(b.at) || rank(a) - rank(b) || (a.step ?? 0) - (b.step ?? 0),
+  );
+}
+
+export function buildLeadView(sources: LeadSources): LeadView {
+  const { lead, plan } = sources;
+  const stopped = followupsStopped(lead, plan);
+  const followups = (plan?.steps ?? [])
+    .map((step) => followupOf(step, sources, stopped))
+    .sort((a, b) => a.step - b.step);
+  const timeline = sortTimeline([
+    scoredEntry(lead, sources.leadEvents),
+    ...outcomeEntries(lead, sources.leadEvents),
+    ...planEntries(plan, lead),
+    ...deliveryEntries(sources),
+    ...receiptEntries(sources.receipts),
+  ]);
+  return {
+    lead: {
+      lead_id: lead.lead_id,
+      name: lead.name,
+      phone: lead.phone,
+      ...(lead.email !== undefined ? { email: lead.email } : {}),
+      ...(lead.timezone !== undefined ? { timezone: lead.timezone } : {}),
+      details: lead.details,
+      enrichment: lead.enrichment,
+      pred_prob: lead.pred_prob,
+      model_version: lead.model_version,
+      created_at: lead.created_at,
+      ...(lead.outcome !== undefined ? { outcome: lead.outcome } : {}),
+    },
+    qualified: plan === null ? null : plan.steps.length > 0,
+    followups,
+    timeline,
+  };
+}
