@@ -1,0 +1,206 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import rateLimit from "@fastify/rate-limit";
+import { healthRoutes, type Logger, type Readiness } from "@followup/service-kit";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
+import type { Registry } from "prom-client";
+import type { ApiKeys, Caller } from "./auth.js";
+import type { Broker } from "./broker.js";
+import { errorEnvelope, HttpError, mapError } from "./errors.js";
+import type { LeadIntakeMetrics } from "./metrics.js";
+import type { EventPublisher } from "./publisher.js";
+import { deadLetterRoutes } from "./routes/dead-letters.js";
+import { hookRoutes } from "./routes/hook.js";
+import { leadRoutes } from "./routes/leads.js";
+import { outcomeRoutes } from "./routes/outcomes.js";
+import { queueRoutes } from "./routes/queue.js";
+import type { Scorer } from "./scoring.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Who the x-api-key authenticates; null without a valid key. */
+    caller: Caller | null;
+    /** The body exactly as received, kept for routes whose config asks for it (signatures). */
+    rawBody: string | undefined;
+    /** The error code of a failed request, for metrics. */
+    errorCode: string | undefined;
+  }
+  interface FastifyContextConfig {
+    /** `hook`: the route authenticates the caller itself (signature or API key). */
+    auth?: "api_key" | "hook";
+    /** Keep the raw body in `request.rawBody`. */
+    rawBody?: boolean;
+  }
+}
+
+export interface AppDeps {
+  config: {
+    BODY_LIMIT_BYTES: number;
+    RATE_LIMIT_PER_MINUTE: number;
+    FOLLOWUP_ENABLED: boolean;
+  };
+  logger: Logger;
+  registry: Registry;
+  metrics: LeadIntakeMetrics;
+  readiness: Readiness;
+  broker: Broker;
+  publisher: EventPublisher;
+  scorer: Scorer;
+  apiKeys: ApiKeys;
+  /** The decoded FOLLOWUP_HOOK_SECRET; without it the hook accepts API-key calls only. */
+  hookKey: Buffer | undefined;
+  now: () => Date;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's x-request-id when it is a sane token of at most 128 characters, else a new one. */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers["x-request-id"];
+  return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** The route pattern for metrics: never the raw URL, so ids do not explode the label set. */
+function routeOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? "unmatched";
+}
+
+/** /v1 and /ops: API-key authentication, per-key rate limits, then the route groups. */
+const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
+  app.addHook("onRequest", async (request) => {
+    request.caller = deps.apiKeys.lookup(request.headers["x-api-key"]);
+  });
+  await app.register(rateLimit, {
+    max: deps.config.RATE_LIMIT_PER_MINUTE,
+    timeWindow: 60_000,
+    // Per key; callers without a valid key share a budget per address, so guessing keys is slow too.
+    keyGenerator: (request) => (request.caller ? `key:${request.caller.keyId}` : `ip:${request.ip}`),
+    errorResponseBuilder: (_request, context) =>
+      new HttpError(
+        429,
+        "rate_limited",
+        `rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`,
+        undefined,
+        { "retry-after": String(Math.max(1, Math.ceil(context.ttl / 1000))) },
+      ),
+  });
+  // Before the body is read: an unauthenticated caller learns nothing about its body.
+  app.addHook("preParsing", async (request) => {
+    if (request.routeOptions.config.auth === "hook") return;
+    if (request.caller === null) throw new HttpError(401, "unauthorized", "missing or invalid x-api-key");
+  });
+  await app.register(leadRoutes, deps);
+  await app.register(outcomeRoutes, deps);
+  await app.register(hookRoutes, deps);
+  await app.register(queueRoutes, deps);
+  await app.register(deadLetterRoutes, deps);
+};
+
+/**
+ * The HTTP server of lead-intake, without listening: main.ts listens, tests use `inject` or
+ * listen on port 0. NATS may come later; routes that need it answer 503 until it does.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One line per request is written by the onResponse hook below, with the route and status.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
+    bodyLimit: deps.config.BODY_LIMIT_BYTES,
+    genReqId: requestIdOf,
+    return503OnClosing: true,
+  });
+  app.decorateRequest("caller", null);
+  app.decorateRequest("rawBody", undefined);
+  app.decorateRequest("errorCode", undefined);
+
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    const route = routeOf(request);
+    const status = reply.statusCode;
+    deps.metrics.httpDuration.observe(
+      { method: request.method, route, status: String(status) },
+      reply.elapsedTime / 1000,
+    );
+    if (request.method === "POST" && route === "/v1/lead" && status >= 400) {
+      deps.metrics.rejected.inc({ reason: request.errorCode ?? `status_${status}` });
+    }
+    if (route === "/metrics" || route === "/healthz" || route === "/readyz") return;
+    request.log.info(
+      {
+        method: request.method,
+        route,
+        status,
+        duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+        ...(request.caller ? { tenant: request.caller.tenant } : {}),
+        ...(request.errorCode ? { error_code: request.errorCode } : {}),
+      },
+      "request_completed",
+    );
+  });
+
+  // One JSON parser for the whole API (and no text/plain one): anything else is a 415.
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    const text = body as string;
+    if (request.routeOptions.config.rawBody) request.rawBody = text;
+    // An empty body is no body: the route's schema says what it expected.
+    if (text.length === 0) return done(null, undefined);
+    parseJson(request, text, (err, value) => {
+      if (err === null) return done(null, value);
+      done(forbiddenKey(text) ?? err, undefined);
+    });
+  });
+
+  app.setErrorHandler(async (err, request, reply) => {
+    const mapped = mapError(err, { bodyLimitBytes: deps.config.BODY_LIMIT_BYTES });
+    request.errorCode = mapped.code;
+    if (mapped.internal) request.log.error({ err, route: routeOf(request) }, "request_failed");
+    else if (mapped.status >= 500) request.log.warn({ reason: mapped.message }, "request_unavailable");
+    reply.code(mapped.status).headers(mapped.headers);
+    return errorEnvelope(mapped, request.id);
+  });
+  app.setNotFoundHandler(async (request, reply) => {
+    request.errorCode = "not_found";
+    reply.code(404);
+    return errorEnvelope(
+      {
+        status: 404,
+        code: "not_found",
+        message: `no route ${request.method} ${request.url.split("?")[0]}`,
+        headers: {},
+        internal: false,
+      },
+      request.id,
+    );
+  });
+
+  await app.register(healthRoutes, { registry: deps.registry, readiness: deps.readiness });
+  await app.register(apiRoutes, deps);
+  return app;
+}
+
+/**
+ * secure-json-parse refuses `__proto__` and `constructor.prototype` keys with the same error as
+ * broken JSON; this says which it was, so the caller is not told their valid JSON is broken.
+ */
+function forbiddenKey(text: string): HttpError | undefined {
+  try {
+    JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return new HttpError(
+    400,
+    "invalid_json",
+    "request body contains a forbidden key (__proto__ or constructor.prototype)",
+  );
+}

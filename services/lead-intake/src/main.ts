@@ -1,0 +1,104 @@
+import { topology } from "@followup/contracts";
+import {
+  connectNats,
+  createLogger,
+  createMetricsRegistry,
+  onShutdown,
+  provisionTopology,
+  Readiness,
+  runMain,
+} from "@followup/service-kit";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { buildApp } from "./app.js";
+import { ApiKeys } from "./auth.js";
+import { Broker } from "./broker.js";
+import { loadLeadIntakeConfig } from "./config.js";
+import { createLeadIntakeMetrics } from "./metrics.js";
+import { JetStreamPublisher } from "./publisher.js";
+import { loadDefaultConversionModel } from "./scoring.js";
+
+const PROVISION_RETRY_MS = 5000;
+
+/**
+ * Composition root. The HTTP server starts first and answers while NATS is unreachable
+ * (/readyz 503, queue status disabled, lead routes 503); NATS is connected and the topology
+ * provisioned in the background.
+ */
+runMain("lead-intake", async () => {
+  const config = loadLeadIntakeConfig();
+  const logger = createLogger({ service: "lead-intake", level: config.LOG_LEVEL });
+  const registry = createMetricsRegistry("lead-intake");
+  const metrics = createLeadIntakeMetrics(registry);
+  const readiness = new Readiness();
+  readiness.set("nats", false, "connecting");
+  readiness.set("topology", false, "waiting for NATS");
+  const topo = topology({ replicas: config.NATS_REPLICAS, queue: config.FOLLOWUP_QUEUE });
+  const broker = new Broker(topo, { timeoutMs: config.PUBLISH_TIMEOUT_MS });
+  broker.onChange((available) => metrics.natsAvailable.set(available ? 1 : 0));
+  metrics.natsAvailable.set(0);
+  const scorer = loadDefaultConversionModel(logger);
+
+  const app = await buildApp({
+    config,
+    logger,
+    registry,
+    metrics,
+    readiness,
+    broker,
+    publisher: new JetStreamPublisher(broker, { timeoutMs: config.PUBLISH_TIMEOUT_MS }),
+    scorer,
+    apiKeys: new ApiKeys(config.API_KEYS),
+    hookKey: config.FOLLOWUP_HOOK_SECRET,
+    now: () => new Date(),
+  });
+  await app.listen({ host: config.HOST, port: config.PORT });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.PORT;
+
+  let nc: NatsConnection | undefined;
+  let stopping = false;
+  onShutdown(logger, async () => {
+    stopping = true;
+    await app.close();
+    await nc?.drain();
+  });
+
+  logger.info(
+    {
+      port,
+      queue: topo.queue,
+      followups_enabled: config.FOLLOWUP_ENABLED,
+      api_keys: config.API_KEYS.length,
+      hook_signatures: config.FOLLOWUP_HOOK_SECRET !== undefined,
+      model_version: scorer.version,
+      scorer: scorer.source,
+      body_limit_bytes: config.BODY_LIMIT_BYTES,
+      rate_limit_per_minute: config.RATE_LIMIT_PER_MINUTE,
+    },
+    "lead_intake_started",
+  );
+  if (config.FOLLOWUP_HOOK_SECRET === undefined) {
+    logger.warn("FOLLOWUP_HOOK_SECRET is not set: the hook receiver accepts API-key calls only");
+  }
+
+  // In the background: the server above already answers, degraded, until this completes.
+  void (async () => {
+    nc = await connectNats({ settings: config, name: "lead-intake", logger, readiness });
+    broker.setReason("provisioning the JetStream topology");
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        await provisionTopology(nc, topo, { logger });
+        await broker.attach(nc);
+        readiness.set("topology", true);
+        logger.info({ attempt }, "broker_ready");
+        return;
+      } catch (err) {
+        const reason = `provisioning failed: ${(err as Error).message}`;
+        broker.setReason(reason);
+        readiness.set("topology", false, reason);
+        logger.error({ err, attempt, retry_in_ms: PROVISION_RETRY_MS }, "topology_provisioning_failed");
+        await new Promise((resolve) => setTimeout(resolve, PROVISION_RETRY_MS));
+      }
+    }
+  })().catch((err: unknown) => logger.error({ err }, "nats_connect_failed"));
+});

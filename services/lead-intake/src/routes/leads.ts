@@ -1,0 +1,103 @@
+import { LeadRequest, makeEvent, type StoredLead } from "@followup/contracts";
+import { maskEmail, maskPhone } from "@followup/service-kit";
+import type { FastifyPluginAsync } from "fastify";
+import { v7 as uuidv7 } from "uuid";
+import type { AppDeps } from "../app.js";
+import { enrich } from "../enrichment.js";
+import { parseWith } from "../errors.js";
+import { buildLeadView } from "../lead-view.js";
+import { readLeadSources } from "../lead-view-source.js";
+import { onBroker } from "../publisher.js";
+import { leadHour } from "../scoring.js";
+import { leadIdOf, leadNotFound, SOURCE, tenantOf } from "./request.js";
+
+/** POST /v1/lead (accept, enrich, score, store, publish) and GET /v1/lead/:id (the lead view). */
+export const leadRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
+  app.post("/v1/lead", async (request) => {
+    const tenant = tenantOf(request);
+    const body = parseWith(LeadRequest, request.body);
+    const createdAt = deps.now();
+    const enrichment = enrich(body.details);
+    const predProb = deps.scorer.predict({
+      enrichment,
+      detailsLength: body.details.length,
+      hour: leadHour(createdAt, body.timezone),
+    });
+    // uuid v7: unguessable (74 random bits) and sortable by creation time.
+    const leadId = uuidv7({ msecs: createdAt.getTime() });
+    const lead: StoredLead = {
+      lead_id: leadId,
+      tenant,
+      name: body.name,
+      phone: body.phone,
+      ...(body.email !== undefined ? { email: body.email } : {}),
+      ...(body.timezone !== undefined ? { timezone: body.timezone } : {}),
+      details: body.details,
+      enrichment,
+      pred_prob: predProb,
+      model_version: deps.scorer.version,
+      created_at: createdAt.toISOString(),
+    };
+    const event = makeEvent("lead.scored.v1", {
+      source: SOURCE,
+      subject: leadId,
+      tenant,
+      time: createdAt,
+      data: {
+        lead_id: leadId,
+        created_at: lead.created_at,
+        pred_prob: predProb,
+        score: enrichment.score,
+        intent: enrichment.intent,
+        sentiment: enrichment.sentiment,
+        urgency: enrichment.urgency,
+        model_version: lead.model_version,
+      },
+    });
+    await deps.publisher.publishLeadScored(lead, event);
+
+    deps.metrics.accepted.inc();
+    deps.metrics.predProb.observe(predProb);
+    deps.metrics.enrich.inc({
+      intent: enrichment.intent,
+      urgency: enrichment.urgency,
+      sentiment: enrichment.sentiment,
+    });
+    request.log.info(
+      {
+        lead_id: leadId,
+        tenant,
+        phone: maskPhone(lead.phone),
+        ...(lead.email !== undefined ? { email: maskEmail(lead.email) } : {}),
+        intent: enrichment.intent,
+        sentiment: enrichment.sentiment,
+        urgency: enrichment.urgency,
+        pred_prob: predProb,
+        model_version: lead.model_version,
+      },
+      "lead_accepted",
+    );
+    return {
+      ok: true,
+      data: {
+        lead_id: leadId,
+        intent: enrichment.intent,
+        sentiment: enrichment.sentiment,
+        urgency: enrichment.urgency,
+        score: enrichment.score,
+        pred_prob: predProb,
+      },
+    };
+  });
+
+  app.get("/v1/lead/:id", async (request) => {
+    const tenant = tenantOf(request);
+    const leadId = leadIdOf(request);
+    const handles = deps.broker.handles();
+    const sources = await onBroker("reading the lead", () =>
+      readLeadSources(handles, { tenant, leadId }, request.log),
+    );
+    if (sources === null) throw leadNotFound();
+    return { ok: true, data: buildLeadView(sources) };
+  });
+};

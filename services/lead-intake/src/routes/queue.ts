@@ -1,0 +1,44 @@
+import type { QueueStatus } from "@followup/contracts";
+import type { FastifyPluginAsync } from "fastify";
+import type { AppDeps } from "../app.js";
+import type { Broker } from "../broker.js";
+import { isBrokerError } from "../publisher.js";
+
+/**
+ * The follow-up queue as JetStream holds it, not as any process remembers it: due follow-ups
+ * in the work queue, timers not yet expired, dead letters not yet replayed.
+ */
+export async function queueStatus(broker: Broker, followupsEnabled: boolean): Promise<QueueStatus> {
+  const queue = broker.topology.queue;
+  const empty = { queued: 0, scheduled: 0, dead: 0 };
+  if (!broker.available) {
+    return { enabled: false, queue, jobs: empty, reason: `NATS unreachable: ${broker.reason}` };
+  }
+  const { jsm, topology } = broker.handles();
+  const count = async (stream: string) => (await jsm.streams.info(stream)).state.messages;
+  try {
+    const [queued, scheduled, dead] = await Promise.all([
+      count(topology.streams.followups.name),
+      count(topology.streams.timers.name),
+      count(topology.streams.dead.name),
+    ]);
+    const jobs = { queued, scheduled, dead };
+    if (!followupsEnabled) {
+      return { enabled: false, queue, jobs, reason: "follow-ups are disabled (FOLLOWUP_ENABLED=false)" };
+    }
+    return { enabled: true, queue, jobs };
+  } catch (err) {
+    if (!isBrokerError(err)) throw err;
+    return {
+      enabled: false,
+      queue,
+      jobs: empty,
+      reason: `JetStream did not answer: ${(err as Error).message}`,
+    };
+  }
+}
+
+/** GET /ops/followup/queue: the body of QueueStatus itself (no envelope), as the system it replaces. */
+export const queueRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
+  app.get("/ops/followup/queue", async () => queueStatus(deps.broker, deps.config.FOLLOWUP_ENABLED));
+};
