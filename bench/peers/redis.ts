@@ -1,0 +1,100 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, type ManagedProcess, spawnProcess } from "@followup/nats-harness";
+import { Redis } from "ioredis";
+
+/**
+ * A redis-server for the BullMQ peer, started by the bench on its own loopback port with no
+ * persistence (`--save "" --appendonly no`): BullMQ at its fastest. Debian's package is installed
+ * by bench/scripts/redis-server.sh when missing.
+ */
+export interface RedisPeer {
+  readonly port: number;
+  readonly pid: number;
+  readonly version: string;
+  /** Drops every key, so each measurement starts from an empty Redis. */
+  flush(): Promise<void>;
+  /** `INFO <section>` as a map of its fields. */
+  info(section: string): Promise<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+export function resolveRedisServerBin(repoRoot: string): string {
+  try {
+    return execFileSync("bash", [join(repoRoot, "bench/scripts/redis-server.sh")], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      timeout: 300_000,
+    }).trim();
+  } catch {
+    throw new Error(
+      "BullMQ needs a redis-server and none could be installed (see the redis-server.sh messages above); " +
+        "set REDIS_SERVER_BIN to a redis-server 6.2 or later, or leave BullMQ out with --only",
+    );
+  }
+}
+
+export async function startRedis(repoRoot: string): Promise<RedisPeer> {
+  const bin = resolveRedisServerBin(repoRoot);
+  const version = /v=(\S+)/.exec(execFileSync(bin, ["--version"], { encoding: "utf8" }))?.[1] ?? "unknown";
+  const dir = mkdtempSync(join(tmpdir(), "bench-redis-"));
+  const port = await freePort();
+  const server: ManagedProcess = spawnProcess({
+    name: "redis-server (bench)",
+    command: bin,
+    args: [
+      "--bind",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      "--protected-mode",
+      "no",
+      "--maxmemory-policy",
+      "noeviction",
+    ],
+  });
+  try {
+    await server.waitForLine(/Ready to accept connections/, 15_000);
+  } catch (err) {
+    await server.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const admin = new Redis({ host: "127.0.0.1", port, lazyConnect: true, maxRetriesPerRequest: 3 });
+  await admin.connect();
+  return {
+    port,
+    pid: server.pid,
+    version,
+    async flush() {
+      await admin.flushall();
+    },
+    async info(section) {
+      const text = await admin.info(section);
+      const fields: Record<string, string> = {};
+      for (const line of text.split("\r\n")) {
+        const at = line.indexOf(":");
+        if (at > 0 && !line.startsWith("#")) fields[line.slice(0, at)] = line.slice(at + 1);
+      }
+      return fields;
+    },
+    async stop() {
+      admin.disconnect();
+      server.kill("SIGTERM");
+      try {
+        await server.waitForExit(10_000);
+      } finally {
+        await server.cleanup();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}

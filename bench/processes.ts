@@ -1,0 +1,109 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type ManagedProcess, spawnProcess, waitFor } from "@followup/nats-harness";
+
+/**
+ * Node programs the bench runs as child processes (the engine's services and the peers'
+ * workers), each `node --import tsx <script>` in its own process group, so a measurement sees
+ * exactly what ships and every process is stopped by its pid when the measurement ends.
+ */
+export interface NodeProcess {
+  readonly name: string;
+  readonly pid: number;
+  /** Resident set size in bytes, read from /proc (0 once the process is gone). */
+  rssBytes(): number;
+  output(): string[];
+  /** SIGTERM, then SIGKILL of the group after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface NodeProcessOptions {
+  name: string;
+  repoRoot: string;
+  /** Path of the entry file relative to the repository root. */
+  script: string;
+  env: Record<string, string>;
+  /** Ready when this line is printed, or when this URL answers 2xx. */
+  ready: { line: RegExp } | { url: string };
+  readyTimeoutMs?: number;
+  /** When set, `--cpu-prof` with the profile written into this directory on exit. */
+  cpuProfileDir?: string;
+}
+
+export async function startNodeProcess(options: NodeProcessOptions): Promise<NodeProcess> {
+  // One directory per process: the tsx loader thread writes a profile of its own beside the main one.
+  const profile = options.cpuProfileDir
+    ? ["--cpu-prof", `--cpu-prof-dir=${join(options.cpuProfileDir, `${options.name}-${Date.now()}`)}`]
+    : [];
+  const child: ManagedProcess = spawnProcess({
+    name: options.name,
+    command: process.execPath,
+    args: [...profile, "--import", "tsx", join(options.repoRoot, options.script)],
+    env: options.env,
+    cwd: options.repoRoot,
+  });
+  const timeoutMs = options.readyTimeoutMs ?? 30_000;
+  try {
+    if ("line" in options.ready) {
+      await child.waitForLine(options.ready.line, timeoutMs);
+    } else {
+      const url = options.ready.url;
+      const exited = child.waitForExit(timeoutMs).then(
+        (status) => {
+          throw new Error(`${options.name} exited (code ${status.code}, signal ${status.signal})`);
+        },
+        () => new Promise<never>(() => {}),
+      );
+      const answered = waitFor(async () => (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok, {
+        description: `${options.name} to answer ${url}`,
+        timeoutMs,
+        intervalMs: 100,
+      });
+      await Promise.race([answered, exited]);
+    }
+  } catch (err) {
+    await child.cleanup();
+    throw new Error(
+      `${options.name} did not become ready: ${(err as Error).message}\n${child.output().slice(-30).join("\n")}`,
+    );
+  }
+  return {
+    name: options.name,
+    pid: child.pid,
+    rssBytes: () => rssBytes(child.pid),
+    output: () => child.output(),
+    async stop(graceMs = 20_000) {
+      if (!child.running) return;
+      child.kill("SIGTERM");
+      try {
+        await child.waitForExit(graceMs);
+      } catch {
+        await child.cleanup();
+      }
+    },
+  };
+}
+
+/** VmRSS of a process in bytes; 0 when it is gone or /proc is not there. */
+export function rssBytes(pid: number): number {
+  try {
+    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Starts several things at once; if any fails to start, stops those that did and rethrows, so a
+ * failed start leaves nothing running.
+ */
+export async function startTogether<T extends { stop(): Promise<void> }>(starts: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(starts);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+  await Promise.all(
+    settled.map((s) => (s.status === "fulfilled" ? s.value.stop().catch(() => {}) : Promise.resolve())),
+  );
+  throw failed.reason;
+}
