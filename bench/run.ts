@@ -1,0 +1,182 @@
+/**
+ * The benchmark runner: every workload against its peers, in one run on one machine, so the
+ * ratios hold however noisy the machine is. Writes bench/results/<date>.json and .md and prints
+ * each table as it goes.
+ *
+ *   pnpm bench                       # everything, full size, 3 runs each (takes a while)
+ *   pnpm bench --smoke               # every workload at a tiny size, 1 run (< 1 min; CI)
+ *   pnpm bench --only burst,idle     # some workloads
+ *   pnpm bench --runs 5              # more runs per workload (the table shows medians)
+ *   pnpm bench --profile             # the engine's services write CPU profiles to bench/results/profiles/
+ */
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { judgeGoals } from "./goals.js";
+import { describeMachine } from "./machine.js";
+import { parseOptions, usage } from "./options.js";
+import { type RedisPeer, startRedis } from "./peers/redis.js";
+import { type BenchReport, renderGoals, renderWorkload, writeReport } from "./report.js";
+import { median } from "./stats.js";
+import { burst } from "./workloads/burst.js";
+import { durability } from "./workloads/durability.js";
+import { idle } from "./workloads/idle.js";
+import { intake } from "./workloads/intake.js";
+import { scale } from "./workloads/scale.js";
+import { scheduling } from "./workloads/scheduling.js";
+import type { BenchContext, RunValues, SystemName, Workload, WorkloadResult } from "./workloads/workload.js";
+
+const WORKLOADS: Workload[] = [scheduling, burst, idle, intake, durability, scale];
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Fails a workload that outlives its budget instead of hanging the whole run. */
+function withinBudget<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const overrun = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not finish within ${Math.round(ms / 1000)} s`)),
+      ms,
+    );
+  });
+  return Promise.race([work, overrun]).finally(() => clearTimeout(timer));
+}
+
+function addRun(result: WorkloadResult, values: RunValues): void {
+  for (const [system, metrics] of Object.entries(values) as [SystemName, Record<string, number>][]) {
+    const perMetric = result.values[system] ?? {};
+    result.values[system] = perMetric;
+    for (const [metric, value] of Object.entries(metrics)) {
+      const runs = perMetric[metric] ?? [];
+      runs.push(value);
+      perMetric[metric] = runs;
+    }
+  }
+}
+
+function combine(result: WorkloadResult): void {
+  for (const system of result.systems) {
+    const perMetric = result.values[system];
+    if (!perMetric) continue;
+    const summary: Record<string, number> = {};
+    for (const metric of result.metrics) {
+      const runs = perMetric[metric.name];
+      if (!runs || runs.length === 0) continue;
+      summary[metric.name] = metric.across === "max" ? Math.max(...runs) : median(runs);
+    }
+    result.summary[system] = summary;
+  }
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(
+    process.argv.slice(2),
+    WORKLOADS.map((w) => w.name),
+    join(REPO_ROOT, "bench/results"),
+  );
+  if (options.help) {
+    console.log(usage(WORKLOADS.map((w) => w.name)));
+    return 0;
+  }
+  const started = new Date();
+  const selected = WORKLOADS.filter((w) => !options.only || options.only.includes(w.name));
+  const log = (message: string) => process.stdout.write(`${message}\n`);
+  const cpuProfileDir = options.profile ? join(options.out, "profiles") : undefined;
+  if (cpuProfileDir) mkdirSync(cpuProfileDir, { recursive: true });
+
+  let redis: Promise<RedisPeer> | undefined;
+  const results = new Map<string, WorkloadResult>();
+  let current: WorkloadResult | undefined;
+  const ctx: BenchContext = {
+    smoke: options.smoke,
+    repoRoot: REPO_ROOT,
+    runs: options.runs,
+    log,
+    note: (message) => {
+      if (current && !current.notes.includes(message)) current.notes.push(message);
+    },
+    redis: () => {
+      redis ??= startRedis(REPO_ROOT).then((peer) => {
+        log(`redis-server ${peer.version} on 127.0.0.1:${peer.port} (pid ${peer.pid}, no persistence)`);
+        return peer;
+      });
+      return redis;
+    },
+    results,
+    ...(cpuProfileDir ? { cpuProfileDir } : {}),
+  };
+
+  log(
+    `bench: ${selected.map((w) => w.name).join(", ")}${options.smoke ? " (smoke)" : ""}; ${options.runs} run(s) each`,
+  );
+  let failures = 0;
+  try {
+    for (const workload of selected) {
+      const runs = workload.runs?.(ctx) ?? ctx.runs;
+      const result: WorkloadResult = {
+        name: workload.name,
+        title: workload.title,
+        size: workload.describe(ctx),
+        runs,
+        systems: [...workload.systems],
+        metrics: [...workload.metrics],
+        values: {},
+        summary: {},
+        notes: [],
+        elapsedMs: 0,
+      };
+      current = result;
+      const t0 = performance.now();
+      log(`\n== ${workload.title}: ${result.size}`);
+      try {
+        for (let run = 0; run < runs; run++) {
+          log(` run ${run + 1}/${runs}`);
+          const budgetMs = options.smoke ? 45_000 : 45 * 60_000;
+          const values = await withinBudget(
+            workload.run(ctx, run),
+            budgetMs,
+            `${workload.name} run ${run + 1}`,
+          );
+          addRun(result, values);
+        }
+      } catch (err) {
+        failures++;
+        result.error = (err as Error).message.split("\n").slice(0, 6).join(" ");
+        log(` FAILED: ${(err as Error).stack ?? String(err)}`);
+      }
+      result.elapsedMs = performance.now() - t0;
+      combine(result);
+      results.set(workload.name, result);
+      log(`\n${renderWorkload(result)}\n(${(result.elapsedMs / 1000).toFixed(1)} s)`);
+    }
+  } finally {
+    current = undefined;
+  }
+
+  const redisPeer = redis ? await redis.catch(() => undefined) : undefined;
+  const report: BenchReport = {
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command: ["pnpm bench", ...process.argv.slice(2)].join(" "),
+    smoke: options.smoke,
+    runs: options.runs,
+    machine: describeMachine(redisPeer?.version),
+    workloads: [...results.values()],
+    goals: judgeGoals(results),
+  };
+  await redisPeer?.stop();
+  const written = writeReport(options.out, report);
+  log(`\n### Goals\n\n${renderGoals(report.goals)}\n`);
+  log(`results: ${written.json}\n         ${written.markdown}`);
+  log(
+    `bench finished in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s${failures ? `; ${failures} workload(s) FAILED` : ""}`,
+  );
+  return failures > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`bench: ${(err as Error).message}`);
+    process.exit(2);
+  },
+);
