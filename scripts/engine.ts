@@ -106,28 +106,53 @@ function hookSecret(): string {
   return readFileSync(file, "utf8").trim();
 }
 
+/**
+ * A runner killed outright (kill -9) leaves its nats-server running. The next start stops that
+ * one, and only that one: the pid in our pid file whose command line names our config file.
+ */
+async function stopLeftoverNats(pidFile: string, configFile: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  let cmdline = "";
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !cmdline.includes(configFile)) return;
+  say(`stopping the nats-server a previous run left behind (pid ${pid})`);
+  process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 100));
+}
+
 async function startNats(): Promise<{ url: string; child: ChildProcess }> {
   const bin = process.env.NATS_SERVER_BIN;
   if (!bin) throw new Error("NATS_SERVER_BIN is not set: run through `npm start` (scripts/start.sh)");
   const port = Number(process.env.NATS_PORT ?? 4222);
+  const dir = join(DATA, "nats");
+  await stopLeftoverNats(join(dir, "nats.pid"), join(dir, "nats.conf"));
   if (await portInUse(port)) {
     throw new Error(
       `port ${port} is taken: stop what listens there, set NATS_PORT to another port, or set NATS_URL to use that server`,
     );
   }
-  const dir = join(DATA, "nats");
   mkdirSync(join(dir, "store"), { recursive: true });
   const sync = (process.env.NATS_SYNC ?? "always") === "always" ? "  sync_interval: always\n" : "";
   const config = `# written by scripts/engine.ts
 server_name: "engine-local"
 listen: "127.0.0.1:${port}"
 http: "127.0.0.1:${port + 4000}"
+pid_file: ${JSON.stringify(join(dir, "nats.pid"))}
 jetstream {
   store_dir: ${JSON.stringify(join(dir, "store"))}
 ${sync}}
 `;
   writeFileSync(join(dir, "nats.conf"), config);
-  const child = spawn(bin, ["-c", join(dir, "nats.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(bin, ["-c", join(dir, "nats.conf")], {
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   pipeWithPrefix(child, "nats-server", 3);
   await waitForPort(port, 15_000);
   say(
@@ -194,7 +219,11 @@ async function main(): Promise<void> {
           ...env,
           PORT: process.env[`${service.name.toUpperCase().replace("-", "_")}_PORT`] ?? String(service.port),
         },
-        stdio: ["ignore", "pipe", "pipe"],
+        // Own process group: a Ctrl-C reaches only this runner, which stops the services in order
+        // (each would otherwise get SIGINT from the terminal and SIGTERM from here, a "second
+        // signal"). The IPC channel lets a service notice this runner's death and shut down.
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe", "ipc"],
       },
     );
     children.set(service.name, child);

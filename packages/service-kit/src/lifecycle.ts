@@ -35,31 +35,36 @@ export function onShutdown(
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
     if (stopping) return stopping;
-    logger.info({ reason }, "shutdown_started");
+    note(() => logger.info({ reason }, "shutdown_started"));
     const timer = setTimeout(() => {
-      logger.error({ timeoutMs }, "shutdown_timed_out");
+      note(() => logger.error({ timeoutMs }, "shutdown_timed_out"));
       exit(1);
     }, timeoutMs);
     timer.unref();
     stopping = stop(reason).then(
       () => {
         clearTimeout(timer);
-        logger.info("shutdown_complete");
-        logger.flush?.();
+        note(() => {
+          logger.info("shutdown_complete");
+          logger.flush?.();
+        });
         exit(0);
       },
       (err: unknown) => {
         clearTimeout(timer);
-        logger.error({ err }, "shutdown_failed");
+        note(() => logger.error({ err }, "shutdown_failed"));
         exit(1);
       },
     );
     return stopping;
   };
+  // Started by a supervisor with an IPC channel (the engine runner): when it goes away, so do we,
+  // cleanly, instead of running on as an orphan.
+  if (process.send) process.once("disconnect", () => void shutdown("parent_exited"));
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.on(signal, () => {
       if (stopping) {
-        logger.warn({ signal }, "second_signal_exiting_now");
+        note(() => logger.warn({ signal }, "second_signal_exiting_now"));
         exit(1);
         return;
       }
@@ -67,4 +72,16 @@ export function onShutdown(
     });
   }
   return shutdown;
+}
+
+/**
+ * Logs on the way out may fail (the supervisor reading our stdout died: EPIPE); the exit must
+ * happen anyway, or the process lingers as an orphan that ignores every signal.
+ */
+function note(log: () => void): void {
+  try {
+    log();
+  } catch {
+    // nothing left to tell it to
+  }
 }

@@ -38,7 +38,22 @@ export function createLogger(options: {
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     formatters: { level: (label) => ({ level: label }) },
   };
-  return options.destination ? pino(config, options.destination) : pino(config);
+  return pino(config, options.destination ?? stdoutDestination());
+}
+
+/**
+ * Synchronous writes to stdout that stop (instead of spinning) once the reader is gone. pino's
+ * default asynchronous destination flushes on exit and, on EPIPE, retries forever (sonic-boom
+ * 4.2 retries every write error in flushSync), so a service whose supervisor died would hang in
+ * process.exit. Synchronous writes leave nothing to flush; a broken pipe turns logging off.
+ */
+function stdoutDestination(): pino.DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: true });
+  destination.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    destination.write = () => true;
+  });
+  return destination;
 }
 
 /** `+1-555-0199` -> `***0199`: enough to tell leads apart in a log, not enough to call them. */
