@@ -45,6 +45,7 @@ export async function waitForStreamMessages(
   stream: string,
   count: number,
   timeoutMs: number,
+  intervalMs = 100,
 ): Promise<{ messages: number; bytes: number; first_ts: string; last_ts: string }> {
   let seen = 0;
   try {
@@ -54,7 +55,7 @@ export async function waitForStreamMessages(
         seen = state.messages;
         return state.messages >= count ? state : undefined;
       },
-      { description: `${stream} to hold ${count} messages`, timeoutMs, intervalMs: 100 },
+      { description: `${stream} to hold ${count} messages`, timeoutMs, intervalMs },
     );
   } catch (err) {
     throw new Error(`${(err as Error).message}; it held ${seen}`);

@@ -10,6 +10,8 @@ export interface Machine {
   cpuModel: string;
   memoryBytes: number;
   os: string;
+  /** The engine's commit, with "+changes" when services/ or packages/ differ from it. */
+  revision: string;
   versions: {
     node: string;
     natsServer: string;
@@ -40,13 +42,29 @@ function commandVersion(command: string, pattern: RegExp): string {
   }
 }
 
-/** `redisVersion`: the version of the redis-server the run started, if it started one. */
-export function describeMachine(redisVersion?: string): Machine {
+function engineRevision(root: string): string {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-C", root, ...args], { encoding: "utf8" }).trim();
+    const head = git("rev-parse", "--short", "HEAD");
+    const changed = git("status", "--porcelain", "--", "services", "packages") !== "";
+    return `${head}${changed ? "+changes" : ""}`;
+  } catch {
+    return "unknown (not a git checkout)";
+  }
+}
+
+/**
+ * `engineRoot`: the checkout whose services are measured; `redisVersion`: the version of the
+ * redis-server the run started, if it started one.
+ */
+export function describeMachine(engineRoot: string, redisVersion?: string): Machine {
   return {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model.trim() ?? "unknown",
     memoryBytes: totalmem(),
     os: `${type()} ${release()}`,
+    revision: engineRevision(engineRoot),
     versions: {
       node: process.versions.node,
       natsServer: commandVersion(resolveNatsServerBin(), /v(\d+\.\d+\.\d+)/),

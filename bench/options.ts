@@ -6,11 +6,13 @@ export interface Options {
   runs: number;
   profile: boolean;
   out: string;
+  /** Another checkout whose services to measure (a candidate fix), instead of this repository's. */
+  engineRoot: string | undefined;
   help: boolean;
 }
 
 export function usage(workloads: readonly string[]): string {
-  return `Usage: pnpm bench [--smoke] [--only ${workloads.join(",")}] [--runs N] [--profile] [--out DIR]`;
+  return `Usage: pnpm bench [--smoke] [--only ${workloads.join(",")}] [--runs N] [--profile] [--out DIR] [--engine-root DIR]`;
 }
 
 export function parseOptions(
@@ -24,6 +26,7 @@ export function parseOptions(
     runs: 0,
     profile: false,
     out: defaultOut,
+    engineRoot: undefined,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -38,6 +41,7 @@ export function parseOptions(
     else if (arg === "--profile") options.profile = true;
     else if (arg === "--help" || arg === "-h") options.help = true;
     else if (arg === "--out") options.out = value();
+    else if (arg === "--engine-root") options.engineRoot = value();
     else if (arg === "--only") {
       options.only = value()
         .split(",")

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ManagedProcess, spawnProcess, waitFor } from "@followup/nats-harness";
 
@@ -73,12 +73,19 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     rssBytes: () => rssBytes(child.pid),
     output: () => child.output(),
     async stop(graceMs = 20_000) {
-      if (!child.running) return;
-      child.kill("SIGTERM");
-      try {
-        await child.waitForExit(graceMs);
-      } catch {
-        await child.cleanup();
+      if (child.running) {
+        child.kill("SIGTERM");
+        try {
+          await child.waitForExit(graceMs);
+        } catch {
+          await child.cleanup();
+        }
+      }
+      // BENCH_LOG_DIR keeps what each process printed (its last 10 000 lines), for digging into a result.
+      const logDir = process.env.BENCH_LOG_DIR;
+      if (logDir) {
+        mkdirSync(logDir, { recursive: true });
+        writeFileSync(join(logDir, `${options.name}-${child.pid}.log`), `${child.output().join("\n")}\n`);
       }
     },
   };
@@ -106,4 +113,25 @@ export async function startTogether<T extends { stop(): Promise<void> }>(starts:
     settled.map((s) => (s.status === "fulfilled" ? s.value.stop().catch(() => {}) : Promise.resolve())),
   );
   throw failed.reason;
+}
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU time (user + system) a process has used so far, in ms; NaN when it cannot be read. */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the parenthesised command name start at field 3; utime and stime are 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU time this (the bench's) process has used so far, in ms. */
+export function ownCpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
 }

@@ -13,6 +13,10 @@ export interface BenchReport {
   smoke: boolean;
   runs: number;
   machine: Machine;
+  /** BENCH_SERVICE_ENV: settings given to every engine service beyond the bench's own. */
+  serviceEnv: Record<string, string>;
+  /** Where the measured services came from: "." for this repository. */
+  engineRoot: string;
   workloads: WorkloadResult[];
   goals: GoalVerdict[];
 }
@@ -79,9 +83,16 @@ export function renderReport(report: BenchReport): string {
     "",
     `Machine: ${m.cpus} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, ${m.os}. ` +
       `Node ${m.versions.node}, nats-server ${m.versions.natsServer}, Redis ${m.versions.redis}, ` +
-      `BullMQ ${m.versions.bullmq}, @nats-io/jetstream ${m.versions.jetstream}, autocannon ${m.versions.autocannon}.`,
+      `BullMQ ${m.versions.bullmq}, @nats-io/jetstream ${m.versions.jetstream}, autocannon ${m.versions.autocannon}. ` +
+      `Engine at ${m.revision}.`,
     "",
     `Command: \`${report.command}\``,
+    ...(Object.keys(report.serviceEnv).length > 0
+      ? ["", `Engine services got BENCH_SERVICE_ENV=${JSON.stringify(report.serviceEnv)}.`]
+      : []),
+    ...(report.engineRoot !== "."
+      ? ["", `Engine services from another checkout: ${report.engineRoot}.`]
+      : []),
     "",
     "### Goals",
     "",

@@ -10,8 +10,9 @@
  *   pnpm bench --profile             # the engine's services write CPU profiles to bench/results/profiles/
  */
 import { mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { serviceEnvOverrides } from "./engine/services.js";
 import { judgeGoals } from "./goals.js";
 import { describeMachine } from "./machine.js";
 import { parseOptions, usage } from "./options.js";
@@ -89,6 +90,7 @@ async function main(): Promise<number> {
   const ctx: BenchContext = {
     smoke: options.smoke,
     repoRoot: REPO_ROOT,
+    engineRoot: options.engineRoot ? resolve(options.engineRoot) : REPO_ROOT,
     runs: options.runs,
     log,
     note: (message) => {
@@ -105,6 +107,10 @@ async function main(): Promise<number> {
     ...(cpuProfileDir ? { cpuProfileDir } : {}),
   };
 
+  const overrides = serviceEnvOverrides();
+  if (Object.keys(overrides).length > 0)
+    log(`engine services get BENCH_SERVICE_ENV ${JSON.stringify(overrides)}`);
+  if (ctx.engineRoot !== REPO_ROOT) log(`engine services from ${ctx.engineRoot}`);
   log(
     `bench: ${selected.map((w) => w.name).join(", ")}${options.smoke ? " (smoke)" : ""}; ${options.runs} run(s) each`,
   );
@@ -159,7 +165,9 @@ async function main(): Promise<number> {
     command: ["pnpm bench", ...process.argv.slice(2)].join(" "),
     smoke: options.smoke,
     runs: options.runs,
-    machine: describeMachine(redisPeer?.version),
+    machine: describeMachine(ctx.engineRoot, redisPeer?.version),
+    serviceEnv: overrides,
+    engineRoot: ctx.engineRoot === REPO_ROOT ? "." : ctx.engineRoot,
     workloads: [...results.values()],
     goals: judgeGoals(results),
   };

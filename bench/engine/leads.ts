@@ -26,6 +26,11 @@ export interface SeedOptions {
   window?: number;
   /** Index of the first lead, so several seeds do not collide. */
   firstIndex?: number;
+  /**
+   * Whether to store the lead itself in the `leads` bucket (default true). Scheduling alone never
+   * reads it (the marker handler and the dispatcher do), so the scale workload leaves it out.
+   */
+  leadRecords?: boolean;
 }
 
 export async function seedScoredLeads(
@@ -50,7 +55,8 @@ export async function seedScoredLeads(
       model_version: "bench",
       created_at: createdAt,
     };
-    await leads.put(leadKey({ tenant: BENCH_TENANT, leadId }), JSON.stringify(lead));
+    if (options.leadRecords !== false)
+      await leads.put(leadKey({ tenant: BENCH_TENANT, leadId }), JSON.stringify(lead));
     const event = makeEvent("lead.scored.v1", {
       source: "/lead-intake",
       subject: leadId,

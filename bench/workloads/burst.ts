@@ -28,7 +28,7 @@ function burstSize(ctx: BenchContext): number {
 /** Time from now to the due second: room to start the workers and store every timer first. */
 function leadTimeMs(ctx: BenchContext, system: SystemName): number {
   if (ctx.smoke) return system === "engine" ? 3_000 : 1_500;
-  return system === "engine" ? 30_000 : 10_000;
+  return system === "engine" ? 60_000 : 15_000;
 }
 
 /** The start of the due second: a whole second at least `leadMs` from now. */
@@ -104,8 +104,8 @@ async function attempt(
     const env = { natsUrl: server.url, schedules: `${DELAY_S}s`, hookUrl: hook.url };
     const profile = ctx.cpuProfileDir ? { cpuProfileDir: ctx.cpuProfileDir } : {};
     const [scheduler, dispatcher] = await startTogether([
-      startService("scheduler", ctx.repoRoot, env, profile),
-      startService("dispatcher", ctx.repoRoot, env, profile),
+      startService("scheduler", ctx.engineRoot, env, profile),
+      startService("dispatcher", ctx.engineRoot, env, profile),
     ]);
     try {
       // created_at = due - delay, so the scheduler computes exactly these due times. Every timer

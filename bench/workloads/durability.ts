@@ -36,9 +36,9 @@ export const durability: Workload = {
     const values: RunValues = {};
     const reused = new Set<string>();
     for (const system of ["engine", "native", "raw"] as const) {
-      const lazy = await measureScheduling(ctx, system, false);
+      const lazy = (await measureScheduling(ctx, system, false)).rate!;
       let always = fromEarlier(ctx, "scheduling", system, "rate");
-      if (always === undefined) always = await measureScheduling(ctx, system, true);
+      if (always === undefined) always = (await measureScheduling(ctx, system, true)).rate!;
       else reused.add("scheduling");
       values[system] = { schedAlways: always, schedLazy: lazy };
       ctx.log(`  scheduling ${system}: always ${Math.round(always)}/s, lazy ${Math.round(lazy)}/s`);

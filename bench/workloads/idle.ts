@@ -43,8 +43,8 @@ async function engineSystem(
   const env = { natsUrl: broker.server.url, schedules: `${delayS}s`, hookUrl: hook.url };
   const profile = ctx.cpuProfileDir ? { cpuProfileDir: ctx.cpuProfileDir } : {};
   const services: NodeProcess[] = await startTogether([
-    startService("scheduler", ctx.repoRoot, env, profile),
-    startService("dispatcher", ctx.repoRoot, env, profile),
+    startService("scheduler", ctx.engineRoot, env, profile),
+    startService("dispatcher", ctx.engineRoot, env, profile),
   ]);
   return {
     // lead-intake stamps created_at when the lead arrives; the follow-up is due delayS later.

@@ -56,7 +56,7 @@ export async function measureIntake(
     } else {
       const service = await startService(
         "lead-intake",
-        ctx.repoRoot,
+        ctx.engineRoot,
         // The per-key limit (600/min by default) would turn the load into 429s; its check still runs.
         { natsUrl: server.url, extra: { RATE_LIMIT_PER_MINUTE: "1000000" } },
         ctx.cpuProfileDir ? { cpuProfileDir: ctx.cpuProfileDir } : {},

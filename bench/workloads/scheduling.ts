@@ -1,19 +1,24 @@
 import { topology } from "@followup/contracts";
 import { provisionTopology } from "@followup/service-kit";
-import { serverSpanMs, waitForStreamMessages, withBroker } from "../broker.js";
+import { serverTimeMs, waitForStreamMessages, withBroker } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
 import { startService } from "../engine/services.js";
 import { peerFollowup } from "../followups.js";
 import { addDelayedFollowups, openQueue } from "../peers/bullmq.js";
 import { provisionScheduleStream, publishSchedules } from "../peers/native-schedule.js";
 import { provisionRawStream, publishRaw } from "../peers/raw-jetstream.js";
-import type { BenchContext, RunValues, SystemName, Workload } from "./workload.js";
+import { cpuMs, ownCpuMs } from "../processes.js";
+import type { BenchContext, Metric, RunValues, SystemName, Workload } from "./workload.js";
 
 /**
  * 1. Scheduling: qualifying leads x 2 steps from `lead.scored` already on the stream until every
- * timer is stored, in follow-ups per second. The engine's clock is the server's: from the first
- * timer stored to the last (both stamped by nats-server), so the scheduler's start-up is not
- * counted. The peers are timed by the bench from the first publish to the last acknowledgement.
+ * timer is stored, in follow-ups per second. The engine is timed by the server's clock, from
+ * the first timer stored to the last (so the scheduler's start-up is not counted); the peers
+ * from their first publish to their last acknowledgement.
+ *
+ * Besides the rate, the CPU each side spent per 1000 follow-ups: the scheduler (or, for a peer,
+ * the bench's publishing client) and the broker (nats-server or redis-server). CPU per follow-up
+ * hardly moves with the machine's load, so it is what to compare before and after a fix.
  */
 export const STEP_DELAYS_S = [3600, 7200];
 
@@ -23,20 +28,49 @@ export function schedulingLeads(ctx: BenchContext): number {
 
 const PUBLISH_WINDOW = 2000;
 
+export const SCHEDULING_METRICS: Metric[] = [
+  { name: "rate", label: "follow-ups/s", unit: "1/s", better: "higher" },
+  { name: "clientCpu", label: "client CPU ms per 1k", unit: "ms", better: "lower" },
+  { name: "serverCpu", label: "broker CPU ms per 1k", unit: "ms", better: "lower" },
+];
+
+/** The follow-up `index` of a scheduling workload: lead index/2, step 1 or 2, due from createdAtMs. */
+export function schedulingFollowup(createdAtMs: number) {
+  return (i: number) => {
+    const step = (i % STEP_DELAYS_S.length) + 1;
+    const delay = STEP_DELAYS_S[step - 1]!;
+    return peerFollowup(Math.floor(i / STEP_DELAYS_S.length), step, delay, createdAtMs + delay * 1000);
+  };
+}
+
+/** Times `work` and the CPU that the client (this process or `clientPid`) and the broker spent on it. */
+async function timed(
+  count: number,
+  brokerPid: number,
+  work: () => Promise<number>,
+  clientPid?: number,
+): Promise<Record<string, number>> {
+  const client = () => (clientPid === undefined ? ownCpuMs() : cpuMs(clientPid));
+  const [client0, broker0] = [client(), cpuMs(brokerPid)];
+  const ms = await work();
+  const perThousand = 1000 / count;
+  return {
+    rate: (count / ms) * 1000,
+    clientCpu: (client() - client0) * perThousand,
+    serverCpu: (cpuMs(brokerPid) - broker0) * perThousand,
+  };
+}
+
 export async function measureScheduling(
   ctx: BenchContext,
   system: SystemName,
   syncAlways: boolean,
   leads = schedulingLeads(ctx),
-): Promise<number> {
+): Promise<Record<string, number>> {
   const count = leads * STEP_DELAYS_S.length;
-  const timeoutMs = ctx.smoke ? 30_000 : Math.max(120_000, count); // >= 1 follow-up per ms
+  const timeoutMs = ctx.smoke ? 30_000 : Math.max(120_000, count * 5); // >= 200 follow-ups/s
   const createdAtMs = Date.now();
-  const followup = (i: number) => {
-    const step = (i % STEP_DELAYS_S.length) + 1;
-    const delay = STEP_DELAYS_S[step - 1]!;
-    return peerFollowup(Math.floor(i / STEP_DELAYS_S.length), step, delay, createdAtMs + delay * 1000);
-  };
+  const followup = schedulingFollowup(createdAtMs);
 
   if (system === "bullmq") {
     const redis = await ctx.redis();
@@ -44,8 +78,7 @@ export async function measureScheduling(
     const queue = openQueue(redis.port);
     try {
       await queue.waitUntilReady();
-      const ms = await addDelayedFollowups(queue, followup, count);
-      return (count / ms) * 1000;
+      return await timed(count, redis.pid, () => addDelayedFollowups(queue, followup, count));
     } finally {
       await queue.close();
     }
@@ -54,27 +87,34 @@ export async function measureScheduling(
   return withBroker(syncAlways, async ({ server, nc, js, jsm }) => {
     if (system === "raw") {
       await provisionRawStream(nc);
-      return (count / (await publishRaw(js, followup, count, PUBLISH_WINDOW))) * 1000;
+      return timed(count, server.pid, () => publishRaw(js, followup, count, PUBLISH_WINDOW));
     }
     if (system === "native") {
       await provisionScheduleStream(nc);
-      return (count / (await publishSchedules(js, followup, count, PUBLISH_WINDOW))) * 1000;
+      return timed(count, server.pid, () => publishSchedules(js, followup, count, PUBLISH_WINDOW));
     }
     const topo = topology();
     await provisionTopology(nc, topo);
     await seedScoredLeads(js, topo, { count: leads, createdAt: () => new Date(createdAtMs) });
     const scheduler = await startService(
       "scheduler",
-      ctx.repoRoot,
-      {
-        natsUrl: server.url,
-        schedules: STEP_DELAYS_S.map((s) => `${s}s`).join(","),
-      },
+      ctx.engineRoot,
+      { natsUrl: server.url, schedules: STEP_DELAYS_S.map((s) => `${s}s`).join(",") },
       ctx.cpuProfileDir ? { cpuProfileDir: ctx.cpuProfileDir } : {},
     );
     try {
-      const state = await waitForStreamMessages(jsm, topo.streams.timers.name, count, timeoutMs);
-      return ((count - 1) / serverSpanMs(state.first_ts, state.last_ts)) * 1000;
+      // The scheduler starts consuming while it starts up: the CPU is counted from the first
+      // timer on, so that start-up (compiling TypeScript, connecting) is left out.
+      await waitForStreamMessages(jsm, topo.streams.timers.name, 1, timeoutMs, 5);
+      return await timed(
+        count,
+        server.pid,
+        async () => {
+          const state = await waitForStreamMessages(jsm, topo.streams.timers.name, count, timeoutMs);
+          return serverTimeMs(state.last_ts) - serverTimeMs(state.first_ts);
+        },
+        scheduler.pid,
+      );
     } finally {
       await scheduler.stop();
     }
@@ -85,15 +125,17 @@ export const scheduling: Workload = {
   name: "scheduling",
   title: "1. Scheduling",
   systems: ["engine", "bullmq", "native", "raw"],
-  metrics: [{ name: "rate", label: "follow-ups/s", unit: "1/s", better: "higher" }],
+  metrics: SCHEDULING_METRICS,
   describe: (ctx) =>
-    `${(schedulingLeads(ctx) * 2).toLocaleString("en-US")} follow-ups (${schedulingLeads(ctx).toLocaleString("en-US")} leads x 2 steps), nats-server sync_interval: always`,
+    `${(schedulingLeads(ctx) * 2).toLocaleString("en-US")} follow-ups (${schedulingLeads(ctx).toLocaleString("en-US")} leads x 2 steps), nats-server sync_interval: always; client = the scheduler for the engine, the bench's publisher for a peer`,
   async run(ctx) {
     const values: RunValues = {};
     for (const system of this.systems) {
-      const rate = await measureScheduling(ctx, system, true);
-      values[system] = { rate };
-      ctx.log(`  ${system}: ${Math.round(rate)} follow-ups/s`);
+      const v = await measureScheduling(ctx, system, true);
+      values[system] = v;
+      ctx.log(
+        `  ${system}: ${Math.round(v.rate!)} follow-ups/s; CPU per 1k: client ${Math.round(v.clientCpu!)} ms, broker ${Math.round(v.serverCpu!)} ms`,
+      );
     }
     return values;
   },

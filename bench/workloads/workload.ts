@@ -27,6 +27,8 @@ export type RunValues = Partial<Record<SystemName, Record<string, number>>>;
 export interface BenchContext {
   smoke: boolean;
   repoRoot: string;
+  /** The checkout whose services are measured (`--engine-root`; this repository by default). */
+  engineRoot: string;
   /** Runs per workload (`--runs`); a workload may do fewer (scale) and says so. */
   runs: number;
   log(message: string): void;
