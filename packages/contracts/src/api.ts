@@ -156,6 +156,17 @@ export const QueueStatus = z
     }),
     /** Why `enabled` is false or the numbers are missing (NATS unreachable, follow-ups disabled). */
     reason: z.string().optional(),
+    /**
+     * Leads this lead-intake accepted while JetStream could not take them, waiting in its durable
+     * local outbox (fail-open); `queued > 0` means it runs degraded. Absent without an outbox.
+     */
+    outbox: z
+      .object({
+        queued: z.number().int().min(0),
+        capacity: z.number().int().min(0),
+        draining: z.boolean(),
+      })
+      .optional(),
   })
   .meta({ id: "QueueStatus", description: "Body of GET /ops/followup/queue" });
 export type QueueStatus = z.infer<typeof QueueStatus>;
