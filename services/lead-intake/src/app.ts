@@ -14,6 +14,7 @@ import type { ApiKeys, Caller } from "./auth.js";
 import type { Broker } from "./broker.js";
 import { errorEnvelope, HttpError, mapError } from "./errors.js";
 import type { LeadIntakeMetrics } from "./metrics.js";
+import type { LocalOutbox } from "./outbox-publisher.js";
 import type { EventPublisher } from "./publisher.js";
 import { deadLetterRoutes } from "./routes/dead-letters.js";
 import { hookRoutes } from "./routes/hook.js";
@@ -51,6 +52,8 @@ export interface AppDeps {
   readiness: Readiness;
   broker: Broker;
   publisher: EventPublisher;
+  /** The fail-open outbox behind `publisher`, when there is one (read by the lead, outcome and queue routes). */
+  outbox?: LocalOutbox;
   scorer: Scorer;
   apiKeys: ApiKeys;
   /** The decoded FOLLOWUP_HOOK_SECRET; without it the hook accepts API-key calls only. */

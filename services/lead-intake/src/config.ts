@@ -1,3 +1,4 @@
+import { join, resolve } from "node:path";
 import { DEFAULT_QUEUE, isValidToken, queueStreamName } from "@followup/contracts";
 import { commonEnv, type Env, env, loadConfig, parseWebhookSecret } from "@followup/service-kit";
 import { z } from "zod";
@@ -90,6 +91,14 @@ export const leadIntakeEnv = {
   RATE_LIMIT_PER_MINUTE: env.number(600, { min: 1, max: 1_000_000, integer: true }),
   /** How long a publish (or KV write) may wait for JetStream's acknowledgement. */
   PUBLISH_TIMEOUT_MS: env.number(5000, { min: 100, max: 60_000, integer: true }),
+  /**
+   * The durable local outbox of leads accepted while JetStream could not take them; relative
+   * paths are under the working directory. One directory per lead-intake copy; unset, it is
+   * `.data/outbox/lead-intake-<PORT>` (see outboxDirOf).
+   */
+  OUTBOX_DIR: z.string().trim().optional(),
+  /** At most this many leads in the outbox; then 503. 0 turns the outbox off (503 while NATS is down). */
+  OUTBOX_MAX_LEADS: env.number(10_000, { min: 0, max: 1_000_000, integer: true }),
 };
 
 export type LeadIntakeConfig = ReturnType<typeof loadLeadIntakeConfig>;
@@ -97,4 +106,13 @@ export type LeadIntakeConfig = ReturnType<typeof loadLeadIntakeConfig>;
 /** Loads and validates lead-intake's environment; throws ConfigError naming each bad variable. */
 export function loadLeadIntakeConfig(source: Env = process.env) {
   return loadConfig(leadIntakeEnv, source);
+}
+
+/**
+ * Where the outbox lives: OUTBOX_DIR, else `.data/outbox/lead-intake-<PORT>` under the working
+ * directory. Two copies on one host cannot share a port, so by default they never share an
+ * outbox, and a copy restarted with the same configuration finds what it left.
+ */
+export function outboxDirOf(config: { OUTBOX_DIR?: string | undefined; PORT: number }): string {
+  return resolve(config.OUTBOX_DIR ?? join(".data", "outbox", `lead-intake-${config.PORT}`));
 }

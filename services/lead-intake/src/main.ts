@@ -1,5 +1,6 @@
 import { topology } from "@followup/contracts";
 import {
+  ConfigError,
   connectNats,
   createLogger,
   createMetricsRegistry,
@@ -12,8 +13,10 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { buildApp } from "./app.js";
 import { ApiKeys } from "./auth.js";
 import { Broker } from "./broker.js";
-import { loadLeadIntakeConfig } from "./config.js";
+import { type LeadIntakeConfig, loadLeadIntakeConfig, outboxDirOf } from "./config.js";
 import { createLeadIntakeMetrics } from "./metrics.js";
+import { LeadOutbox } from "./outbox.js";
+import { OutboxPublisher, type OutboxPublisherDeps } from "./outbox-publisher.js";
 import { JetStreamPublisher } from "./publisher.js";
 import { loadDefaultConversionModel } from "./scoring.js";
 
@@ -21,8 +24,8 @@ const PROVISION_RETRY_MS = 5000;
 
 /**
  * Composition root. The HTTP server starts first and answers while NATS is unreachable
- * (/readyz 503, queue status disabled, lead routes 503); NATS is connected and the topology
- * provisioned in the background.
+ * (/readyz 503, queue status disabled, new leads to the local outbox, other routes 503); NATS
+ * is connected and the topology provisioned in the background.
  */
 runMain("lead-intake", async () => {
   const config = loadLeadIntakeConfig();
@@ -37,6 +40,8 @@ runMain("lead-intake", async () => {
   broker.onChange((available) => metrics.natsAvailable.set(available ? 1 : 0));
   metrics.natsAvailable.set(0);
   const scorer = loadDefaultConversionModel(logger);
+  const direct = new JetStreamPublisher(broker, { timeoutMs: config.PUBLISH_TIMEOUT_MS });
+  const outbox = await openOutbox(config, { broker, direct, metrics, readiness, logger });
 
   const app = await buildApp({
     config,
@@ -45,7 +50,8 @@ runMain("lead-intake", async () => {
     metrics,
     readiness,
     broker,
-    publisher: new JetStreamPublisher(broker, { timeoutMs: config.PUBLISH_TIMEOUT_MS }),
+    publisher: outbox ?? direct,
+    ...(outbox ? { outbox } : {}),
     scorer,
     apiKeys: new ApiKeys(config.API_KEYS),
     hookKey: config.FOLLOWUP_HOOK_SECRET,
@@ -60,6 +66,7 @@ runMain("lead-intake", async () => {
   onShutdown(logger, async () => {
     stopping = true;
     await app.close();
+    await outbox?.stop();
     await nc?.drain();
   });
 
@@ -74,9 +81,14 @@ runMain("lead-intake", async () => {
       scorer: scorer.source,
       body_limit_bytes: config.BODY_LIMIT_BYTES,
       rate_limit_per_minute: config.RATE_LIMIT_PER_MINUTE,
+      outbox_dir: outbox ? outboxDirOf(config) : null,
+      outbox_max_leads: config.OUTBOX_MAX_LEADS,
     },
     "lead_intake_started",
   );
+  if (outbox === undefined) {
+    logger.warn("OUTBOX_MAX_LEADS=0: no local outbox; leads are refused with 503 while NATS is down");
+  }
   if (config.FOLLOWUP_HOOK_SECRET === undefined) {
     logger.warn("FOLLOWUP_HOOK_SECRET is not set: the hook receiver accepts API-key calls only");
   }
@@ -102,3 +114,30 @@ runMain("lead-intake", async () => {
     }
   })().catch((err: unknown) => logger.error({ err }, "nats_connect_failed"));
 });
+
+/**
+ * The fail-open outbox (none when OUTBOX_MAX_LEADS=0). A directory that cannot be used stops
+ * start-up like a bad variable: running without it would refuse leads while NATS is down.
+ */
+async function openOutbox(
+  config: LeadIntakeConfig,
+  deps: Omit<OutboxPublisherDeps, "outbox">,
+): Promise<OutboxPublisher | undefined> {
+  if (config.OUTBOX_MAX_LEADS === 0) return undefined;
+  const dir = outboxDirOf(config);
+  let opened: Awaited<ReturnType<typeof LeadOutbox.open>>;
+  try {
+    opened = await LeadOutbox.open({ dir, maxLeads: config.OUTBOX_MAX_LEADS });
+  } catch (err) {
+    throw new ConfigError([
+      { variable: "OUTBOX_DIR", message: `cannot use ${dir}: ${(err as Error).message}` },
+    ]);
+  }
+  if (opened.removedTemp > 0) {
+    deps.logger.info({ removed: opened.removedTemp, dir }, "outbox_unacknowledged_temp_files_removed");
+  }
+  deps.metrics.outboxCapacity.set(config.OUTBOX_MAX_LEADS);
+  const publisher = new OutboxPublisher({ ...deps, outbox: opened.outbox });
+  publisher.start();
+  return publisher;
+}

@@ -40,6 +40,36 @@ export function createLeadIntakeMetrics(registry: Registry) {
       labelNames: ["auth", "duplicate"] as const,
       registers,
     }),
+    outboxDepth: new Gauge({
+      name: "lead_intake_outbox_depth",
+      help: "Leads accepted while JetStream could not take them, waiting in the local outbox",
+      registers,
+    }),
+    outboxCapacity: new Gauge({
+      name: "lead_intake_outbox_max_leads",
+      help: "OUTBOX_MAX_LEADS: at this depth new leads are refused with 503",
+      registers,
+    }),
+    outboxQueued: new Counter({
+      name: "lead_intake_outbox_queued_total",
+      help: "Leads written to the local outbox (POST /v1/lead answered 202 queued: local)",
+      registers,
+    }),
+    outboxDrained: new Counter({
+      name: "lead_intake_outbox_drained_total",
+      help: "Leads from the local outbox stored and published once NATS was back",
+      registers,
+    }),
+    outboxUnreadable: new Counter({
+      name: "lead_intake_outbox_unreadable_total",
+      help: "Outbox entries that could not be read and were set aside (*.unreadable) for an operator",
+      registers,
+    }),
+    degraded: new Gauge({
+      name: "lead_intake_degraded",
+      help: "1 while leads go to the local outbox (NATS unavailable or the outbox not yet drained), else 0",
+      registers,
+    }),
     natsAvailable: new Gauge({
       name: "lead_intake_nats_available",
       help: "1 while NATS is connected and the topology provisioned, 0 while lead-intake runs degraded",

@@ -19,17 +19,20 @@ import {
 } from "@nats-io/transport-node";
 import type { Broker } from "./broker.js";
 import { BrokerUnavailableError } from "./errors.js";
-import { createLead } from "./leads-store.js";
+import { createLead, isWrongLastSequence } from "./leads-store.js";
+
+/** Where an accepted lead went: JetStream acknowledged it, or it waits in the local outbox. */
+export type LeadQueued = "published" | "local";
 
 /**
  * The one seam through which lead-intake hands leads and their events to the broker. Each
- * method returns once JetStream has acknowledged, and throws BrokerUnavailableError when NATS
- * is unreachable or does not acknowledge within the publish timeout. A durable local outbox
- * (fail-open) is another implementation of this interface, so routes do not change for it.
+ * method returns once JetStream has acknowledged (or, for a lead, once the durable local outbox
+ * holds it), and throws BrokerUnavailableError when neither could take it. JetStreamPublisher
+ * talks to JetStream; OutboxPublisher (outbox-publisher.ts) wraps it with the fail-open outbox.
  */
 export interface EventPublisher {
-  /** Stores the new lead (KV `leads`) and publishes its `lead.scored`. */
-  publishLeadScored(lead: StoredLead, event: LeadScored): Promise<void>;
+  /** Stores the new lead (KV `leads`) and publishes its `lead.scored`; says where it went. */
+  publishLeadScored(lead: StoredLead, event: LeadScored): Promise<LeadQueued>;
   /** Publishes `lead.outcome` for a lead whose outcome is already recorded. */
   publishLeadOutcome(lead: StoredLead, event: LeadOutcome): Promise<void>;
 }
@@ -77,9 +80,20 @@ export class JetStreamPublisher implements EventPublisher {
     this.#timeoutMs = options.timeoutMs;
   }
 
-  async publishLeadScored(lead: StoredLead, event: LeadScored): Promise<void> {
+  /**
+   * Idempotent, so the outbox can run it again after a crash or a timeout: a lead already
+   * stored under its key is ours (lead ids are fresh UUIDv7s), and the event keeps its id as
+   * Nats-Msg-Id, so the stream drops a second copy inside its duplicate window.
+   */
+  async publishLeadScored(lead: StoredLead, event: LeadScored): Promise<LeadQueued> {
     const { leads, js, topology } = this.#broker.handles();
-    await onBroker("storing the lead", () => createLead(leads, lead));
+    await onBroker("storing the lead", async () => {
+      try {
+        await createLead(leads, lead);
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw err;
+      }
+    });
     await onBroker("publishing lead.scored", () =>
       js.publish(subjects.leadScored(lead.tenant, lead.lead_id), encodeEvent(event), {
         msgID: event.id,
@@ -87,6 +101,7 @@ export class JetStreamPublisher implements EventPublisher {
         expect: { streamName: topology.streams.leads.name },
       }),
     );
+    return "published";
   }
 
   async publishLeadOutcome(lead: StoredLead, event: LeadOutcome): Promise<void> {

@@ -5,15 +5,16 @@ import { v7 as uuidv7 } from "uuid";
 import type { AppDeps } from "../app.js";
 import { enrich } from "../enrichment.js";
 import { parseWith } from "../errors.js";
-import { buildLeadView } from "../lead-view.js";
+import { buildLeadView, type LeadSources } from "../lead-view.js";
 import { readLeadSources } from "../lead-view-source.js";
+import type { OutboxEntry } from "../outbox.js";
 import { onBroker } from "../publisher.js";
 import { leadHour } from "../scoring.js";
 import { leadIdOf, leadNotFound, SOURCE, tenantOf } from "./request.js";
 
 /** POST /v1/lead (accept, enrich, score, store, publish) and GET /v1/lead/:id (the lead view). */
 export const leadRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  app.post("/v1/lead", async (request) => {
+  app.post("/v1/lead", async (request, reply) => {
     const tenant = tenantOf(request);
     const body = parseWith(LeadRequest, request.body);
     const createdAt = deps.now();
@@ -54,7 +55,10 @@ export const leadRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
         model_version: lead.model_version,
       },
     });
-    await deps.publisher.publishLeadScored(lead, event);
+    const queued = await deps.publisher.publishLeadScored(lead, event);
+    // 202: accepted into the durable local outbox, stored and published once NATS is back.
+    reply.header("x-lead-queued", queued);
+    if (queued === "local") reply.code(202);
 
     deps.metrics.accepted.inc();
     deps.metrics.predProb.observe(predProb);
@@ -74,6 +78,7 @@ export const leadRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
         urgency: enrichment.urgency,
         pred_prob: predProb,
         model_version: lead.model_version,
+        queued,
       },
       "lead_accepted",
     );
@@ -86,13 +91,20 @@ export const leadRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
         urgency: enrichment.urgency,
         score: enrichment.score,
         pred_prob: predProb,
+        ...(queued === "local" ? { queued } : {}),
       },
     };
   });
 
-  app.get("/v1/lead/:id", async (request) => {
+  app.get("/v1/lead/:id", async (request, reply) => {
     const tenant = tenantOf(request);
     const leadId = leadIdOf(request);
+    // Accepted but not yet stored: the outbox knows the lead and its lead.scored, nothing more.
+    const queued = deps.outbox?.holds(tenant, leadId) ? await deps.outbox.find(tenant, leadId) : null;
+    if (queued !== null) {
+      reply.header("x-lead-queued", "local");
+      return { ok: true, data: buildLeadView(outboxSources(queued)) };
+    }
     const handles = deps.broker.handles();
     const sources = await onBroker("reading the lead", () =>
       readLeadSources(handles, { tenant, leadId }, request.log),
@@ -101,3 +113,15 @@ export const leadRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     return { ok: true, data: buildLeadView(sources) };
   });
 };
+
+/** The lead view's sources of a lead still in the outbox: the lead and its lead.scored. */
+function outboxSources(entry: OutboxEntry): LeadSources {
+  return {
+    lead: entry.lead,
+    plan: null,
+    leadEvents: [entry.event],
+    results: [],
+    deadLetters: [],
+    receipts: [],
+  };
+}

@@ -1,7 +1,7 @@
 import { makeEvent, OutcomeRequest, type RecordedOutcome, stopsFollowups } from "@followup/contracts";
 import type { FastifyPluginAsync } from "fastify";
 import type { AppDeps } from "../app.js";
-import { parseWith } from "../errors.js";
+import { BrokerUnavailableError, parseWith } from "../errors.js";
 import { recordOutcome } from "../leads-store.js";
 import { onBroker } from "../publisher.js";
 import { leadIdOf, leadNotFound, SOURCE, tenantOf } from "./request.js";
@@ -18,6 +18,10 @@ export const outcomeRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       ...(body.notes !== undefined ? { notes: body.notes } : {}),
       recorded_at: recordedAt,
     };
+    if (deps.outbox?.holds(tenant, leadId)) {
+      // Not stored yet, so there is nothing to compare-and-set against: not a 404, a retry.
+      throw new BrokerUnavailableError("the lead is still in the local outbox, waiting to be stored");
+    }
     const { leads } = deps.broker.handles();
     const lead = await onBroker("recording the outcome", () =>
       recordOutcome(leads, { tenant, leadId }, outcome),

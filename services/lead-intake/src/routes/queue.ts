@@ -2,13 +2,23 @@ import type { QueueStatus } from "@followup/contracts";
 import type { FastifyPluginAsync } from "fastify";
 import type { AppDeps } from "../app.js";
 import type { Broker } from "../broker.js";
+import type { LocalOutbox } from "../outbox-publisher.js";
 import { isBrokerError } from "../publisher.js";
 
 /**
  * The follow-up queue as JetStream holds it, not as any process remembers it: due follow-ups
  * in the work queue, timers not yet expired, dead letters not yet replayed.
  */
-export async function queueStatus(broker: Broker, followupsEnabled: boolean): Promise<QueueStatus> {
+export async function queueStatus(
+  broker: Broker,
+  followupsEnabled: boolean,
+  outbox?: LocalOutbox,
+): Promise<QueueStatus> {
+  const local = outbox ? { outbox: outbox.status() } : {};
+  return { ...(await jetStreamQueueStatus(broker, followupsEnabled)), ...local };
+}
+
+async function jetStreamQueueStatus(broker: Broker, followupsEnabled: boolean): Promise<QueueStatus> {
   const queue = broker.topology.queue;
   const empty = { queued: 0, scheduled: 0, dead: 0 };
   if (!broker.available) {
@@ -40,5 +50,7 @@ export async function queueStatus(broker: Broker, followupsEnabled: boolean): Pr
 
 /** GET /ops/followup/queue: the body of QueueStatus itself (no envelope), as the system it replaces. */
 export const queueRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  app.get("/ops/followup/queue", async () => queueStatus(deps.broker, deps.config.FOLLOWUP_ENABLED));
+  app.get("/ops/followup/queue", async () =>
+    queueStatus(deps.broker, deps.config.FOLLOWUP_ENABLED, deps.outbox),
+  );
 };

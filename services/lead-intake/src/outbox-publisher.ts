@@ -1,0 +1,244 @@
+import type { LeadOutcome, LeadScored, StoredLead } from "@followup/contracts";
+import type { Logger, Readiness } from "@followup/service-kit";
+import type { Broker } from "./broker.js";
+import { BrokerUnavailableError } from "./errors.js";
+import type { LeadIntakeMetrics } from "./metrics.js";
+import { type LeadOutbox, type OutboxEntry, OutboxFullError, type OutboxSlot } from "./outbox.js";
+import type { EventPublisher, LeadQueued } from "./publisher.js";
+
+/** What the routes read of the local outbox: its state, and the leads it holds. */
+export interface LocalOutbox {
+  status(): OutboxStatus;
+  /** Whether the tenant's lead waits here (not yet stored in the leads bucket). */
+  holds(tenant: string, leadId: string): boolean;
+  find(tenant: string, leadId: string): Promise<OutboxEntry | null>;
+}
+
+export interface OutboxStatus {
+  /** Leads waiting to be stored and published. */
+  queued: number;
+  /** OUTBOX_MAX_LEADS: at this many, intake answers 503. */
+  capacity: number;
+  /** Whether it is publishing right now (NATS is back). */
+  draining: boolean;
+}
+
+export interface OutboxPublisherDeps {
+  broker: Broker;
+  /** What actually talks to JetStream (JetStreamPublisher). */
+  direct: EventPublisher;
+  outbox: LeadOutbox;
+  metrics: LeadIntakeMetrics;
+  readiness: Readiness;
+  logger: Logger;
+  /** Pause before draining again after a failure. Default 1000 ms. */
+  retryMs?: number;
+}
+
+/**
+ * Fail-open without loss. A lead goes straight to JetStream while the outbox is empty and NATS
+ * is available; when NATS is unreachable or does not acknowledge within PUBLISH_TIMEOUT_MS, the
+ * lead is written to the durable outbox instead and the caller gets 202 `queued: local`. While
+ * the outbox holds anything, every new lead joins it behind the others, so leads reach
+ * JetStream strictly in the order they were accepted. When NATS is back the outbox is drained
+ * one lead at a time, oldest first, through the same idempotent store-and-publish.
+ *
+ * Outcomes are not queued: recording one is a compare-and-set on the stored lead, which needs
+ * JetStream (they stay 503 while it is down; see docs/reliability.md).
+ */
+export class OutboxPublisher implements EventPublisher, LocalOutbox {
+  readonly #deps: OutboxPublisherDeps;
+  readonly #retryMs: number;
+  #drain: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  /** The entry whose non-broker failure was logged, so a stuck entry is logged once. */
+  #reportedSeq: number | undefined;
+  /** Whether the pause of draining was logged and no lead has been published since. */
+  #pausedLogged = false;
+  #degradedSince: number | undefined;
+  #drainedThisRound = 0;
+
+  constructor(deps: OutboxPublisherDeps) {
+    this.#deps = deps;
+    this.#retryMs = deps.retryMs ?? 1000;
+  }
+
+  /** Follows the broker, drains what an earlier run left, and retries while anything waits. */
+  start(): void {
+    this.#deps.broker.onChange(() => {
+      this.#refresh();
+      this.#kick();
+    });
+    this.#timer = setInterval(() => this.#kick(), this.#retryMs);
+    this.#timer.unref();
+    if (this.#deps.outbox.depth > 0) {
+      this.#degradedSince = Date.now();
+      this.#deps.logger.warn(
+        { queued: this.#deps.outbox.depth, dir: this.#deps.outbox.dir },
+        "outbox_recovered_entries",
+      );
+    }
+    this.#refresh();
+    this.#kick();
+  }
+
+  /** Stops draining (the lead being published finishes) and releases the outbox. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#drain;
+    await this.#deps.outbox.close();
+  }
+
+  async publishLeadScored(lead: StoredLead, event: LeadScored): Promise<LeadQueued> {
+    const { broker, outbox, direct } = this.#deps;
+    // Behind queued leads, or with NATS known to be down: straight to the outbox.
+    if (outbox.depth === 0 && broker.available) {
+      try {
+        return await direct.publishLeadScored(lead, event);
+      } catch (err) {
+        if (!(err instanceof BrokerUnavailableError)) throw err;
+        return this.#queue(lead, event, err.reason);
+      }
+    }
+    return this.#queue(lead, event, broker.reason ?? "leads queued before it are not published yet");
+  }
+
+  publishLeadOutcome(lead: StoredLead, event: LeadOutcome): Promise<void> {
+    return this.#deps.direct.publishLeadOutcome(lead, event);
+  }
+
+  status(): OutboxStatus {
+    return {
+      queued: this.#deps.outbox.depth,
+      capacity: this.#deps.outbox.capacity,
+      draining: this.#drain !== undefined,
+    };
+  }
+
+  holds(tenant: string, leadId: string): boolean {
+    return this.#deps.outbox.holds(tenant, leadId);
+  }
+
+  find(tenant: string, leadId: string): Promise<OutboxEntry | null> {
+    return this.#deps.outbox.find(tenant, leadId);
+  }
+
+  /** Drains now if NATS is available; resolves when this round ends (empty, or paused by a failure). */
+  drain(): Promise<void> {
+    this.#kick();
+    return this.#drain ?? Promise.resolve();
+  }
+
+  async #queue(lead: StoredLead, event: LeadScored, reason: string): Promise<LeadQueued> {
+    const { outbox, metrics, logger } = this.#deps;
+    try {
+      await outbox.append(lead, event);
+    } catch (err) {
+      this.#refresh();
+      if (err instanceof OutboxFullError) throw new BrokerUnavailableError(`${reason}; and ${err.message}`);
+      logger.error({ err, dir: outbox.dir, lead_id: lead.lead_id }, "outbox_write_failed");
+      throw new BrokerUnavailableError(`${reason}; and the local outbox could not store the lead`, {
+        cause: err,
+      });
+    }
+    metrics.outboxQueued.inc();
+    if (this.#degradedSince === undefined) {
+      this.#degradedSince = Date.now();
+      logger.warn({ reason, dir: outbox.dir }, "outbox_queueing_leads");
+    }
+    this.#refresh();
+    this.#kick();
+    return "local";
+  }
+
+  #kick(): void {
+    if (this.#stopped || this.#drain !== undefined) return;
+    if (this.#deps.outbox.depth === 0 || !this.#deps.broker.available) return;
+    this.#drain = this.#drainRound().finally(() => {
+      this.#drain = undefined;
+      this.#refresh();
+    });
+    this.#refresh();
+  }
+
+  /** Publishes the oldest lead, then the next, until the outbox is empty or a publish fails. */
+  async #drainRound(): Promise<void> {
+    const { outbox, direct, broker, metrics, logger } = this.#deps;
+    for (let slot = outbox.head(); slot !== undefined && !this.#stopped; slot = outbox.head()) {
+      if (!broker.available) return this.#pause(broker.reason ?? "NATS unavailable");
+      try {
+        await slot.written;
+      } catch {
+        continue; // the append failed and took its slot away; its caller got a 503
+      }
+      const entry = await this.#read(slot);
+      if (entry === null) continue;
+      try {
+        await direct.publishLeadScored(entry.lead, entry.event);
+      } catch (err) {
+        if (err instanceof BrokerUnavailableError) return this.#pause(err.reason);
+        if (this.#reportedSeq !== slot.seq) {
+          this.#reportedSeq = slot.seq;
+          logger.error({ err, file: slot.file, lead_id: slot.leadId }, "outbox_publish_failed");
+        }
+        return;
+      }
+      if (this.#drainedThisRound === 0 || this.#pausedLogged) {
+        logger.info({ queued: outbox.depth }, "outbox_draining");
+        this.#pausedLogged = false;
+      }
+      await outbox.remove(slot);
+      metrics.outboxDrained.inc();
+      this.#drainedThisRound++;
+      this.#refresh();
+    }
+    if (outbox.depth === 0 && this.#degradedSince !== undefined) {
+      logger.info(
+        { drained: this.#drainedThisRound, degraded_ms: Date.now() - this.#degradedSince },
+        "outbox_drained",
+      );
+      this.#degradedSince = undefined;
+      this.#drainedThisRound = 0;
+    }
+  }
+
+  async #read(slot: OutboxSlot): Promise<OutboxEntry | null> {
+    try {
+      return await this.#deps.outbox.read(slot);
+    } catch (err) {
+      // Written whole and renamed into place, an entry is unreadable only if the disk failed or
+      // someone edited it; set it aside for an operator rather than block every lead behind it.
+      const kept = await this.#deps.outbox.setAside(slot).catch(() => slot.file);
+      this.#deps.metrics.outboxUnreadable.inc();
+      this.#deps.logger.error({ err, file: kept, lead_id: slot.leadId }, "outbox_entry_unreadable");
+      return null;
+    }
+  }
+
+  #pause(reason: string): void {
+    if (!this.#pausedLogged) {
+      this.#pausedLogged = true;
+      this.#deps.logger.warn(
+        { reason, queued: this.#deps.outbox.depth, retry_in_ms: this.#retryMs },
+        "outbox_drain_paused",
+      );
+    }
+  }
+
+  /** Keeps the depth gauge, the degraded gauge and the readiness check in step with the outbox. */
+  #refresh(): void {
+    const { outbox, broker, metrics, readiness } = this.#deps;
+    const depth = outbox.depth;
+    metrics.outboxDepth.set(depth);
+    metrics.degraded.set(depth > 0 || !broker.available ? 1 : 0);
+    if (depth === 0) readiness.set("outbox", true, "empty");
+    else if (depth >= outbox.capacity) {
+      readiness.set("outbox", false, `full: ${depth} leads queued locally; new leads are refused with 503`);
+    } else {
+      const doing = this.#drain !== undefined ? "draining" : "waiting for NATS";
+      readiness.set("outbox", true, `${depth} of ${outbox.capacity} leads queued locally; ${doing}`);
+    }
+  }
+}
