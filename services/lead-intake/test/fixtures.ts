@@ -19,6 +19,8 @@ import { ApiKeys } from "../src/auth.js";
 import { Broker } from "../src/broker.js";
 import { loadLeadIntakeConfig } from "../src/config.js";
 import { createLeadIntakeMetrics, type LeadIntakeMetrics } from "../src/metrics.js";
+import { LeadOutbox } from "../src/outbox.js";
+import { OutboxPublisher } from "../src/outbox-publisher.js";
 import { type EventPublisher, JetStreamPublisher } from "../src/publisher.js";
 import { loadDefaultConversionModel } from "../src/scoring.js";
 
@@ -51,6 +53,8 @@ export interface Intake {
   /** The connection the app uses (undefined when started without NATS). */
   nc: NatsConnection | undefined;
   jsm: JetStreamManager | undefined;
+  /** The fail-open outbox publisher, when started with `outbox`. */
+  outbox: OutboxPublisher | undefined;
   /** Every log line the app wrote, as text. */
   logs: string[];
   close(): Promise<void>;
@@ -62,6 +66,8 @@ export interface IntakeOptions {
   env?: Env;
   now?: () => Date;
   publisher?: (broker: Broker) => EventPublisher;
+  /** Put the durable outbox in `dir` behind the JetStream publisher, as main.ts does. */
+  outbox?: { dir: string; maxLeads?: number; retryMs?: number };
 }
 
 /** lead-intake in this process, its logs captured, attached to `server` when one is given. */
@@ -97,6 +103,25 @@ export async function startIntake(options: IntakeOptions = {}): Promise<Intake> 
   } else {
     readiness.set("nats", false, "connecting");
   }
+  const direct =
+    options.publisher?.(broker) ?? new JetStreamPublisher(broker, { timeoutMs: config.PUBLISH_TIMEOUT_MS });
+  let outbox: OutboxPublisher | undefined;
+  if (options.outbox) {
+    const opened = await LeadOutbox.open({
+      dir: options.outbox.dir,
+      maxLeads: options.outbox.maxLeads ?? 10_000,
+    });
+    outbox = new OutboxPublisher({
+      broker,
+      direct,
+      outbox: opened.outbox,
+      metrics,
+      readiness,
+      logger,
+      ...(options.outbox.retryMs !== undefined ? { retryMs: options.outbox.retryMs } : {}),
+    });
+    outbox.start();
+  }
   const app = await buildApp({
     config,
     logger,
@@ -104,8 +129,8 @@ export async function startIntake(options: IntakeOptions = {}): Promise<Intake> 
     metrics,
     readiness,
     broker,
-    publisher:
-      options.publisher?.(broker) ?? new JetStreamPublisher(broker, { timeoutMs: config.PUBLISH_TIMEOUT_MS }),
+    publisher: outbox ?? direct,
+    ...(outbox ? { outbox } : {}),
     scorer: loadDefaultConversionModel(logger),
     apiKeys: new ApiKeys(config.API_KEYS),
     hookKey: config.FOLLOWUP_HOOK_SECRET,
@@ -121,9 +146,11 @@ export async function startIntake(options: IntakeOptions = {}): Promise<Intake> 
     readiness,
     nc,
     jsm,
+    outbox,
     logs,
     async close() {
       await app.close();
+      await outbox?.stop();
       if (nc && !nc.isClosed()) await nc.close();
     },
   };

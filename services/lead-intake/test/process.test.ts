@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { freePort, type NatsServer, spawnProcess, startNatsServer, waitFor } from "@followup/nats-harness";
 import { EXIT_CONFIG } from "@followup/service-kit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { ACME_KEY, ALEX, API_KEYS, MAIN, REPO_ROOT, SECRET } from "./fixtures.js";
 
 /** lead-intake as the process it runs as: `node --import tsx src/main.ts`. */
@@ -28,12 +31,15 @@ describe("lead-intake as a process", () => {
   it("starts and answers while NATS is down, then connects, provisions and accepts leads", async () => {
     await server.stop();
     const port = await freePort();
+    const outboxDir = mkdtempSync(join(tmpdir(), "intake-process-"));
+    onTestFinished(() => rmSync(outboxDir, { recursive: true, force: true }));
     const service = spawnIntake({
       NATS_URL: server.url,
       PORT: String(port),
       HOST: "127.0.0.1",
       API_KEYS,
       FOLLOWUP_HOOK_SECRET: SECRET,
+      OUTBOX_DIR: outboxDir,
     });
     try {
       await service.waitForLine((line) => line.includes("lead_intake_started"), 20_000);
@@ -43,18 +49,27 @@ describe("lead-intake as a process", () => {
       expect(ready.status).toBe(503);
       const queue = await fetch(`${base}/ops/followup/queue`, { headers: { "x-api-key": ACME_KEY } });
       expect(await queue.json()).toMatchObject({ enabled: false, reason: expect.stringContaining("NATS") });
-      const refused = await fetch(`${base}/v1/lead`, {
+      // Fail-open: accepted into the durable local outbox.
+      const queued = await fetch(`${base}/v1/lead`, {
         method: "POST",
         headers: { "content-type": "application/json", "x-api-key": ACME_KEY },
         body: JSON.stringify(ALEX),
       });
-      expect(refused.status).toBe(503);
-      expect(refused.headers.get("retry-after")).toBe("5");
+      expect(queued.status).toBe(202);
+      expect(queued.headers.get("x-lead-queued")).toBe("local");
 
       await server.start();
       await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, {
         description: "lead-intake to connect and provision",
         timeoutMs: 20_000,
+      });
+      const queueStatus = async () =>
+        (await (
+          await fetch(`${base}/ops/followup/queue`, { headers: { "x-api-key": ACME_KEY } })
+        ).json()) as { outbox?: { queued: number } };
+      await waitFor(async () => (await queueStatus()).outbox?.queued === 0, {
+        description: "the outbox to drain",
+        timeoutMs: 10_000,
       });
       const accepted = await fetch(`${base}/v1/lead`, {
         method: "POST",
@@ -62,11 +77,11 @@ describe("lead-intake as a process", () => {
         body: JSON.stringify(ALEX),
       });
       expect(accepted.status).toBe(200);
-      const queueUp = await fetch(`${base}/ops/followup/queue`, { headers: { "x-api-key": ACME_KEY } });
-      expect(await queueUp.json()).toEqual({
+      expect(await queueStatus()).toEqual({
         enabled: true,
         queue: "followups",
         jobs: { queued: 0, scheduled: 0, dead: 0 },
+        outbox: { queued: 0, capacity: 10_000, draining: false },
       });
       const metrics = await (await fetch(`${base}/metrics`)).text();
       expect(metrics).toMatch(/lead_intake_nats_available\{service="lead-intake"\} 1/);
