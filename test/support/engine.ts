@@ -1,0 +1,185 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, type NatsServer, type NatsServerOptions, startNatsServer } from "@followup/nats-harness";
+import { parseWebhookSecret } from "@followup/service-kit";
+import { ApiClient } from "./api.js";
+import { type HookRecorder, startHookRecorder } from "./hook-recorder.js";
+import { SERVICE_NAMES, type ServiceName, ServiceProcess, type StartedWhen } from "./services.js";
+
+type Env = Record<string, string | undefined>;
+
+/** The tenants the engine's lead-intake knows, with their API keys. */
+export const TENANTS = {
+  acme: { tenant: "acme", apiKey: "e2e-acme-key-4c1d" },
+  globex: { tenant: "globex", apiKey: "e2e-globex-key-9a7e" },
+} as const;
+
+export interface EngineOptions {
+  /** Copies of each service (0 leaves one out). Default 1 each. */
+  copies?: Partial<Record<ServiceName, number>>;
+  /** Where the dispatchers deliver: a recording hook (default), lead-intake's own hook, or a URL. */
+  hook?: "recorder" | "lead-intake" | { url: string };
+  /** FOLLOWUP_SCHEDULES of the schedulers. Default "2s,4s". */
+  schedules?: string;
+  /** Added to every service's environment. */
+  env?: Env;
+  /** Added to one service's environment (after `env`). */
+  serviceEnv?: Partial<Record<ServiceName, Env>>;
+  /** Run against this NATS (one server or a cluster's URLs) instead of starting one. */
+  natsUrl?: string;
+  /** Options of the nats-server started when `natsUrl` is not given. */
+  nats?: NatsServerOptions;
+  /** How far each service start waits. Default "ready". */
+  startedWhen?: StartedWhen;
+}
+
+/** The whole engine as real processes around one NATS. Create with {@link startEngine}. */
+export interface Engine {
+  /** The nats-server this engine started (undefined when run against `natsUrl`). */
+  readonly nats: NatsServer | undefined;
+  readonly natsUrl: string;
+  /** FOLLOWUP_HOOK_SECRET shared by the dispatchers and the hook receivers. */
+  readonly secret: string;
+  /** The recording hook, when the dispatchers deliver to it. */
+  readonly hook: HookRecorder | undefined;
+  /** Every copy of every service, by service. */
+  readonly services: Record<ServiceName, ServiceProcess[]>;
+  /** The first lead-intake. */
+  readonly intake: ServiceProcess;
+  /** lead-intake's API (the first copy) with tenant acme's key. */
+  readonly api: ApiClient;
+  /** Every service process. */
+  all(): ServiceProcess[];
+  /** Starts one more copy of a service with the engine's environment (plus `env`). */
+  addCopy(service: ServiceName, env?: Env): Promise<ServiceProcess>;
+  /** Kills every process, closes the hook, stops nats-server and removes temp dirs. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a nats-server (JetStream, own temp dir and port) unless `natsUrl` is given, a recording
+ * hook (by default), then lead-intake, scheduler and dispatcher as real processes (N copies each,
+ * all at once: they provision the topology themselves), each on 127.0.0.1 and its own port.
+ * Resolves once every one answers 200 on /readyz. Delays are short (2s,4s) and retries fast.
+ *
+ * Nothing outlives the test: the processes are registered with the harness's reaper, and
+ * {@link Engine.stop} (call it in afterAll/afterEach) kills them.
+ */
+export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
+  const copies = { "lead-intake": 1, scheduler: 1, dispatcher: 1, ...options.copies };
+  const secret = `whsec_${randomBytes(32).toString("base64")}`;
+  parseWebhookSecret(secret);
+  const tempDirs: string[] = [];
+  const services: Record<ServiceName, ServiceProcess[]> = {
+    "lead-intake": [],
+    scheduler: [],
+    dispatcher: [],
+  };
+  let nats: NatsServer | undefined;
+  let hook: HookRecorder | undefined;
+
+  const stop = async () => {
+    await Promise.all(SERVICE_NAMES.flatMap((name) => services[name].map((s) => s.cleanup())));
+    await hook?.close();
+    await nats?.cleanup();
+    for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    if (options.natsUrl === undefined) nats = await startNatsServer(options.nats);
+    const natsUrl = options.natsUrl ?? nats!.url;
+    if ((options.hook ?? "recorder") === "recorder") hook = await startHookRecorder({ secret });
+
+    // Ports first, so the dispatchers can be pointed at lead-intake's hook before it listens.
+    const allPorts = await distinctFreePorts(copies["lead-intake"] + copies.scheduler + copies.dispatcher);
+    const intakePorts = allPorts.splice(0, copies["lead-intake"]);
+    const schedulerPorts = allPorts.splice(0, copies.scheduler);
+    const dispatcherPorts = allPorts;
+    const hookUrl =
+      typeof options.hook === "object"
+        ? options.hook.url
+        : options.hook === "lead-intake"
+          ? `http://127.0.0.1:${intakePorts[0]}/ops/followup-hook`
+          : hook!.url;
+
+    const envOf = (service: ServiceName): Env => {
+      const own: Record<ServiceName, Env> = {
+        "lead-intake": {
+          API_KEYS: Object.values(TENANTS)
+            .map((t) => `${t.apiKey}:${t.tenant}`)
+            .join(","),
+          FOLLOWUP_HOOK_SECRET: secret,
+          RATE_LIMIT_PER_MINUTE: "1000000",
+          // One durable outbox per copy, never the repository's .data/.
+          OUTBOX_DIR: newTempDir(tempDirs, "outbox-"),
+        },
+        scheduler: { FOLLOWUP_SCHEDULES: options.schedules ?? "2s,4s" },
+        dispatcher: {
+          FOLLOWUP_HOOK_URL: hookUrl,
+          FOLLOWUP_HOOK_SECRET: secret,
+          FOLLOWUP_RETRY_BASE_MS: "200",
+          FOLLOWUP_RETRY_MAX_MS: "2000",
+          DISPATCH_SHUTDOWN_GRACE_MS: "5000",
+        },
+      };
+      return { NATS_URL: natsUrl, ...own[service], ...options.env, ...options.serviceEnv?.[service] };
+    };
+
+    const create = async (service: ServiceName, port: number, env: Env = {}) => {
+      const process = new ServiceProcess({
+        service,
+        label: `${service}#${services[service].length + 1}`,
+        env: { ...envOf(service), ...env },
+        port,
+        ...(options.startedWhen ? { startedWhen: options.startedWhen } : {}),
+      });
+      services[service].push(process);
+      await process.start();
+      return process;
+    };
+
+    await Promise.all([
+      ...intakePorts.map((port) => create("lead-intake", port)),
+      ...schedulerPorts.map((port) => create("scheduler", port)),
+      ...dispatcherPorts.map((port) => create("dispatcher", port)),
+    ]);
+
+    const intake = services["lead-intake"][0];
+    return {
+      nats,
+      natsUrl,
+      secret,
+      hook,
+      services,
+      get intake() {
+        if (!intake) throw new Error("this engine runs no lead-intake");
+        return intake;
+      },
+      get api() {
+        if (!intake) throw new Error("this engine runs no lead-intake");
+        return new ApiClient(intake.url, TENANTS.acme.apiKey);
+      },
+      all: () => SERVICE_NAMES.flatMap((name) => services[name]),
+      addCopy: async (service, env) => create(service, await freePort(), env),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** `count` ports of 127.0.0.1 that were free a moment ago, no two alike. */
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let tries = 0; ports.size < count && tries < count * 10; tries++) ports.add(await freePort());
+  return [...ports];
+}
+
+function newTempDir(registry: string[], prefix: string): string {
+  const dir = mkdtempSync(join(process.env.FOLLOWUP_HARNESS_RUN_DIR || tmpdir(), prefix));
+  registry.push(dir);
+  return dir;
+}

@@ -1,0 +1,41 @@
+// Support for the cross-service tests (end-to-end, contracts, faults): the engine as real
+// processes around a real nats-server, lead-intake's API, a recording hook, a core-NATS event
+// recorder, the event contracts applied to what was seen, and /metrics as numbers.
+export { ApiClient, type ApiResponse, REFERENCE_LEADS } from "./api.js";
+export { type Engine, type EngineOptions, startEngine, TENANTS } from "./engine.js";
+export {
+  type ContractViolation,
+  contractProblems,
+  contractViolations,
+  countByKind,
+  SUBJECT_CONTRACTS,
+  storedRecordProblems,
+} from "./event-contracts.js";
+export {
+  ENGINE_SUBJECTS,
+  EventRecorder,
+  headerOf,
+  type RecordedMessage,
+  recordEvents,
+} from "./event-recorder.js";
+export {
+  type HookAnswer,
+  type HookCall,
+  HookRecorder,
+  type HookRecorderOptions,
+  type HookResponder,
+  startHookRecorder,
+} from "./hook-recorder.js";
+export { type MetricSample, MetricsSnapshot, parsePrometheusText, scrapeMetrics } from "./metrics.js";
+export {
+  type LogLine,
+  parseLogLines,
+  REPO_ROOT,
+  SERVICE_NAMES,
+  type ServiceName,
+  ServiceProcess,
+  type ServiceProcessOptions,
+  type StartedWhen,
+  serviceMain,
+  startServiceProcess,
+} from "./services.js";
