@@ -39,3 +39,4 @@ export {
   serviceMain,
   startServiceProcess,
 } from "./services.js";
+export { describeSummary, type Summary, summarize } from "./timing.js";
