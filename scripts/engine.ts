@@ -34,13 +34,15 @@ Environment (all optional):
   FOLLOWUP_HOOK_URL     where follow-ups are delivered (default lead-intake's /ops/followup-hook)
   FOLLOWUP_HOOK_SECRET  whsec_ secret for hook signatures (default: generated once into .data/)
   LOG_LEVEL             info (default), debug, ...
-Ports: lead-intake 8000, scheduler 8001, dispatcher 8002 (/metrics, /healthz, /readyz on each).
+  HOST                  address the services listen on (default 127.0.0.1: the dev key stays on this machine)
+  LEAD_INTAKE_PORT, SCHEDULER_PORT, DISPATCHER_PORT
+                        ports of the services (default 8000, 8001, 8002; /metrics, /healthz, /readyz on each)
 `;
 
 const SERVICES = [
-  { name: "lead-intake", port: 8000 },
-  { name: "scheduler", port: 8001 },
-  { name: "dispatcher", port: 8002 },
+  { name: "lead-intake", port: Number(process.env.LEAD_INTAKE_PORT ?? 8000) },
+  { name: "scheduler", port: Number(process.env.SCHEDULER_PORT ?? 8001) },
+  { name: "dispatcher", port: Number(process.env.DISPATCHER_PORT ?? 8002) },
 ] as const;
 
 const COLORS = ["\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[32m"];
@@ -181,6 +183,11 @@ async function main(): Promise<void> {
     NATS_URL: natsUrl,
     API_KEYS: process.env.API_KEYS ?? "dev-key:demo",
     FOLLOWUP_HOOK_SECRET: process.env.FOLLOWUP_HOOK_SECRET ?? hookSecret(),
+    // lead-intake's own receiver, on the port it really listens on here.
+    FOLLOWUP_HOOK_URL:
+      process.env.FOLLOWUP_HOOK_URL ?? `http://127.0.0.1:${SERVICES[0].port}/ops/followup-hook`,
+    // Loopback unless asked otherwise: the default API key is for this machine only.
+    HOST: process.env.HOST ?? "127.0.0.1",
   };
   if (!process.env.API_KEYS)
     say("API_KEYS not set: using dev-key:demo (x-api-key: dev-key), for this machine only");
@@ -217,7 +224,7 @@ async function main(): Promise<void> {
         cwd: ROOT,
         env: {
           ...env,
-          PORT: process.env[`${service.name.toUpperCase().replace("-", "_")}_PORT`] ?? String(service.port),
+          PORT: String(service.port),
         },
         // Own process group: a Ctrl-C reaches only this runner, which stops the services in order
         // (each would otherwise get SIGINT from the terminal and SIGTERM from here, a "second
