@@ -79,13 +79,14 @@ describe("the engine end to end", () => {
 
     const high = await engine.api.postLead(REFERENCE_LEADS.high);
     expect(high.pred_prob).toBeGreaterThanOrEqual(0.7);
-    // Both timers wait in FOLLOWUP_TIMERS until the first is due (2 s after the lead was created).
+    // Both timers (or the first one's expiry marker, held until its due time) stay in
+    // FOLLOWUP_TIMERS until the first follow-up is published: at least 2 s after the lead.
     const risen = await waitFor(
       async () => {
         const status = await engine.api.queueStatus();
         return status.jobs.scheduled >= 2 && status;
       },
-      { description: "the queue status to count the high lead's 2 timers as scheduled", timeoutMs: 1_800 },
+      { description: "the queue status to count the high lead's 2 timers as scheduled", timeoutMs: 10_000 },
     );
     expect(risen.jobs.scheduled).toBe(2);
     expect((await scheduler().metrics()).value("followups_scheduled_total")).toBe(scheduledBefore + 2);
