@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -128,6 +128,24 @@ async function stopLeftoverNats(pidFile: string, configFile: string): Promise<vo
   while (Date.now() < deadline && existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 100));
 }
 
+/**
+ * The embedded nats-server's configuration. `syncAlways` (the default, NATS_SYNC=always) makes
+ * JetStream fsync before it acknowledges, so an acknowledged lead or timer survives a power
+ * failure (docs/reliability.md); exported so a test can check what is written.
+ */
+export function natsConfig(options: { port: number; dir: string; syncAlways: boolean }): string {
+  const { port, dir, syncAlways } = options;
+  return `# written by scripts/engine.ts
+server_name: "engine-local"
+listen: "127.0.0.1:${port}"
+http: "127.0.0.1:${port + 4000}"
+pid_file: ${JSON.stringify(join(dir, "nats.pid"))}
+jetstream {
+  store_dir: ${JSON.stringify(join(dir, "store"))}
+${syncAlways ? "  sync_interval: always\n" : ""}}
+`;
+}
+
 async function startNats(): Promise<{ url: string; child: ChildProcess }> {
   const bin = process.env.NATS_SERVER_BIN;
   if (!bin) throw new Error("NATS_SERVER_BIN is not set: run through `npm start` (scripts/start.sh)");
@@ -140,17 +158,8 @@ async function startNats(): Promise<{ url: string; child: ChildProcess }> {
     );
   }
   mkdirSync(join(dir, "store"), { recursive: true });
-  const sync = (process.env.NATS_SYNC ?? "always") === "always" ? "  sync_interval: always\n" : "";
-  const config = `# written by scripts/engine.ts
-server_name: "engine-local"
-listen: "127.0.0.1:${port}"
-http: "127.0.0.1:${port + 4000}"
-pid_file: ${JSON.stringify(join(dir, "nats.pid"))}
-jetstream {
-  store_dir: ${JSON.stringify(join(dir, "store"))}
-${sync}}
-`;
-  writeFileSync(join(dir, "nats.conf"), config);
+  const sync = (process.env.NATS_SYNC ?? "always") === "always";
+  writeFileSync(join(dir, "nats.conf"), natsConfig({ port, dir, syncAlways: sync }));
   const child = spawn(bin, ["-c", join(dir, "nats.conf")], {
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
@@ -253,7 +262,10 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`[engine] ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+// Run when executed (node --import tsx scripts/engine.ts), not when a test imports natsConfig.
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`[engine] ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
