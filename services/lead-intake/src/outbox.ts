@@ -84,6 +84,8 @@ export interface OutboxSlot {
   readonly file: string;
   /** Resolves when the entry is on disk; rejects when writing it failed (it is then gone). */
   readonly written: Promise<void>;
+  /** Whether `written` has resolved: the entry is on disk. */
+  durable: boolean;
 }
 
 export interface OutboxOpenOptions {
@@ -134,7 +136,7 @@ export class LeadOutbox {
       }
       const parsed = parseEntryFileName(name);
       if (parsed === null) continue;
-      existing.push({ ...parsed, file: join(options.dir, name), written: Promise.resolve() });
+      existing.push({ ...parsed, file: join(options.dir, name), written: Promise.resolve(), durable: true });
     }
     existing.sort((a, b) => a.seq - b.seq);
     return { outbox: new LeadOutbox(options, existing), removedTemp };
@@ -148,6 +150,19 @@ export class LeadOutbox {
   /** The oldest queued lead, the next to publish; undefined when empty. */
   head(): OutboxSlot | undefined {
     return this.#slots.values().next().value;
+  }
+
+  /**
+   * Up to `max` of the oldest leads, in order, as far as they are on disk: a lead still being
+   * written ends the batch, so a batch never skips ahead of one.
+   */
+  headBatch(max: number): OutboxSlot[] {
+    const batch: OutboxSlot[] = [];
+    for (const slot of this.#slots.values()) {
+      if (!slot.durable || batch.length >= max) break;
+      batch.push(slot);
+    }
+    return batch;
   }
 
   /** Whether the tenant's lead is queued here. */
@@ -187,10 +202,18 @@ export class LeadOutbox {
       // The rename is durable once the directory is: concurrent appends share one fsync.
       await this.#dirSync.sync();
     })();
-    const slot: OutboxSlot = { seq, tenant: lead.tenant, leadId: lead.lead_id, file, written };
+    const slot: OutboxSlot = {
+      seq,
+      tenant: lead.tenant,
+      leadId: lead.lead_id,
+      file,
+      written,
+      durable: false,
+    };
     this.#index(slot);
     try {
       await written;
+      slot.durable = true;
     } catch (err) {
       this.#forget(slot);
       await removeFile(`${file}${TEMP_SUFFIX}`).catch(() => {});

@@ -86,7 +86,14 @@ export class JetStreamPublisher implements EventPublisher {
    * Nats-Msg-Id, so the stream drops a second copy inside its duplicate window.
    */
   async publishLeadScored(lead: StoredLead, event: LeadScored): Promise<LeadQueued> {
-    const { leads, js, topology } = this.#broker.handles();
+    await this.storeLead(lead);
+    await this.publishScored(lead, event);
+    return "published";
+  }
+
+  /** The first half of publishLeadScored: the lead in the `leads` bucket (already there is fine). */
+  async storeLead(lead: StoredLead): Promise<void> {
+    const { leads } = this.#broker.handles();
     await onBroker("storing the lead", async () => {
       try {
         await createLead(leads, lead);
@@ -94,6 +101,14 @@ export class JetStreamPublisher implements EventPublisher {
         if (!isWrongLastSequence(err)) throw err;
       }
     });
+  }
+
+  /**
+   * The second half: `lead.scored`. The message is written to the connection before this returns
+   * its promise, so calls made one after another reach the stream in that order.
+   */
+  async publishScored(lead: StoredLead, event: LeadScored): Promise<void> {
+    const { js, topology } = this.#broker.handles();
     await onBroker("publishing lead.scored", () =>
       js.publish(subjects.leadScored(lead.tenant, lead.lead_id), encodeEvent(event), {
         msgID: event.id,
@@ -101,7 +116,6 @@ export class JetStreamPublisher implements EventPublisher {
         expect: { streamName: topology.streams.leads.name },
       }),
     );
-    return "published";
   }
 
   async publishLeadOutcome(lead: StoredLead, event: LeadOutcome): Promise<void> {

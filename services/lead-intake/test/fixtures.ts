@@ -67,7 +67,7 @@ export interface IntakeOptions {
   now?: () => Date;
   publisher?: (broker: Broker) => EventPublisher;
   /** Put the durable outbox in `dir` behind the JetStream publisher, as main.ts does. */
-  outbox?: { dir: string; maxLeads?: number; retryMs?: number };
+  outbox?: { dir: string; maxLeads?: number; retryMs?: number; batchSize?: number };
 }
 
 /** lead-intake in this process, its logs captured, attached to `server` when one is given. */
@@ -103,8 +103,8 @@ export async function startIntake(options: IntakeOptions = {}): Promise<Intake> 
   } else {
     readiness.set("nats", false, "connecting");
   }
-  const direct =
-    options.publisher?.(broker) ?? new JetStreamPublisher(broker, { timeoutMs: config.PUBLISH_TIMEOUT_MS });
+  const jetStream = new JetStreamPublisher(broker, { timeoutMs: config.PUBLISH_TIMEOUT_MS });
+  const direct = options.publisher?.(broker) ?? jetStream;
   let outbox: OutboxPublisher | undefined;
   if (options.outbox) {
     const opened = await LeadOutbox.open({
@@ -113,12 +113,13 @@ export async function startIntake(options: IntakeOptions = {}): Promise<Intake> 
     });
     outbox = new OutboxPublisher({
       broker,
-      direct,
+      direct: jetStream,
       outbox: opened.outbox,
       metrics,
       readiness,
       logger,
       ...(options.outbox.retryMs !== undefined ? { retryMs: options.outbox.retryMs } : {}),
+      ...(options.outbox.batchSize !== undefined ? { batchSize: options.outbox.batchSize } : {}),
     });
     outbox.start();
   }

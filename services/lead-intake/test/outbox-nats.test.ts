@@ -28,7 +28,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setUp(options: { maxLeads?: number; env?: Record<string, string> } = {}) {
+async function setUp(options: { maxLeads?: number; batchSize?: number; env?: Record<string, string> } = {}) {
   const server = await startNatsServer();
   const dir = mkdtempSync(join(tmpdir(), "outbox-nats-"));
   cleanups.push(async () => {
@@ -38,7 +38,12 @@ async function setUp(options: { maxLeads?: number; env?: Record<string, string> 
   const intake = await startIntake({
     server,
     env: { PUBLISH_TIMEOUT_MS: "500", ...options.env },
-    outbox: { dir, retryMs: 200, ...(options.maxLeads !== undefined ? { maxLeads: options.maxLeads } : {}) },
+    outbox: {
+      dir,
+      retryMs: 200,
+      ...(options.maxLeads !== undefined ? { maxLeads: options.maxLeads } : {}),
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    },
   });
   cleanups.push(() => intake.close());
   return { server, dir, intake };
@@ -74,7 +79,8 @@ function entryFiles(dir: string): string[] {
 
 describe("lead-intake with NATS stopped", () => {
   it("accepts leads into the outbox (202, queued: local), shows them, then drains them in order", async () => {
-    const { server, dir, intake } = await setUp();
+    // Batches of 2: five leads drain in three round trips, still in acceptance order.
+    const { server, dir, intake } = await setUp({ batchSize: 2 });
     const first = await postLead(intake);
     expect(first.statusCode).toBe(200);
     expect(first.headers["x-lead-queued"]).toBe("published");
