@@ -13,7 +13,11 @@ export interface NodeProcess {
   /** Resident set size in bytes, read from /proc (0 once the process is gone). */
   rssBytes(): number;
   output(): string[];
-  /** SIGTERM, then SIGKILL of the group after `graceMs`. */
+  /**
+   * Ends the process once its measurement is over. A profiled process gets SIGTERM and `graceMs`
+   * to exit (V8 writes the profile on exit); any other is SIGKILLed at once: nothing of its
+   * shutdown is measured, and a graceful one costs seconds (a dispatcher waits out its pull).
+   */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -73,6 +77,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
     rssBytes: () => rssBytes(child.pid),
     output: () => child.output(),
     async stop(graceMs = 20_000) {
+      if (child.running && !options.cpuProfileDir) await child.cleanup();
       if (child.running) {
         child.kill("SIGTERM");
         try {

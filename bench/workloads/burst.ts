@@ -27,7 +27,7 @@ function burstSize(ctx: BenchContext): number {
 
 /** Time from now to the due second: room to start the workers and store every timer first. */
 function leadTimeMs(ctx: BenchContext, system: SystemName): number {
-  if (ctx.smoke) return system === "engine" ? 3_000 : 1_500;
+  if (ctx.smoke) return system === "engine" ? 3_000 : 1_000;
   return system === "engine" ? 60_000 : 15_000;
 }
 
