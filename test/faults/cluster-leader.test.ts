@@ -51,6 +51,14 @@ async function streamLeader(stream: string): Promise<string | undefined> {
   }
 }
 
+/** The client URLs of every node but the one named. */
+function survivors(killed: string): string {
+  return cluster.servers
+    .filter((server) => server.name !== killed)
+    .map((server) => server.url)
+    .join(",");
+}
+
 describe("kill -9 of the node leading the timer stream", () => {
   it(
     `while ${LEADS} leads arrive: no follow-up lost, a new leader takes over`,
@@ -69,8 +77,16 @@ describe("kill -9 of the node leading the timer stream", () => {
         const node = cluster.servers.find((server) => server.name === leader);
         if (!node) throw new Error(`no node named ${String(leader)} leads FOLLOWUP_TIMERS`);
         killedName = node.name;
-        inFlightAtFault = await ackPending(engine.natsUrl, [...SCHEDULER_CONSUMERS, ...DISPATCHER_CONSUMERS]);
+        const consumers = [...SCHEDULER_CONSUMERS, ...DISPATCHER_CONSUMERS];
+        const before = await ackPending(engine.natsUrl, consumers);
         await node.kill();
+        // What the surviving replicas count as unacknowledged once they answer again.
+        const after = await waitFor(() => ackPending(survivors(killedName), consumers).then((n) => n + 1), {
+          description: "the surviving nodes to report the consumers",
+          timeoutMs: 30_000,
+          intervalMs: 250,
+        });
+        inFlightAtFault = Math.max(before, after - 1);
         const next = await waitFor(
           async () => {
             const name = await streamLeader("FOLLOWUP_TIMERS");

@@ -11,7 +11,7 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { type NatsConnection, nanos } from "@nats-io/transport-node";
+import { type NatsConnection, nanos, RequestError, TimeoutError } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 
 /** The JetStream stream configuration of a spec. */
@@ -158,14 +158,36 @@ export interface ProvisionSelection {
 
 /**
  * Provisions what a service needs of the topology (all of it by default). Every service
- * provisions what it touches, so they can start in any order.
+ * provisions what it touches, so they can start in any order. A JetStream that does not answer
+ * in time (a cluster still electing the leaders of streams another service just created, a
+ * server still starting) is asked again, up to `attempts` times (default 5) with a growing pause,
+ * instead of failing the service's start; any other error fails at once.
  */
 export async function provisionTopology(
   nc: NatsConnection,
   topology: Topology,
-  options: { select?: ProvisionSelection; logger?: Logger } = {},
+  options: { select?: ProvisionSelection; logger?: Logger; attempts?: number } = {},
 ): Promise<void> {
-  const { select = {}, logger } = options;
+  const { logger, attempts = 5 } = options;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await provisionOnce(nc, topology, options.select ?? {}, logger);
+      return;
+    } catch (err) {
+      if (!isTransient(err) || attempt >= attempts) throw err;
+      const retryInMs = 1000 * attempt;
+      logger?.warn({ err, attempt, retry_in_ms: retryInMs }, "topology_provisioning_retrying");
+      await new Promise((resolve) => setTimeout(resolve, retryInMs));
+    }
+  }
+}
+
+async function provisionOnce(
+  nc: NatsConnection,
+  topology: Topology,
+  select: ProvisionSelection,
+  logger: Logger | undefined,
+): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const streams = select.streams ?? (Object.keys(topology.streams) as (keyof Topology["streams"])[]);
   const consumers = select.consumers ?? (Object.keys(topology.consumers) as (keyof Topology["consumers"])[]);
@@ -173,4 +195,14 @@ export async function provisionTopology(
   for (const key of streams) await provisionStream(jsm, topology.streams[key], logger);
   for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], logger);
   for (const key of buckets) await provisionBucket(nc, topology.buckets[key], logger);
+}
+
+/** JetStream did not answer (in time, or at all yet): the same request may well succeed later. */
+function isTransient(err: unknown): boolean {
+  return (
+    err instanceof TimeoutError ||
+    (err instanceof RequestError && err.isNoResponders()) ||
+    // What jetstreamManager() throws while the server's JetStream does not answer yet (not exported).
+    (err instanceof Error && err.name === "JetStreamNotEnabled")
+  );
 }
