@@ -129,12 +129,6 @@ export class OutboxPublisher implements EventPublisher, LocalOutbox {
     return this.#deps.outbox.find(tenant, leadId);
   }
 
-  /** Drains now if NATS is available; resolves when this round ends (empty, or paused by a failure). */
-  drain(): Promise<void> {
-    this.#kick();
-    return this.#drain ?? Promise.resolve();
-  }
-
   async #queue(lead: StoredLead, event: LeadScored, reason: string): Promise<LeadQueued> {
     const { outbox, metrics, logger } = this.#deps;
     try {

@@ -1,4 +1,3 @@
-import { hostname } from "node:os";
 import { join } from "node:path";
 import {
   isValidToken,
@@ -18,6 +17,7 @@ import {
   renameFile,
   writeFileDurably,
 } from "./outbox-files.js";
+import { releaseOutboxLock, takeOutboxLock } from "./outbox-lock.js";
 
 /**
  * The durable local outbox: leads accepted while JetStream could not take them, kept on disk
@@ -37,7 +37,6 @@ const SEQ_DIGITS = 12;
 const ENTRY_NAME = /^(\d{12})\.([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_-]{1,64})\.json$/;
 const TEMP_SUFFIX = ".tmp";
 const UNREADABLE_SUFFIX = ".unreadable";
-const LOCK_FILE = "outbox.lock";
 
 /** What one outbox file holds. */
 export const OutboxEntry = z.object({
@@ -72,9 +71,6 @@ export class OutboxFullError extends Error {
     this.name = "OutboxFullError";
   }
 }
-
-/** Another live process on this host holds the directory. */
-export class OutboxLockedError extends Error {}
 
 /** One queued lead: its place in the queue, and a promise that settles once it is durable. */
 export interface OutboxSlot {
@@ -124,7 +120,7 @@ export class LeadOutbox {
    */
   static async open(options: OutboxOpenOptions): Promise<{ outbox: LeadOutbox; removedTemp: number }> {
     await ensureDirectory(options.dir);
-    await takeLock(options.dir);
+    await takeOutboxLock(options.dir);
     const names = await listDirectory(options.dir);
     let removedTemp = 0;
     const existing: OutboxSlot[] = [];
@@ -257,7 +253,7 @@ export class LeadOutbox {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await releaseLock(this.dir);
+    await releaseOutboxLock(this.dir);
     if (this.#slots.size === 0) await removeIfEmpty(this.dir);
   }
 
@@ -271,54 +267,5 @@ export class LeadOutbox {
     if (this.#byLead.get(`${slot.tenant}.${slot.leadId}`) === slot) {
       this.#byLead.delete(`${slot.tenant}.${slot.leadId}`);
     }
-  }
-}
-
-/**
- * One process per directory: a second lead-intake on the same host with the same OUTBOX_DIR
- * would publish the same leads and hand out clashing sequence numbers. The lock names a pid and
- * a host; a lock of a process that is gone (kill -9) is taken over. Across hosts liveness
- * cannot be checked: sharing one directory between hosts is not supported (docs/reliability.md).
- */
-async function takeLock(dir: string): Promise<void> {
-  const file = join(dir, LOCK_FILE);
-  const host = hostname();
-  let holder: { pid?: unknown; host?: unknown } | undefined;
-  try {
-    holder = JSON.parse(await readText(file)) as { pid?: unknown; host?: unknown };
-  } catch {
-    holder = undefined;
-  }
-  if (
-    holder !== undefined &&
-    holder.host === host &&
-    typeof holder.pid === "number" &&
-    holder.pid !== process.pid &&
-    isAlive(holder.pid)
-  ) {
-    throw new OutboxLockedError(
-      `OUTBOX_DIR ${dir} is in use by process ${holder.pid} on this host; give each lead-intake copy its own OUTBOX_DIR`,
-    );
-  }
-  await writeFileDurably(`${file}${TEMP_SUFFIX}`, JSON.stringify({ pid: process.pid, host }));
-  await renameFile(`${file}${TEMP_SUFFIX}`, file);
-}
-
-async function releaseLock(dir: string): Promise<void> {
-  const file = join(dir, LOCK_FILE);
-  try {
-    const holder = JSON.parse(await readText(file)) as { pid?: unknown };
-    if (holder.pid === process.pid) await removeFile(file);
-  } catch {
-    // no lock, or not ours: nothing to release
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
