@@ -103,8 +103,11 @@ export async function handleTimerMessage(msg: JsMsg, deps: MarkerDeps): Promise<
     return;
   }
 
-  const duplicate = await publishDue(ref, step, stored.plan, new Date(receivedAt), deps);
+  // Taken before the publish, not after its ack: the dispatcher may deliver (and record its
+  // result) before a slow ack returns, and the lead's timeline must not show a step delivered
+  // before it was due.
   const publishedAt = deps.now().getTime();
+  const duplicate = await publishDue(ref, step, stored.plan, new Date(receivedAt), deps);
   const updated = await deps.plans.update(ref, (plan) => {
     const current = plan.steps.find((s) => s.step === ref.step);
     if (current?.state !== "pending") return null;
