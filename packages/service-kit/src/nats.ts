@@ -51,6 +51,10 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
     waitOnFirstConnect: true,
     pingInterval: 10_000,
     maxPingOut: 3,
+    // Without it nats.js builds an Error (with its stack) per request and per timer up front, in
+    // case it fails: a quarter of the scheduler's CPU in docs/benchmarks.md. A failed request
+    // keeps its message and cause; its stack just no longer shows the awaiting caller.
+    noAsyncTraces: true,
     ...(settings.NATS_CREDS ? { authenticator: credsAuthenticator(readFileSync(settings.NATS_CREDS)) } : {}),
     ...(settings.NATS_USER ? { user: settings.NATS_USER, pass: settings.NATS_PASSWORD ?? "" } : {}),
     ...(settings.NATS_TOKEN ? { token: settings.NATS_TOKEN } : {}),
