@@ -13,17 +13,13 @@ import {
   subjects,
   type Topology,
 } from "@followup/contracts";
-import {
-  JetStreamApiError,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-} from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { purgeDue } from "./cancel.js";
+import type { MarkerDeletes } from "./marker-deletes.js";
 import type { SchedulerMetrics } from "./metrics.js";
-import type { PlanStore } from "./plans.js";
+import type { PlanStore, StoredPlan } from "./plans.js";
 import { markerTiming } from "./schedule.js";
 import { SOURCE } from "./timers.js";
 
@@ -38,9 +34,19 @@ export interface MarkerDeps {
   metrics: SchedulerMetrics;
   logger: Logger;
   now: () => Date;
+  /** Where handled markers go to be deleted, off the firing path. */
+  markerDeletes: MarkerDeletes;
 }
 
 export const MARKER_REASON_HEADER = "Nats-Marker-Reason";
+
+/**
+ * How long after due_at a follow-up whose lead is not in the `leads` bucket is asked about
+ * again (every LEAD_MISSING_RETRY_MS) before it is stopped as `lead_missing`: long enough for
+ * lead-intake's outbox to drain after a broker outage it rode out.
+ */
+export const LEAD_MISSING_GRACE_MS = 15 * 60_000;
+const LEAD_MISSING_RETRY_MS = 2_000;
 
 /**
  * A message of the timer stream. The timer's own delivery (no marker header) is only acked. Its
@@ -50,6 +56,13 @@ export const MARKER_REASON_HEADER = "Nats-Marker-Reason";
  * stops it, and only then is `followup.due` published, the step marked due, the marker acked and
  * deleted. A marker seen twice finds the step due already; a crash between the publish and the
  * plan update republishes with the same Nats-Msg-Id, inside the work queue's duplicate window.
+ *
+ * The order after the publish stays plan, ack, delete: a failed plan update leaves the marker
+ * unacked, so it comes back and the update is retried (its due publish dropped as a duplicate);
+ * and a deleted marker always belongs to a step no longer pending, which is what lets a
+ * redelivered lead.scored republish any pending step's missing timer. What is off the firing
+ * path is what nothing waits for: the plan and the lead are read together (the lead again after
+ * a hold), the plan update starts from the revision just read, and the deletion is queued.
  */
 export async function handleTimerMessage(msg: JsMsg, deps: MarkerDeps): Promise<void> {
   const reason = msg.headers?.get(MARKER_REASON_HEADER);
@@ -67,7 +80,9 @@ export async function handleTimerMessage(msg: JsMsg, deps: MarkerDeps): Promise<
   const ref = parseFollowupSubject(msg.subject, "timer");
   const log = deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId, step: ref.step });
 
-  const stored = await deps.plans.get(ref);
+  // The lead is read now too (not only after a hold): in a burst markers come after due_at, and
+  // then this read is the one at due time, a round trip saved per follow-up.
+  const [stored, stopAtArrival] = await Promise.all([deps.plans.get(ref), stopReason(deps.leads, ref)]);
   const step = stored?.plan.steps.find((s) => s.step === ref.step);
   if (!stored || !step) {
     log.error("marker_without_planned_step_discarded");
@@ -80,7 +95,7 @@ export async function handleTimerMessage(msg: JsMsg, deps: MarkerDeps): Promise<
     return;
   }
   if (step.state === "cancelled" || stored.plan.cancelled) {
-    if (await markCancelled(ref, deps)) deps.metrics.cancelled.inc({ stage: "pending" });
+    if (await markCancelled(ref, deps, stored)) deps.metrics.cancelled.inc({ stage: "pending" });
     log.debug("marker_of_cancelled_step");
     await settleMarker(msg, deps);
     return;
@@ -93,11 +108,17 @@ export async function handleTimerMessage(msg: JsMsg, deps: MarkerDeps): Promise<
     msg.nak(timing.ms);
     return;
   }
-  if (timing.action === "hold") await holdUntil(dueAtMs, deps.now);
-
-  const stop = await stopReason(deps.leads, ref);
+  // Held until due_at: an outcome may have been recorded meanwhile, so read the lead again.
+  const stop = timing.action === "hold" ? await holdThenStopReason(dueAtMs, ref, deps) : stopAtArrival;
+  if (stop === "lead_missing" && deps.now().getTime() - dueAtMs < LEAD_MISSING_GRACE_MS) {
+    // lead-intake writes the lead and publishes lead.scored together; when only the event
+    // landed, the lead waits in intake's outbox. Ask again later rather than drop the follow-up.
+    log.warn({ due_at: step.due_at }, "lead_not_stored_yet_retrying");
+    msg.nak(LEAD_MISSING_RETRY_MS);
+    return;
+  }
   if (stop) {
-    if (await markCancelled(ref, deps)) deps.metrics.cancelled.inc({ stage: "pending" });
+    if (await markCancelled(ref, deps, stored)) deps.metrics.cancelled.inc({ stage: "pending" });
     log.info({ reason: stop }, "followup_stopped_at_due_time");
     await settleMarker(msg, deps);
     return;
@@ -108,17 +129,21 @@ export async function handleTimerMessage(msg: JsMsg, deps: MarkerDeps): Promise<
   // before it was due.
   const publishedAt = deps.now().getTime();
   const duplicate = await publishDue(ref, step, stored.plan, new Date(receivedAt), deps);
-  const updated = await deps.plans.update(ref, (plan) => {
-    const current = plan.steps.find((s) => s.step === ref.step);
-    if (current?.state !== "pending") return null;
-    const duePublishedAt = new Date(publishedAt).toISOString();
-    return {
-      ...plan,
-      steps: plan.steps.map((s) =>
-        s.step === ref.step ? { ...s, state: "due" as const, due_published_at: duePublishedAt } : s,
-      ),
-    };
-  });
+  const updated = await deps.plans.update(
+    ref,
+    (plan) => {
+      const current = plan.steps.find((s) => s.step === ref.step);
+      if (current?.state !== "pending") return null;
+      const duePublishedAt = new Date(publishedAt).toISOString();
+      return {
+        ...plan,
+        steps: plan.steps.map((s) =>
+          s.step === ref.step ? { ...s, state: "due" as const, due_published_at: duePublishedAt } : s,
+        ),
+      };
+    },
+    stored,
+  );
   if (updated?.plan.cancelled) {
     // The outcome's purge may have run before this publish: take the due message back out.
     const purged = await purgeDue(deps.jsm, deps.topology, ref);
@@ -171,38 +196,28 @@ async function publishDue(
 }
 
 /** Marks a pending step cancelled; true when this call changed it. */
-async function markCancelled(ref: StepRef, deps: MarkerDeps): Promise<boolean> {
-  const updated = await deps.plans.update(ref, (plan) => {
-    if (plan.steps.find((s) => s.step === ref.step)?.state !== "pending") return null;
-    return {
-      ...plan,
-      steps: plan.steps.map((s) => (s.step === ref.step ? { ...s, state: "cancelled" as const } : s)),
-    };
-  });
+async function markCancelled(ref: StepRef, deps: MarkerDeps, known: StoredPlan): Promise<boolean> {
+  const updated = await deps.plans.update(
+    ref,
+    (plan) => {
+      if (plan.steps.find((s) => s.step === ref.step)?.state !== "pending") return null;
+      return {
+        ...plan,
+        steps: plan.steps.map((s) => (s.step === ref.step ? { ...s, state: "cancelled" as const } : s)),
+      };
+    },
+    known,
+  );
   return updated?.changed ?? false;
 }
 
-/** Acks the marker, then deletes it so the stream keeps only what is still to do. */
+/**
+ * Acks the marker, then hands it to be deleted so the stream keeps only what is still to do.
+ * Nothing waits for the deletion (see MarkerDeletes); this waits only if too many are queued.
+ */
 async function settleMarker(msg: JsMsg, deps: MarkerDeps): Promise<void> {
   msg.ack();
-  try {
-    await deps.jsm.streams.deleteMessage(deps.topology.streams.timers.name, msg.seq, false);
-  } catch (err) {
-    // Deleted already (by another copy, a purge, or its own marker TTL): nothing left to do.
-    if (isAlreadyGone(err)) return;
-    // The ack stands; the marker stays until its TTL and a redelivery would find the step settled.
-    deps.logger.warn(
-      { subject: msg.subject, seq: msg.seq, err: (err as Error).message },
-      "marker_delete_failed",
-    );
-  }
-}
-
-const NO_MESSAGE_FOUND = 10037;
-const STORE_EOF = 10057;
-
-function isAlreadyGone(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === NO_MESSAGE_FOUND || err.code === STORE_EOF);
+  await deps.markerDeletes.add(msg.seq, msg.subject);
 }
 
 // Only what decides whether follow-ups stop; the rest of the stored lead is not the scheduler's business.
@@ -227,6 +242,11 @@ export async function stopReason(
   if (state.data.outcome && stopsFollowups(state.data.outcome.outcome)) return "outcome";
   if (state.data.cancelled_at) return "cancelled";
   return null;
+}
+
+async function holdThenStopReason(dueAtMs: number, ref: LeadRef, deps: MarkerDeps) {
+  await holdUntil(dueAtMs, deps.now);
+  return stopReason(deps.leads, ref);
 }
 
 /** Waits until the clock reads `epochMs` (a timer can fire a millisecond early: never publish early). */

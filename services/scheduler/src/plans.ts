@@ -42,11 +42,19 @@ export class PlanStore {
   /**
    * Applies `change` to the current plan with compare-and-set, re-reading and re-applying it
    * when another writer got there first. Returns the plan as stored afterwards and whether this
-   * call changed it; null when the lead has no plan.
+   * call changed it; null when the lead has no plan. `known` is a plan this caller read or wrote
+   * moments ago: the first compare-and-set starts from it instead of reading the plan again (a
+   * round trip saved on the hot paths), and a stale `known` only costs that one failed attempt.
+   * A change that declines (null) on `known` is not checked against a fresher plan: pass `known`
+   * only where that answer cannot go stale (a step's state only moves on from `pending`).
    */
-  async update(ref: LeadRef, change: PlanChange): Promise<(StoredPlan & { changed: boolean }) | null> {
+  async update(
+    ref: LeadRef,
+    change: PlanChange,
+    known?: StoredPlan,
+  ): Promise<(StoredPlan & { changed: boolean }) | null> {
+    let current = known ?? (await this.get(ref));
     for (let conflicts = 0; ; conflicts++) {
-      const current = await this.get(ref);
       if (current === null) return null;
       const next = change(current.plan);
       if (next === null) return { ...current, changed: false };
@@ -60,6 +68,7 @@ export class PlanStore {
       } catch (err) {
         if (!isRevisionConflict(err) || conflicts >= MAX_CONFLICTS) throw err;
       }
+      current = await this.get(ref);
     }
   }
 }

@@ -5,6 +5,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { handleOutcome } from "./cancel.js";
 import { type ConsumerLoop, startConsumerLoop } from "./consumer.js";
+import { MarkerDeletes } from "./marker-deletes.js";
 import { handleTimerMessage } from "./markers.js";
 import type { SchedulerMetrics } from "./metrics.js";
 import { PlanStore } from "./plans.js";
@@ -29,6 +30,9 @@ export interface SchedulerDeps {
   now?: () => Date;
 }
 
+/** How long stop() waits for queued marker deletions once the handlers are done. */
+const MARKER_DELETE_GRACE_MS = 5_000;
+
 export interface SchedulerHandle {
   /** Stops consuming, lets handlers in flight finish (bounded). Idempotent. Does not close `nc`. */
   stop(): Promise<void>;
@@ -47,6 +51,11 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
   const leads = await kvm.open(deps.topology.buckets.leads.bucket);
   const now = deps.now ?? (() => new Date());
   const common = { js, jsm, plans, leads, topology: deps.topology, metrics: deps.metrics, now };
+  const markerDeletes = new MarkerDeletes({
+    jsm,
+    stream: deps.topology.streams.timers.name,
+    logger: logger.child({ handler: "markers" }),
+  });
   const concurrency = deps.concurrency ?? 64;
   const onInvalid = (consumer: string) => deps.metrics.invalidEvents.inc({ consumer });
   const onRetry = (consumer: string) => deps.metrics.retries.inc({ consumer });
@@ -76,7 +85,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
         logger,
         onInvalid,
         onRetry,
-        handle: (msg) => handleTimerMessage(msg, { ...common, channel: deps.channel, logger: markerLog }),
+        handle: (msg) =>
+          handleTimerMessage(msg, { ...common, channel: deps.channel, logger: markerLog, markerDeletes }),
       }),
     );
     const outcomeLog = logger.child({ handler: "outcomes" });
@@ -102,6 +112,10 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
     stop() {
       stopping ??= (async () => {
         await Promise.all(loops.map((loop) => loop.stop(deps.shutdownGraceMs ?? 10_000)));
+        // Markers handled but not yet deleted: a few seconds at most, or they wait for their TTL.
+        if (!(await markerDeletes.flush(MARKER_DELETE_GRACE_MS))) {
+          logger.warn({ markers: markerDeletes.pending }, "marker_deletes_left_to_their_ttl");
+        }
         logger.info("scheduler_stopped");
       })();
       return stopping;

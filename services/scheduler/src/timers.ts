@@ -38,6 +38,10 @@ export interface TimerDeps {
  * timers are stored, then ack. A redelivery finds the plan and publishes nothing, unless the
  * plan says its timers may be missing (a crash after creating it); then only the missing timers
  * are published, and a timer that exists is never replaced (so never pushed back).
+ *
+ * The create comes first and the plan is read only when it conflicts: a fresh lead (nearly every
+ * lead.scored) costs one write and no read, and the timers' record starts from the revision the
+ * create returned instead of reading the plan back.
  */
 export async function handleScored(msg: JsMsg, deps: TimerDeps): Promise<void> {
   const event = decodeScored(msg);
@@ -45,19 +49,21 @@ export async function handleScored(msg: JsMsg, deps: TimerDeps): Promise<void> {
   const log = deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId });
   const predProb = event.data.pred_prob;
 
-  let stored = await deps.plans.get(ref);
-  if (stored === null) {
-    const plan = planLead(event, deps.rule, deps.now());
-    const revision = await deps.plans.create(ref, plan);
-    if (revision !== null && plan.skipped) {
+  const plan = planLead(event, deps.rule, deps.now());
+  const revision = await deps.plans.create(ref, plan);
+  let stored: StoredPlan | null;
+  if (revision !== null) {
+    if (plan.skipped) {
       deps.metrics.skipped.inc({ reason: plan.skipped });
       log.debug({ pred_prob: predProb, reason: plan.skipped }, "followups_skipped");
       msg.ack();
       return;
     }
-    // Null: another copy (or the outcome consumer) planned this lead first; work from its plan.
-    stored = revision !== null ? { plan, revision } : await deps.plans.get(ref);
-    if (stored === null) throw new Error("the lead's plan could not be read back after creating it");
+    stored = { plan, revision };
+  } else {
+    // Planned before: a redelivery, another copy, or an outcome that came first. Work from that plan.
+    stored = await deps.plans.get(ref);
+    if (stored === null) throw new Error("the lead's plan exists but could not be read");
   }
   await storeTimers(ref, stored, predProb, deps, log);
   msg.ack();
@@ -94,8 +100,11 @@ async function storeTimers(
   }
   const pending = plan.steps.filter((step) => step.state === "pending");
   const published = await Promise.all(pending.map((step) => publishTimer(ref, step, deps)));
-  const updated = await deps.plans.update(ref, (current) =>
-    current.timers_stored_at ? null : { ...current, timers_stored_at: deps.now().toISOString() },
+  const updated = await deps.plans.update(
+    ref,
+    (current) =>
+      current.timers_stored_at ? null : { ...current, timers_stored_at: deps.now().toISOString() },
+    stored,
   );
   if (updated?.plan.cancelled) {
     // An outcome cancelled the plan (and purged) while these timers were being published.

@@ -214,6 +214,10 @@ describe("leads that get no follow-ups", () => {
           { description: `the ${c.reason} plan` },
         );
         expect(plan).toMatchObject({ skipped: c.reason, steps: [] });
+        // The plan is visible to this test before the scheduler has heard its create acknowledged.
+        await waitFor(() => s.logsNamed("followups_skipped").length > 0, {
+          description: `the ${c.reason} lead to be logged as skipped`,
+        });
         expect(s.logsNamed("followups_skipped")).toEqual([
           expect.objectContaining({ level: "debug", lead_id: skipped.leadId, reason: c.reason }),
         ]);
@@ -365,6 +369,26 @@ describe("outcomes", () => {
 });
 
 describe("markers", () => {
+  it("a lead not stored yet at due time (its write still in intake's outbox): asked again, due once it is there", async () => {
+    const s = await scheduler({ delays: [1] });
+    const queue = await dueQueue();
+    const fixture = lead();
+    await submitLead(nc, fixture, { store: false });
+    await waitFor(() => s.logsNamed("lead_not_stored_yet_retrying").length > 0, {
+      description: "the marker to find no lead and be retried",
+      timeoutMs: 10_000,
+    });
+    expect(queue.of(fixture.leadId)).toEqual([]);
+    await putLead(nc, storedLead(fixture));
+
+    await waitFor(() => queue.of(fixture.leadId).length === 1, {
+      description: "the follow-up to become due once the lead is stored",
+      timeoutMs: 10_000,
+    });
+    expect(s.logsNamed("followup_stopped_at_due_time")).toEqual([]);
+    expect((await readPlan(nc, fixture))?.steps[0]?.state).toBe("due");
+  });
+
   it("a marker delivered twice produces one due follow-up, also when the plan missed the first", async () => {
     const s = await scheduler({ delays: [1] });
     const queue = await dueQueue();
