@@ -83,11 +83,27 @@ export class JetStreamPublisher implements EventPublisher {
   /**
    * Idempotent, so the outbox can run it again after a crash or a timeout: a lead already
    * stored under its key is ours (lead ids are fresh UUIDv7s), and the event keeps its id as
-   * Nats-Msg-Id, so the stream drops a second copy inside its duplicate window.
+   * Nats-Msg-Id, so the stream drops a second copy inside its duplicate window (and after it,
+   * the scheduler's plan for the lead schedules nothing twice).
+   *
+   * The two writes go out together rather than one after the other: each is an fsync'd round
+   * trip, and in sequence they halved intake (docs/benchmarks.md, I1). Neither needs the other
+   * first: the scheduler plans from the event alone and reads the lead only at a follow-up's due
+   * time (the dispatcher too, before its call), where a missing lead stops the follow-up rather
+   * than sending it. So a `lead.scored` that lands before its lead, or whose lead write failed
+   * and waits in the outbox, is harmless: by the due time the lead is there, and if it never
+   * is, nothing is sent for it. Both are awaited before the caller hears anything: the 2xx
+   * still means both are acknowledged, and a failure of either (the other may have landed)
+   * sends the whole lead to the outbox, whose retry of both is idempotent as above. The
+   * outbox's drain keeps its own batched store-then-publish.
    */
   async publishLeadScored(lead: StoredLead, event: LeadScored): Promise<LeadQueued> {
-    await this.storeLead(lead);
-    await this.publishScored(lead, event);
+    const [stored, published] = await Promise.allSettled([
+      this.storeLead(lead),
+      this.publishScored(lead, event),
+    ]);
+    if (stored.status === "rejected") throw stored.reason;
+    if (published.status === "rejected") throw published.reason;
     return "published";
   }
 
