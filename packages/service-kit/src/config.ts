@@ -1,4 +1,6 @@
+import { DEFAULT_QUEUE, queueStreamName } from "@followup/contracts";
 import { z } from "zod";
+import { parseWebhookSecret } from "./webhooks.js";
 
 /**
  * Configuration comes from the environment through a zod schema. A bad value stops
@@ -93,6 +95,38 @@ export const env = {
       );
     return fallback === undefined ? base : base.default(fallback);
   },
+
+  /** FOLLOWUP_QUEUE: the work queue's name, from which its stream's name is made. */
+  queue: () =>
+    z
+      .string()
+      .trim()
+      .refine(
+        (queue) => {
+          try {
+            queueStreamName(queue);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: "expected 1-32 characters of A-Z, a-z, 0-9, '_' or '-'" },
+      )
+      .default(DEFAULT_QUEUE),
+
+  /** A Standard Webhooks secret (`whsec_` + base64 of at least 24 bytes), decoded into its key. */
+  webhookSecret: () =>
+    z
+      .string()
+      .trim()
+      .transform((value, ctx) => {
+        try {
+          return parseWebhookSecret(value);
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message });
+          return z.NEVER;
+        }
+      }),
 
   /** One of a fixed set of words. */
   oneOf: <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>

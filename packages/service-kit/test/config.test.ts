@@ -87,4 +87,28 @@ describe("loadConfig", () => {
       expect((err as Error).message).toContain("it is not set");
     }
   });
+
+  it("reads a queue name and a webhook secret, naming what is wrong with either", () => {
+    const shape = { FOLLOWUP_QUEUE: env.queue(), FOLLOWUP_HOOK_SECRET: env.webhookSecret() };
+    const secret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+    const ok = loadConfig(shape, { FOLLOWUP_HOOK_SECRET: secret });
+    expect(ok.FOLLOWUP_QUEUE).toBe("followups");
+    expect(ok.FOLLOWUP_HOOK_SECRET).toEqual(Buffer.alloc(32, 7));
+
+    const bad = (vars: Record<string, string>) => {
+      try {
+        loadConfig(shape, vars);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error("expected a ConfigError");
+    };
+    const wrong = bad({ FOLLOWUP_QUEUE: "follow.ups", FOLLOWUP_HOOK_SECRET: "not-a-secret" });
+    expect(wrong).toMatch(/FOLLOWUP_QUEUE: expected 1-32 characters.*got "follow.ups"/);
+    expect(wrong).toMatch(/FOLLOWUP_HOOK_SECRET: expected whsec_ followed by base64.*got "<redacted>"/);
+    expect(wrong).not.toContain("not-a-secret");
+    expect(bad({ FOLLOWUP_HOOK_SECRET: `whsec_${Buffer.alloc(8).toString("base64")}` })).toMatch(
+      /FOLLOWUP_HOOK_SECRET: expected a key of at least 24 bytes/,
+    );
+  });
 });

@@ -1,6 +1,5 @@
-import { DEFAULT_QUEUE, queueStreamName, topology } from "@followup/contracts";
-import { ConfigError, commonEnv, type Env, env, loadConfig, parseWebhookSecret } from "@followup/service-kit";
-import { z } from "zod";
+import { topology } from "@followup/contracts";
+import { ConfigError, commonEnv, type Env, env, loadConfig } from "@followup/service-kit";
 
 /** Where lead-intake's own hook receiver listens by default (the system it replaces POSTed there too). */
 export const DEFAULT_HOOK_URL = "http://127.0.0.1:8000/ops/followup-hook";
@@ -8,33 +7,12 @@ export const DEFAULT_HOOK_URL = "http://127.0.0.1:8000/ops/followup-hook";
 /** The dispatch consumer's max_ack_pending: more deliveries in flight than that could never be pulled. */
 const MAX_ACK_PENDING = topology().consumers.dispatch.maxAckPending;
 
-const webhookSecret = z
-  .string()
-  .trim()
-  .superRefine((value, ctx) => {
-    try {
-      parseWebhookSecret(value);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: (err as Error).message });
-    }
-  });
-
 export const dispatcherEnv = {
   ...commonEnv,
-  FOLLOWUP_QUEUE: env.string(DEFAULT_QUEUE).refine(
-    (queue) => {
-      try {
-        queueStreamName(queue);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    { message: "expected 1-32 characters of A-Z, a-z, 0-9, '_' or '-'" },
-  ),
+  FOLLOWUP_QUEUE: env.queue(),
   FOLLOWUP_HOOK_URL: env.url(DEFAULT_HOOK_URL, ["http", "https"]),
   /** Standard Webhooks secret (`whsec_` + base64) shared with the hook receiver; required. */
-  FOLLOWUP_HOOK_SECRET: webhookSecret,
+  FOLLOWUP_HOOK_SECRET: env.webhookSecret(),
   FOLLOWUP_MAX_ATTEMPTS: env.number(8, { min: 1, max: 100, integer: true }),
   FOLLOWUP_RETRY_BASE_MS: env.number(1000, { min: 1, max: 3_600_000, integer: true }),
   FOLLOWUP_RETRY_MAX_MS: env.number(300_000, { min: 1, max: 86_400_000, integer: true }),

@@ -4,7 +4,6 @@ import {
   createLogger,
   createMetricsRegistry,
   onShutdown,
-  parseWebhookSecret,
   provisionTopology,
   Readiness,
   runMain,
@@ -32,7 +31,7 @@ runMain("dispatcher", async () => {
   const channels = new ChannelRegistry().register(
     new HookChannel({
       url: config.FOLLOWUP_HOOK_URL,
-      secret: parseWebhookSecret(config.FOLLOWUP_HOOK_SECRET),
+      secret: config.FOLLOWUP_HOOK_SECRET,
       timeoutMs: config.FOLLOWUP_HOOK_TIMEOUT_MS,
       concurrency: config.HOOK_CONCURRENCY,
     }),

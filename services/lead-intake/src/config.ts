@@ -1,6 +1,6 @@
 import { join, resolve } from "node:path";
-import { DEFAULT_QUEUE, isValidToken, queueStreamName } from "@followup/contracts";
-import { commonEnv, type Env, env, loadConfig, parseWebhookSecret } from "@followup/service-kit";
+import { isValidToken } from "@followup/contracts";
+import { commonEnv, type Env, env, loadConfig } from "@followup/service-kit";
 import { z } from "zod";
 
 /** One `key:tenant` pair of API_KEYS. */
@@ -52,18 +52,6 @@ const apiKeys = z
   })
   .refine((entries) => entries.length > 0, { message: "expected at least one key:tenant pair" });
 
-const webhookSecret = z
-  .string()
-  .trim()
-  .transform((value, ctx) => {
-    try {
-      return parseWebhookSecret(value);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
-
 export const leadIntakeEnv = {
   ...commonEnv,
   /** `key:tenant,...`; required. Each key authenticates one tenant. */
@@ -71,22 +59,12 @@ export const leadIntakeEnv = {
   PORT: env.port(8000),
   HOST: env.string("0.0.0.0"),
   FOLLOWUP_ENABLED: env.boolean(true),
-  FOLLOWUP_QUEUE: env.string(DEFAULT_QUEUE).refine(
-    (queue) => {
-      try {
-        queueStreamName(queue);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    { message: "expected 1-32 characters of A-Z, a-z, 0-9, '_' or '-'" },
-  ),
+  FOLLOWUP_QUEUE: env.queue(),
   /**
    * The Standard Webhooks secret the dispatcher signs hook calls with. Without it the hook
    * receiver accepts only API-key calls.
    */
-  FOLLOWUP_HOOK_SECRET: webhookSecret.optional(),
+  FOLLOWUP_HOOK_SECRET: env.webhookSecret().optional(),
   BODY_LIMIT_BYTES: env.number(16_384, { min: 1024, max: 10 * 1024 * 1024, integer: true }),
   RATE_LIMIT_PER_MINUTE: env.number(600, { min: 1, max: 1_000_000, integer: true }),
   /** How long a publish (or KV write) may wait for JetStream's acknowledgement. */

@@ -1,4 +1,4 @@
-import { DEFAULT_QUEUE, parseSchedules, queueStreamName, topology } from "@followup/contracts";
+import { parseSchedules, topology } from "@followup/contracts";
 import { commonEnv, type Env, env, loadConfig } from "@followup/service-kit";
 import { z } from "zod";
 
@@ -23,24 +23,12 @@ const schedules = z
     }
   });
 
-const queueName = env.string(DEFAULT_QUEUE).refine(
-  (queue) => {
-    try {
-      queueStreamName(queue);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "expected 1-32 characters of A-Z, a-z, 0-9, '_' or '-'" },
-);
-
 export const schedulerEnv = {
   ...commonEnv,
   FOLLOWUP_ENABLED: env.boolean(true),
   FOLLOWUP_RULE_TOP_P: env.number(0.7, { min: 0, max: 1 }),
   FOLLOWUP_SCHEDULES: schedules,
-  FOLLOWUP_QUEUE: queueName,
+  FOLLOWUP_QUEUE: env.queue(),
   /** The channel every due follow-up is sent through (the dispatcher's channel registry name). */
   FOLLOWUP_CHANNEL: env.string("hook").refine((v) => /^[A-Za-z0-9_-]{1,64}$/.test(v), {
     message: "expected 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
