@@ -79,6 +79,14 @@ async function storeLead(leadId: string): Promise<void> {
   await leads.put(leadKey({ tenant: TENANT, leadId }), JSON.stringify(lead));
 }
 
+/** Timers held for a lead (SCHEDULES is one step). */
+async function timersOf(leadId: string): Promise<number> {
+  const info = await jsm.streams.info(topo.streams.timers.name, {
+    subjects_filter: subjects.followupsOfLead("timer", TENANT, leadId),
+  });
+  return Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
+}
+
 async function readPlan(leadId: string): Promise<FollowupPlan | null> {
   const entry = await plans.get(leadKey({ tenant: TENANT, leadId }));
   return entry?.operation === "PUT" ? (entry.json() as FollowupPlan) : null;
@@ -151,7 +159,7 @@ const CASES: ConsumerCase[] = [
       );
       return {
         description: `the scheduler to plan ${leadId} and store its timer`,
-        processed: async () => (await readPlan(leadId))?.timers_stored_at !== undefined,
+        processed: async () => (await timersOf(leadId)) === 1,
       };
     },
     async publishInvalid() {
@@ -169,7 +177,7 @@ const CASES: ConsumerCase[] = [
     logMsg: "invalid_event_terminated",
     async publishValid() {
       const { lead_id: leadId } = await engine.api.postLead(REFERENCE_LEADS.high);
-      await waitFor(async () => (await readPlan(leadId))?.timers_stored_at !== undefined, {
+      await waitFor(async () => (await timersOf(leadId)) === 1, {
         description: `the scheduler to plan ${leadId}`,
       });
       const outcome = makeEvent("lead.outcome.v1", {
@@ -224,7 +232,6 @@ const CASES: ConsumerCase[] = [
         lead_created_at: now.toISOString(),
         pred_prob: 0.9,
         planned_at: now.toISOString(),
-        timers_stored_at: now.toISOString(),
         steps: [{ step: 1, delay_s: 1, due_at: dueAt, state: "pending", planner: "v2" }],
         planner_version: 2,
       };

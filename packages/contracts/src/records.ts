@@ -27,12 +27,6 @@ export const FollowupPlan = z
     lead_created_at: z.iso.datetime(),
     pred_prob: z.number().min(0).max(1),
     planned_at: z.iso.datetime(),
-    /**
-     * When every pending step's timer was known to be stored. Absent on a plan whose timers may
-     * be missing (the scheduler stopped between creating the plan and publishing them): a
-     * redelivered `lead.scored` then publishes the missing ones, never replacing one that exists.
-     */
-    timers_stored_at: z.iso.datetime().optional(),
     /** Empty when the lead did not qualify; `skipped` says why. */
     steps: z.array(PlannedStep),
     skipped: z.enum(["below_threshold", "disabled", "empty_schedule", "stopped"]).optional(),

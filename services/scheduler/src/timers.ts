@@ -13,7 +13,6 @@ import {
 } from "@followup/contracts";
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { purgeTimers } from "./cancel.js";
 import { InvalidEvent } from "./consumer.js";
 import type { SchedulerMetrics } from "./metrics.js";
 import { isRevisionConflict, type PlanStore, type StoredPlan } from "./plans.js";
@@ -34,14 +33,20 @@ export interface TimerDeps {
 }
 
 /**
- * A scored lead: plan it once (KV create), publish one timer per pending step, record that the
- * timers are stored, then ack. A redelivery finds the plan and publishes nothing, unless the
- * plan says its timers may be missing (a crash after creating it); then only the missing timers
- * are published, and a timer that exists is never replaced (so never pushed back).
+ * A scored lead: plan it once (KV create), publish one timer per pending step, then ack. The
+ * create comes first and the plan is read only when it conflicts: a fresh lead (nearly every
+ * lead.scored) costs one KV write and one publish per step.
  *
- * The create comes first and the plan is read only when it conflicts: a fresh lead (nearly every
- * lead.scored) costs one write and no read, and the timers' record starts from the revision the
- * create returned instead of reading the plan back.
+ * A redelivery (or a second copy, or a restart after a crash between the plan and its timers)
+ * publishes the timers of the plan's pending steps again, and that is safe without any record of
+ * which were stored: each is published with expect-last-subject-sequence 0, so the server
+ * refuses it when its subject holds a message (the timer itself, or the marker of one that
+ * expired), and never replaces or pushes back a timer. A pending step whose subject is empty was
+ * never stored: a fired step leaves `pending` in the plan before its marker is acked and deleted,
+ * and a purge (an outcome) cancels the plan first. So the missing ones, and only those, are stored.
+ *
+ * An outcome that cancels the plan while its timers are being published may leave a timer the
+ * purge did not see; it fires into a cancelled plan and is settled without a follow-up.
  */
 export async function handleScored(msg: JsMsg, deps: TimerDeps): Promise<void> {
   const event = decodeScored(msg);
@@ -65,7 +70,7 @@ export async function handleScored(msg: JsMsg, deps: TimerDeps): Promise<void> {
     stored = await deps.plans.get(ref);
     if (stored === null) throw new Error("the lead's plan exists but could not be read");
   }
-  await storeTimers(ref, stored, predProb, deps, log);
+  await storeTimers(ref, stored.plan, predProb, deps, log);
   msg.ack();
 }
 
@@ -85,36 +90,28 @@ export function planLead(event: LeadScored, rule: FollowupRule, now: Date): Foll
 
 async function storeTimers(
   ref: LeadRef,
-  stored: StoredPlan,
+  plan: FollowupPlan,
   predProb: number,
   deps: TimerDeps,
   log: Logger,
 ): Promise<void> {
-  const { plan } = stored;
-  if (plan.cancelled || plan.skipped || plan.timers_stored_at) {
+  const pending = plan.steps.filter((step) => step.state === "pending");
+  if (plan.cancelled || plan.skipped || pending.length === 0) {
     log.debug(
-      { reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "timers_stored") },
+      { reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "no_pending_step") },
       "lead_scored_again_nothing_to_schedule",
     );
     return;
   }
-  const pending = plan.steps.filter((step) => step.state === "pending");
   const published = await Promise.all(pending.map((step) => publishTimer(ref, step, deps)));
-  const updated = await deps.plans.update(
-    ref,
-    (current) =>
-      current.timers_stored_at ? null : { ...current, timers_stored_at: deps.now().toISOString() },
-    stored,
-  );
-  if (updated?.plan.cancelled) {
-    // An outcome cancelled the plan (and purged) while these timers were being published.
-    await purgeTimers(deps.jsm, deps.topology, ref);
-    log.info("timers_purged_plan_cancelled_meanwhile");
+  const existing = published.filter((p) => p === "existing").length;
+  if (existing === pending.length) {
+    log.debug({ reason: "timers_stored" }, "lead_scored_again_nothing_to_schedule");
     return;
   }
-  if (!updated?.changed) return;
+  // Some timers stored now: a first delivery, or a redelivery after a crash that stored only
+  // some (those that exist were not counted by the copy that crashed before its ack).
   deps.metrics.scheduled.inc(pending.length);
-  const existing = published.filter((p) => p === "existing").length;
   log.info(
     {
       pred_prob: predProb,

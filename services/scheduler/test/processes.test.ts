@@ -47,8 +47,8 @@ async function dueQueue() {
 }
 
 async function timersStored(fixture: LeadFixture): Promise<void> {
-  await waitFor(async () => (await readPlan(nc, fixture))?.timers_stored_at !== undefined, {
-    description: `the timers of ${fixture.leadId} to be stored`,
+  await waitFor(async () => (await timersOfLead(jsm, fixture)) === 2, {
+    description: `the two timers of ${fixture.leadId} (2s,4s) to be stored`,
   });
 }
 

@@ -17,6 +17,7 @@ import {
   readPlan,
   timerMessage,
   timersOfLead,
+  timersStored,
   topo,
   watchDueQueue,
 } from "./fixtures/broker.js";
@@ -111,7 +112,7 @@ describe("a qualifying lead", () => {
     cleanups.push(async () => tail.unsubscribe());
 
     await submitLead(nc, fixture);
-    const plan = await planWith(fixture, (p) => p.timers_stored_at !== undefined, "the timers to be stored");
+    const plan = await timersStored(nc, jsm, fixture, 2);
     const created = fixture.createdAt.getTime();
     expect(plan.steps.map((st) => [st.step, st.delay_s, Date.parse(st.due_at) - created, st.state])).toEqual([
       [1, 2, 2000, "pending"],
@@ -250,7 +251,7 @@ describe("lead.scored redelivered", () => {
     const queue = await dueQueue();
     const fixture = lead();
     const { event } = await submitLead(nc, fixture);
-    await planWith(fixture, (p) => p.timers_stored_at !== undefined, "the timers to be stored");
+    await timersStored(nc, jsm, fixture, 2);
     const before = await Promise.all([1, 2].map((step) => timerMessage(jsm, fixture, step)));
 
     const again = await submitLead(nc, fixture, { event, store: false });
@@ -332,7 +333,7 @@ describe("outcomes", () => {
     const queue = await dueQueue();
     const fixture = lead();
     await submitLead(nc, fixture);
-    await planWith(fixture, (p) => p.timers_stored_at !== undefined, "the timer to be stored");
+    await timersStored(nc, jsm, fixture, 1);
     await putLead(
       nc,
       storedLead(fixture, { outcome: { outcome: "spam", recorded_at: new Date().toISOString() } }),
@@ -443,7 +444,9 @@ describe("markers", () => {
     const existing = await timerMessage(jsm, fixture, 1);
 
     await submitLead(nc, fixture, { store: false });
-    await planWith(fixture, (p) => p.timers_stored_at !== undefined, "the repaired timers to be recorded");
+    await waitFor(() => s.logsNamed("followups_enqueued").length > 0, {
+      description: "the missing timer to be stored",
+    });
     expect((await timerMessage(jsm, fixture, 1))?.seq, "step 1's timer was replaced").toBe(existing?.seq);
     expect(await timerMessage(jsm, fixture, 2), "step 2's timer was not published").not.toBeNull();
     expect(s.logsNamed("followups_enqueued")).toEqual([

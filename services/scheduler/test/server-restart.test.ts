@@ -2,19 +2,22 @@
 // expire at the restart (jetstream-facts 8) and every follow-up still becomes due, once.
 
 import { type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { readPlan, watchDueQueue } from "./fixtures/broker.js";
+import { jetstreamManager, readPlan, timersOfLead, watchDueQueue } from "./fixtures/broker.js";
 import { lead, submitLead } from "./fixtures/leads.js";
 import { metricValue, runScheduler } from "./fixtures/scheduler.js";
 
 let server: NatsServer;
 let nc: NatsConnection;
+let jsm: JetStreamManager;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeEach(async () => {
   server = await startNatsServer();
   nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  jsm = await jetstreamManager(nc);
 });
 
 afterEach(async () => {
@@ -31,8 +34,8 @@ it("nats-server stopped and restarted while timers are pending: every follow-up 
   const fixtures = [lead(), lead()];
   for (const fixture of fixtures) await submitLead(nc, fixture);
   for (const fixture of fixtures) {
-    await waitFor(async () => (await readPlan(nc, fixture))?.timers_stored_at !== undefined, {
-      description: "the timers to be stored",
+    await waitFor(async () => (await timersOfLead(jsm, fixture)) === 2, {
+      description: "the two timers (2s,4s) to be stored",
     });
   }
 
