@@ -10,7 +10,7 @@
  *   pnpm bench --profile             # the engine's services write CPU profiles to bench/results/profiles/
  */
 import { mkdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serviceEnvOverrides } from "./engine/services.js";
 import { judgeGoals } from "./goals.js";
@@ -198,7 +198,8 @@ async function main(): Promise<number> {
     runs: options.runs,
     machine: { ...machine, versions: { ...machine.versions, redis: peers[0]?.version ?? "not used" } },
     serviceEnv: overrides,
-    engineRoot: engineRoot === REPO_ROOT ? "." : engineRoot,
+    // Relative to the repository, so a results file names no path of the machine it ran on.
+    engineRoot: relative(REPO_ROOT, engineRoot) || ".",
     workloads: [...ordered.values()],
     goals: judgeGoals(ordered),
   };
