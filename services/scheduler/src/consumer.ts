@@ -40,6 +40,22 @@ export interface ConsumerLoop {
   stop(graceMs: number): Promise<void>;
 }
 
+/**
+ * A broker failure (a KV read or a publish that timed out) is first retried here, on the message
+ * this process holds, before the message is handed back with a nak. Every handler is idempotent,
+ * so running it again is what a redelivery would do, minus the round trip through the server,
+ * and it does not depend on the nak arriving: a nak sent while nats-server was down is sent on
+ * reconnect, and in the fault suite's outage scenario (test/faults/nats-outage.test.ts, larger
+ * counts) markers whose nak crossed the server's restart were not redelivered and their
+ * follow-ups never became due (33 of 1200, in about one run in five). The keep-alive
+ * (`working()`) holds the message meanwhile; a 10 s outage is ridden out within these attempts.
+ */
+const LOCAL_ATTEMPTS = 6;
+
+function isInvalid(err: unknown): err is InvalidEvent | ContractError | SubjectError {
+  return err instanceof InvalidEvent || err instanceof ContractError || err instanceof SubjectError;
+}
+
 /** From this delivery on, a failing message is logged at error: an operator should look. */
 const PERSISTENT_FAILURE_DELIVERIES = 5;
 
@@ -54,7 +70,7 @@ export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<C
   let stopping = false;
 
   const settleFailure = (msg: JsMsg, err: unknown) => {
-    if (err instanceof InvalidEvent || err instanceof ContractError || err instanceof SubjectError) {
+    if (isInvalid(err)) {
       const reason = err.message.slice(0, 500);
       logger.error({ subject: msg.subject, seq: msg.seq, reason }, "invalid_event_terminated");
       options.onInvalid(name);
@@ -80,9 +96,29 @@ export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<C
     const keepAlive = setInterval(() => msg.working(), keepAliveMs);
     keepAlive.unref();
     try {
-      await handle(msg);
-    } catch (err) {
-      settleFailure(msg, err);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await handle(msg);
+          return;
+        } catch (err) {
+          if (isInvalid(err) || attempt >= LOCAL_ATTEMPTS || stopping) {
+            settleFailure(msg, err);
+            return;
+          }
+          const delayMs = retryDelayMs(attempt);
+          logger.debug(
+            {
+              subject: msg.subject,
+              seq: msg.seq,
+              attempt,
+              retry_in_ms: delayMs,
+              err: (err as Error).message,
+            },
+            "handler_failed_retrying_here",
+          );
+          await pause(delayMs);
+        }
+      }
     } finally {
       clearInterval(keepAlive);
     }
