@@ -122,6 +122,35 @@ export async function waitForQuiet(natsUrl: string, timeoutMs: number): Promise<
   }
 }
 
+/** For a failed scenario: the timer subjects of some lost follow-ups and the markers consumer's state. */
+async function whereAre(natsUrl: string, webhookIds: string[]): Promise<string> {
+  const nc = await connect({ servers: natsUrl.split(","), name: "fault-probe" });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+    const facts: unknown[] = [];
+    for (const id of webhookIds) {
+      const [tenant, leadId, step] = id.split(":");
+      const subject = `followup.timer.${tenant}.${leadId}.${step}`;
+      const msg = await jsm.streams
+        .getMessage("FOLLOWUP_TIMERS", { last_by_subj: subject })
+        .catch((err: Error) => err.message);
+      facts.push({
+        subject,
+        timer:
+          typeof msg === "string" || msg === null ? msg : { seq: msg.seq, headers: msg.header?.toString() },
+      });
+    }
+    const info = await jsm.consumers.info("FOLLOWUP_TIMERS", "scheduler-markers");
+    const { delivered, ack_floor, num_ack_pending, num_pending, num_redelivered } = info;
+    facts.push({ markers: { delivered, ack_floor, num_ack_pending, num_pending, num_redelivered } });
+    return JSON.stringify(facts);
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await nc.close();
+  }
+}
+
 export const SCHEDULER_CONSUMERS: [string, string][] = [
   ["LEADS", "scheduler-scored"],
   ["FOLLOWUP_TIMERS", "scheduler-markers"],
@@ -202,6 +231,15 @@ export async function settle(
     ...(notes ? { notes } : {}),
   };
   console.info(`[fault] ${JSON.stringify(row)}`);
+  if (row.lost > 0) {
+    const missing = [...expected].filter((id) => !hook.delivered.has(id));
+    console.info(
+      `[fault] ${scenario}: not delivered (first 20 of ${missing.length}): ${missing.slice(0, 20).join(" ")}`,
+    );
+    console.info(
+      `[fault] ${scenario}: where they are: ${await whereAre(facts.natsUrl, missing.slice(0, 5))}`,
+    );
+  }
   if (process.env.FAULTS_REPORT) appendFileSync(process.env.FAULTS_REPORT, `${JSON.stringify(row)}\n`);
 
   expect(posted.refused, "leads refused (intake fails open)").toEqual([]);

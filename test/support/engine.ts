@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, type NatsServer, type NatsServerOptions, startNatsServer } from "@followup/nats-harness";
@@ -82,6 +82,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
 
   const stop = async () => {
     await Promise.all(SERVICE_NAMES.flatMap((name) => services[name].map((s) => s.cleanup())));
+    keepLogs(Object.values(services).flat());
     await hook?.close();
     await nats?.cleanup();
     for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -168,6 +169,20 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/**
+ * With TEST_LOG_DIR set, every service's output (all its runs) is written there when the engine
+ * stops, one file per copy (`<label>-<pid>.log`): for digging into a failed scenario.
+ */
+function keepLogs(processes: ServiceProcess[]): void {
+  const dir = process.env.TEST_LOG_DIR;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  for (const service of processes) {
+    const name = `${service.label.replace(/[^A-Za-z0-9_-]/g, "_")}-${service.pid}.log`;
+    writeFileSync(join(dir, name), `${service.output().join("\n")}\n`);
   }
 }
 

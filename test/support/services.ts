@@ -70,7 +70,9 @@ export class ServiceProcess {
     this.label = options.label ?? options.service;
     this.port = options.port;
     this.url = `http://127.0.0.1:${options.port}`;
-    this.env = { LOG_LEVEL: "info", ...options.env, PORT: String(options.port), HOST: "127.0.0.1" };
+    // TEST_LOG_LEVEL=debug (with TEST_LOG_DIR) digs into a failed scenario.
+    const logLevel = process.env.TEST_LOG_LEVEL ?? "info";
+    this.env = { LOG_LEVEL: logLevel, ...options.env, PORT: String(options.port), HOST: "127.0.0.1" };
     this.#startedWhen = options.startedWhen ?? "ready";
     this.#startupTimeoutMs = options.startupTimeoutMs ?? 45_000;
   }
