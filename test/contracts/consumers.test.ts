@@ -110,6 +110,20 @@ function scoredEvent(leadId: string) {
   });
 }
 
+function bookedOutcome(leadId: string) {
+  return makeEvent("lead.outcome.v1", {
+    source: "/lead-intake",
+    subject: leadId,
+    tenant: TENANT,
+    data: {
+      lead_id: leadId,
+      outcome: "booked",
+      recorded_at: new Date().toISOString(),
+      stops_followups: true,
+    },
+  });
+}
+
 function dueEvent(leadId: string, dueAt: Date) {
   return makeEvent("followup.due.v1", {
     source: "/scheduler",
@@ -180,17 +194,7 @@ const CASES: ConsumerCase[] = [
       await waitFor(async () => (await timersOf(leadId)) === 1, {
         description: `the scheduler to plan ${leadId}`,
       });
-      const outcome = makeEvent("lead.outcome.v1", {
-        source: "/lead-intake",
-        subject: leadId,
-        tenant: TENANT,
-        data: {
-          lead_id: leadId,
-          outcome: "booked",
-          recorded_at: new Date().toISOString(),
-          stops_followups: true,
-        },
-      });
+      const outcome = bookedOutcome(leadId);
       await js.publish(subjects.leadOutcome(TENANT, leadId), encodeEvent(withExtraFields(outcome)));
       return {
         description: `the booked outcome to cancel the plan of ${leadId}`,
@@ -200,17 +204,7 @@ const CASES: ConsumerCase[] = [
     async publishInvalid() {
       const leadId = newLeadId();
       const subject = subjects.leadOutcome(TENANT, leadId);
-      const outcome = makeEvent("lead.outcome.v1", {
-        source: "/lead-intake",
-        subject: leadId,
-        tenant: TENANT,
-        data: {
-          lead_id: leadId,
-          outcome: "booked",
-          recorded_at: new Date().toISOString(),
-          stops_followups: true,
-        },
-      });
+      const outcome = bookedOutcome(leadId);
       await js.publish(subject, json({ ...outcome, data: { ...outcome.data, outcome: "maybe-later" } }));
       return subject;
     },

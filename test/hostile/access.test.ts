@@ -1,16 +1,9 @@
 import { createHash } from "node:crypto";
-import {
-  ErrorEnvelope,
-  encodeEvent,
-  type FollowupDueData,
-  idempotencyKey,
-  makeEvent,
-  subjects,
-} from "@followup/contracts";
+import { ErrorEnvelope } from "@followup/contracts";
 import { signWebhook, webhookHeaders } from "@followup/service-kit";
-import { jetstream } from "@nats-io/jetstream";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishDeadLetter } from "../../services/lead-intake/test/fixtures.js";
 import { ACME_KEY, GLOBEX_KEY, HOOK_KEY, type HostileIntake, startHostileIntake } from "./intake.js";
 
 /**
@@ -26,43 +19,8 @@ let acmeLead: string;
 const SECRET_NAME = "Zelda Quartermaine";
 const SECRET_PHONE = "+1-555-0142";
 
-function dueData(tenant: string, leadId: string, step: number): FollowupDueData {
-  const now = new Date().toISOString();
-  return {
-    lead_id: leadId,
-    step,
-    delay_s: 60 * step,
-    due_at: now,
-    idempotency_key: idempotencyKey({ tenant, leadId, step }),
-    channel: "hook",
-    lead_created_at: now,
-    pred_prob: 0.9,
-    fired_at: now,
-    replays: 0,
-  };
-}
-
 async function publishDead(tenant: string, leadId: string, step: number): Promise<void> {
-  const due = dueData(tenant, leadId, step);
-  const event = makeEvent("followup.dead.v1", {
-    source: "/dispatcher",
-    subject: `${leadId}/${step}`,
-    tenant,
-    data: {
-      lead_id: leadId,
-      step,
-      delay_s: due.delay_s,
-      due_at: due.due_at,
-      idempotency_key: due.idempotency_key,
-      channel: "hook",
-      attempts: 8,
-      reason: "exhausted",
-      last_status_code: 503,
-      last_error: "HTTP 503",
-      due,
-    },
-  });
-  await jetstream(intake.nc).publish(subjects.followupDead(tenant, leadId, step), encodeEvent(event));
+  await publishDeadLetter(intake.nc, tenant, leadId, step);
 }
 
 function hookBody(leadId: string, tenant?: string): string {

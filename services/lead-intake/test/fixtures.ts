@@ -1,6 +1,14 @@
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { type Topology, topology } from "@followup/contracts";
+import {
+  encodeEvent,
+  type FollowupDueData,
+  idempotencyKey,
+  makeEvent,
+  subjects,
+  type Topology,
+  topology,
+} from "@followup/contracts";
 import type { NatsServer } from "@followup/nats-harness";
 import {
   createLogger,
@@ -10,7 +18,7 @@ import {
   provisionTopology,
   Readiness,
 } from "@followup/service-kit";
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
@@ -165,4 +173,50 @@ export function jsonHeaders(key = ACME_KEY): Record<string, string> {
 /** Messages stored in a stream. */
 export async function streamMessages(jsm: JetStreamManager, stream: string): Promise<number> {
   return (await jsm.streams.info(stream)).state.messages;
+}
+
+/** A due follow-up as the scheduler publishes it (due now). */
+export function dueData(tenant: string, leadId: string, step: number): FollowupDueData {
+  const now = new Date().toISOString();
+  return {
+    lead_id: leadId,
+    step,
+    delay_s: 60 * step,
+    due_at: now,
+    idempotency_key: idempotencyKey({ tenant, leadId, step }),
+    channel: "hook",
+    lead_created_at: now,
+    pred_prob: 0.9,
+    fired_at: now,
+    replays: 0,
+  };
+}
+
+/** Publishes the dead letter of a follow-up whose 8 attempts all got HTTP 503, as the dispatcher would. */
+export async function publishDeadLetter(
+  nc: NatsConnection,
+  tenant: string,
+  leadId: string,
+  step: number,
+): Promise<void> {
+  const due = dueData(tenant, leadId, step);
+  const event = makeEvent("followup.dead.v1", {
+    source: "/dispatcher",
+    subject: `${leadId}/${step}`,
+    tenant,
+    data: {
+      lead_id: leadId,
+      step,
+      delay_s: due.delay_s,
+      due_at: due.due_at,
+      idempotency_key: due.idempotency_key,
+      channel: "hook",
+      attempts: 8,
+      reason: "exhausted",
+      last_status_code: 503,
+      last_error: "HTTP 503",
+      due,
+    },
+  });
+  await jetstream(nc).publish(subjects.followupDead(tenant, leadId, step), encodeEvent(event));
 }

@@ -1,11 +1,4 @@
-import {
-  encodeEvent,
-  type FollowupDueData,
-  idempotencyKey,
-  makeEvent,
-  QueueStatus,
-  subjects,
-} from "@followup/contracts";
+import { encodeEvent, makeEvent, QueueStatus, subjects } from "@followup/contracts";
 import { type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
 import { webhookHeaders } from "@followup/service-kit";
 import { jetstream } from "@nats-io/jetstream";
@@ -14,10 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ACME_KEY,
   ALEX,
+  dueData,
   GLOBEX_KEY,
   type Intake,
   jsonHeaders,
   KEY,
+  publishDeadLetter,
   startIntake,
   streamMessages,
 } from "./fixtures.js";
@@ -35,43 +30,8 @@ afterAll(async () => {
   await server?.cleanup();
 });
 
-function dueData(tenant: string, leadId: string, step: number): FollowupDueData {
-  const now = new Date().toISOString();
-  return {
-    lead_id: leadId,
-    step,
-    delay_s: 60 * step,
-    due_at: now,
-    idempotency_key: idempotencyKey({ tenant, leadId, step }),
-    channel: "hook",
-    lead_created_at: now,
-    pred_prob: 0.9,
-    fired_at: now,
-    replays: 0,
-  };
-}
-
 async function publishDead(tenant: string, leadId: string, step: number): Promise<void> {
-  const due = dueData(tenant, leadId, step);
-  const event = makeEvent("followup.dead.v1", {
-    source: "/dispatcher",
-    subject: `${leadId}/${step}`,
-    tenant,
-    data: {
-      lead_id: leadId,
-      step,
-      delay_s: due.delay_s,
-      due_at: due.due_at,
-      idempotency_key: due.idempotency_key,
-      channel: "hook",
-      attempts: 8,
-      reason: "exhausted",
-      last_status_code: 503,
-      last_error: "HTTP 503",
-      due,
-    },
-  });
-  await jetstream(intake.nc!).publish(subjects.followupDead(tenant, leadId, step), encodeEvent(event));
+  await publishDeadLetter(intake.nc!, tenant, leadId, step);
 }
 
 describe("GET /ops/followup/queue reads JetStream state", () => {
