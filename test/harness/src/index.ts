@@ -10,6 +10,8 @@ export {
   type RawExchangeOptions,
   type RawResponse,
   rawExchange,
+  type SlowClientOptions,
+  slowClientBeside,
 } from "./raw-http.js";
 export { type NatsServer, type NatsServerOptions, startNatsServer } from "./server.js";
 export { type WaitForOptions, waitFor } from "./wait.js";

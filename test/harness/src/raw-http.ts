@@ -111,3 +111,38 @@ export function errorSummary(response: RawResponse) {
     nosniff: response.headers["x-content-type-options"] === "nosniff",
   };
 }
+
+export interface SlowClientOptions {
+  /** The server's timeout that should cut the slow client off. */
+  timeoutMs: number;
+  /** One byte every this many ms. Default 100. */
+  dripMs?: number;
+  /** Bytes written at once before the drip (the headers, to drip only the body). */
+  dripAfter?: number;
+  /** A normal request on another connection, made while the slow one drips; resolves to its status. */
+  meanwhile: () => Promise<number>;
+}
+
+/**
+ * A slow client (a loris) on one connection and a normal request on another. `problems` lists
+ * what went wrong, if anything: the normal request was not answered (200) before the slow one
+ * was cut off, or the slow one was cut off before the timeout, more than 1.5 s after it, or not at
+ * all before it had sent everything.
+ */
+export async function slowClientBeside(port: number, request: string, options: SlowClientOptions) {
+  const { timeoutMs, dripMs = 100, dripAfter = 0, meanwhile } = options;
+  const slow = rawExchange(port, request, { dripMs, dripAfter, deadlineMs: 5 * timeoutMs });
+  const started = Date.now();
+  const status = await meanwhile();
+  const meanwhileMs = Date.now() - started;
+  const { closedAfterMs, bytesSent, responses } = await slow;
+  const problems: string[] = [];
+  if (status !== 200) problems.push(`the normal request got ${status}`);
+  if (meanwhileMs >= closedAfterMs) problems.push(`the normal request took ${meanwhileMs} ms`);
+  if (closedAfterMs < timeoutMs - 50 || closedAfterMs >= timeoutMs + 1500) {
+    problems.push(`cut off after ${closedAfterMs} ms, for a timeout of ${timeoutMs} ms`);
+  }
+  if (bytesSent >= Buffer.byteLength(request, "latin1"))
+    problems.push("not cut off before the request was sent");
+  return { problems, closedAfterMs, responses };
+}
