@@ -28,6 +28,8 @@ export const HookPayload = z
 export type HookPayload = z.infer<typeof HookPayload>;
 
 export const ERROR_CODES = [
+  /** 400: the request could not be parsed as HTTP (a raw space in the path, a bad %-escape, no Host). */
+  "bad_request",
   "unauthorized",
   "validation_error",
   "invalid_json",
@@ -35,6 +37,10 @@ export const ERROR_CODES = [
   "unsupported_media_type",
   "rate_limited",
   "not_found",
+  /** 408: the request's headers, or the whole request, did not arrive in time. */
+  "request_timeout",
+  /** 431: the request line and headers are larger than the server accepts. */
+  "headers_too_large",
   "invalid_signature",
   "conflict",
   "service_unavailable",

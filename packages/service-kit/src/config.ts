@@ -146,7 +146,23 @@ function describeRange(min: number, max: number): string {
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-/** What every service reads: how to reach NATS, how to log, how many replicas its streams get. */
+/**
+ * The limits of every service's HTTP server (see http-edge.ts): a client that sends its request
+ * slowly is cut off, and a kept-alive connection is closed when idle or after so many requests.
+ */
+export const httpEnv = {
+  /** The request line and headers must arrive within this; the same for a new connection's first byte. */
+  HTTP_HEADERS_TIMEOUT_MS: env.number(10_000, { min: 100, max: 600_000, integer: true }),
+  /** The whole request, body included, must arrive within this (at least HTTP_HEADERS_TIMEOUT_MS). */
+  HTTP_REQUEST_TIMEOUT_MS: env.number(30_000, { min: 100, max: 600_000, integer: true }),
+  /** A kept-alive connection idle this long is closed; keep it above a load balancer's idle timeout. */
+  HTTP_KEEPALIVE_TIMEOUT_MS: env.number(72_000, { min: 100, max: 600_000, integer: true }),
+  /** After this many requests a connection is closed (its last response says `connection: close`); 0: no limit. */
+  HTTP_MAX_REQUESTS_PER_SOCKET: env.number(1000, { min: 0, max: 1_000_000, integer: true }),
+};
+export type HttpLimits = z.infer<z.ZodObject<typeof httpEnv>>;
+
+/** What every service reads: how to reach NATS, how to log, how many replicas its streams get, its HTTP limits. */
 export const commonEnv = {
   NATS_URL: env.string("nats://127.0.0.1:4222"),
   NATS_CREDS: z.string().optional(),
@@ -158,4 +174,5 @@ export const commonEnv = {
   NATS_TLS_KEY: z.string().optional(),
   NATS_REPLICAS: env.number(1, { min: 1, max: 5, integer: true }),
   LOG_LEVEL: env.oneOf(LOG_LEVELS, "info"),
+  ...httpEnv,
 };

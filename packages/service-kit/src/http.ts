@@ -1,6 +1,13 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from "fastify";
+import {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  LogController,
+} from "fastify";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { HttpLimits } from "./config.js";
+import { createHttpServer, useErrorEnvelope } from "./http-edge.js";
 import type { Readiness } from "./readiness.js";
 
 export interface HealthDeps {
@@ -33,11 +40,14 @@ export async function startHealthServer(options: {
   registry: Registry;
   readiness: Readiness;
   logger: Logger;
+  /** The service's HTTP_* settings (its config); unset ones take their defaults. */
+  limits?: Partial<HttpLimits>;
 }): Promise<{ app: FastifyInstance; port: number }> {
-  const app: FastifyInstance = Fastify({
+  const app = createHttpServer(options.limits ?? {}, {
     loggerInstance: options.logger.child({ component: "http" }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   });
+  useErrorEnvelope(app);
   await app.register(healthRoutes, { registry: options.registry, readiness: options.readiness });
   await app.listen({ port: options.port, host: options.host ?? "0.0.0.0" });
   const address = app.server.address();

@@ -1,4 +1,13 @@
-export { ConfigError, commonEnv, type Env, env, LOG_LEVELS, loadConfig } from "./config.js";
+export {
+  ConfigError,
+  commonEnv,
+  type Env,
+  env,
+  type HttpLimits,
+  httpEnv,
+  LOG_LEVELS,
+  loadConfig,
+} from "./config.js";
 export {
   DEAD_LETTER_LIMIT_DEFAULT,
   DEAD_LETTER_LIMIT_MAX,
@@ -9,6 +18,13 @@ export {
   replayDeadLetters,
 } from "./dead-letters.js";
 export { type HealthDeps, healthRoutes, startHealthServer } from "./http.js";
+export {
+  createHttpServer,
+  errorEnvelope,
+  httpLimitsOf,
+  requestIdOf,
+  useErrorEnvelope,
+} from "./http-edge.js";
 export { EXIT_CONFIG, onShutdown, runMain } from "./lifecycle.js";
 export { createLogger, type Logger, maskEmail, maskPhone, REDACTED_PATHS } from "./logger.js";
 export { createMetricsRegistry } from "./metrics.js";

@@ -54,6 +54,7 @@ runMain("dispatcher", async () => {
     registry,
     readiness,
     logger,
+    limits: config,
   });
 
   onShutdown(

@@ -1,8 +1,12 @@
-import { randomUUID } from "node:crypto";
-import type { IncomingMessage } from "node:http";
 import rateLimit from "@fastify/rate-limit";
-import { healthRoutes, type Logger, type Readiness } from "@followup/service-kit";
-import Fastify, {
+import {
+  createHttpServer,
+  type HttpLimits,
+  healthRoutes,
+  type Logger,
+  type Readiness,
+} from "@followup/service-kit";
+import {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyPluginAsync,
@@ -45,7 +49,7 @@ export interface AppDeps {
     BODY_LIMIT_BYTES: number;
     RATE_LIMIT_PER_MINUTE: number;
     FOLLOWUP_ENABLED: boolean;
-  };
+  } & Partial<HttpLimits>;
   logger: Logger;
   registry: Registry;
   metrics: LeadIntakeMetrics;
@@ -59,14 +63,6 @@ export interface AppDeps {
   /** The decoded FOLLOWUP_HOOK_SECRET; without it the hook accepts API-key calls only. */
   hookKey: Buffer | undefined;
   now: () => Date;
-}
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The caller's x-request-id when it is a sane token of at most 128 characters, else a new one. */
-export function requestIdOf(req: IncomingMessage): string {
-  const given = req.headers["x-request-id"];
-  return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
 /** The route pattern for metrics: never the raw URL, so ids do not explode the label set. */
@@ -110,21 +106,18 @@ const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
  * listen on port 0. NATS may come later; routes that need it answer 503 until it does.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const app = Fastify({
+  // The kit's edge: HTTP limits, request ids, nosniff, the envelope for what fails before a route.
+  const app = createHttpServer(deps.config, {
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One line per request is written by the onResponse hook below, with the route and status.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
-    genReqId: requestIdOf,
     return503OnClosing: true,
   });
   app.decorateRequest("caller", null);
   app.decorateRequest("rawBody", undefined);
   app.decorateRequest("errorCode", undefined);
 
-  app.addHook("onRequest", async (request, reply) => {
-    reply.header("x-request-id", request.id);
-  });
   app.addHook("onResponse", async (request, reply) => {
     const route = routeOf(request);
     const status = reply.statusCode;

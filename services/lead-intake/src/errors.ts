@@ -1,4 +1,5 @@
 import { describeIssues, type ErrorCode, type ErrorDetail, type ErrorEnvelope } from "@followup/contracts";
+import { errorEnvelope as envelope } from "@followup/service-kit";
 import type { z } from "zod";
 
 /** How long a client should wait before retrying when the broker is unavailable. */
@@ -148,13 +149,5 @@ export function mapError(err: unknown, limits: { bodyLimitBytes: number }): Mapp
 
 /** The error envelope every failed response carries. */
 export function errorEnvelope(mapped: MappedError, requestId: string): ErrorEnvelope {
-  return {
-    ok: false,
-    error: {
-      code: mapped.code,
-      message: mapped.message,
-      ...(mapped.details ? { details: mapped.details } : {}),
-    },
-    request_id: requestId,
-  };
+  return envelope(mapped.code, mapped.message, requestId, mapped.details);
 }

@@ -53,6 +53,7 @@ runMain("scheduler", async () => {
     registry,
     readiness,
     logger,
+    limits: config,
   });
 
   onShutdown(

@@ -4,5 +4,14 @@ export { resolveNatsServerBin } from "./binary.js";
 export { type NatsCluster, type NatsClusterOptions, startNatsCluster } from "./cluster.js";
 export { freePort } from "./port.js";
 export { type ExitStatus, type ManagedProcess, type SpawnOptions, spawnProcess } from "./process.js";
+export {
+  errorSummary,
+  type RawExchange,
+  type RawExchangeOptions,
+  type RawResponse,
+  rawExchange,
+  type SlowClientOptions,
+  slowClientBeside,
+} from "./raw-http.js";
 export { type NatsServer, type NatsServerOptions, startNatsServer } from "./server.js";
 export { type WaitForOptions, waitFor } from "./wait.js";
