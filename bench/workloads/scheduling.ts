@@ -8,7 +8,14 @@ import { addDelayedFollowups, openQueue } from "../peers/bullmq.js";
 import { provisionScheduleStream, publishSchedules } from "../peers/native-schedule.js";
 import { provisionRawStream, publishRaw } from "../peers/raw-jetstream.js";
 import { cpuMs, ownCpuMs } from "../processes.js";
-import type { BenchContext, Metric, RunValues, SystemName, Workload } from "./workload.js";
+import {
+  type BenchContext,
+  isBullmqPeer,
+  type Metric,
+  type RunValues,
+  type SystemName,
+  type Workload,
+} from "./workload.js";
 
 /**
  * 1. Scheduling: qualifying leads x 2 steps from `lead.scored` already on the stream until every
@@ -72,8 +79,8 @@ export async function measureScheduling(
   const createdAtMs = Date.now();
   const followup = schedulingFollowup(createdAtMs);
 
-  if (system === "bullmq") {
-    const redis = await ctx.redis();
+  if (isBullmqPeer(system)) {
+    const redis = await ctx.redis(system);
     await redis.flush();
     const queue = openQueue(redis.port);
     try {
@@ -124,10 +131,10 @@ export async function measureScheduling(
 export const scheduling: Workload = {
   name: "scheduling",
   title: "1. Scheduling",
-  systems: ["engine", "bullmq", "native", "raw"],
+  systems: ["engine", "bullmqFsync", "bullmq", "native", "raw"],
   metrics: SCHEDULING_METRICS,
   describe: (ctx) =>
-    `${(schedulingLeads(ctx) * 2).toLocaleString("en-US")} follow-ups (${schedulingLeads(ctx).toLocaleString("en-US")} leads x 2 steps), nats-server sync_interval: always; client = the scheduler for the engine, the bench's publisher for a peer`,
+    `${(schedulingLeads(ctx) * 2).toLocaleString("en-US")} follow-ups (${schedulingLeads(ctx).toLocaleString("en-US")} leads x 2 steps), nats-server sync_interval: always; client = the scheduler for the engine, the bench's publisher for a peer; broker = nats-server or redis-server`,
   async run(ctx) {
     const values: RunValues = {};
     for (const system of this.systems) {
