@@ -39,13 +39,17 @@ export interface RedisPeer {
   stop(): Promise<void>;
 }
 
+/** The script's answer, once per bench process: it installs, and checks the fsync-always mode. */
+let resolvedBin: string | undefined;
+
 export function resolveRedisServerBin(repoRoot: string): string {
   try {
-    return execFileSync("bash", [join(repoRoot, "bench/scripts/redis-server.sh")], {
+    resolvedBin ??= execFileSync("bash", [join(repoRoot, "bench/scripts/redis-server.sh")], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "inherit"],
       timeout: 300_000,
     }).trim();
+    return resolvedBin;
   } catch {
     throw new Error(
       "BullMQ needs a redis-server and none could be installed (see the redis-server.sh messages above); " +
