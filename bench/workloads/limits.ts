@@ -1,4 +1,5 @@
 import { withBroker } from "../broker.js";
+import { serviceEnvOverrides } from "../engine/services.js";
 import { type FollowupHook, startFollowupHook } from "../hook.js";
 import {
   ATOMIC_BATCH_MAX,
@@ -33,6 +34,11 @@ import {
  * - the time of the burst's hook calls alone (workload 2's count, the dispatcher's concurrency,
  *   to the bench's hook receiver on loopback): no system can drain the burst faster.
  */
+/** The dispatcher's calls in flight: its default, or what BENCH_SERVICE_ENV gives it. */
+function hookConcurrency(): number {
+  return Number(serviceEnvOverrides().HOOK_CONCURRENCY ?? HOOK_CONCURRENCY);
+}
+
 function fsyncSeconds(ctx: BenchContext): number {
   return ctx.smoke ? 0.3 : 3;
 }
@@ -76,7 +82,7 @@ async function hookDrain(
     {
       HOOK_URL: hook.url,
       HOOK_SECRET: BENCH_HOOK_SECRET,
-      HOOK_CONCURRENCY: String(HOOK_CONCURRENCY),
+      HOOK_CONCURRENCY: String(hookConcurrency()),
       HOOK_CALLS: String(count),
     },
     ctx.smoke ? 30_000 : 300_000,
@@ -100,7 +106,7 @@ export const limits: Workload = {
     `write (256 B) + fsync loop for ${fsyncSeconds(ctx)} s in a nats-server store directory; ` +
     `${(schedulingLeads(ctx) * STEP_DELAYS_S.length).toLocaleString("en-US")} Nats-TTL timers on their own subjects ` +
     `in atomic batches of ${ATOMIC_BATCH_MAX} (${BATCHES_IN_FLIGHT} in flight), sync_interval: always; ` +
-    `${burstSize(ctx).toLocaleString("en-US")} hook calls, ${HOOK_CONCURRENCY} in flight, to the bench's hook on loopback`,
+    `${burstSize(ctx).toLocaleString("en-US")} hook calls, ${hookConcurrency()} in flight (the dispatcher's), to the bench's hook on loopback`,
   async run(ctx) {
     const machine = await withBroker(true, async ({ server, nc, js, jsm }) => {
       const [fsyncs, ms] = await probe(
