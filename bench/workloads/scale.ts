@@ -3,10 +3,9 @@ import { topology } from "@followup/contracts";
 import { provisionTopology } from "@followup/service-kit";
 import { serverSpanMs, waitForStreamMessages, withBroker } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
-import { startService } from "../engine/services.js";
 import { addDelayedFollowups, openQueue } from "../peers/bullmq.js";
 import { rssBytes } from "../processes.js";
-import { STEP_DELAYS_S, schedulingFollowup } from "./scheduling.js";
+import { STEP_DELAYS_S, schedulingFollowup, startScheduler } from "./scheduling.js";
 import type { BenchContext, BullmqPeer, RunValues, Workload } from "./workload.js";
 
 /**
@@ -50,12 +49,7 @@ async function measureEngine(
       leadRecords: false,
     });
     ctx.log(`  seeded ${leads} leads in ${(seedMs / 1000).toFixed(1)} s`);
-    const scheduler = await startService(
-      "scheduler",
-      ctx.engineRoot,
-      { natsUrl: server.url, schedules: STEP_DELAYS_S.map((s) => `${s}s`).join(",") },
-      ctx.cpuProfileDir ? { cpuProfileDir: ctx.cpuProfileDir } : {},
-    );
+    const scheduler = await startScheduler(ctx, server.url);
     try {
       const state = await waitForStreamMessages(
         jsm,

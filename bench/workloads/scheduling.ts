@@ -2,7 +2,7 @@ import { topology } from "@followup/contracts";
 import { provisionTopology } from "@followup/service-kit";
 import { serverTimeMs, waitForStreamMessages, withBroker } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
-import { startService } from "../engine/services.js";
+import { type RunningService, startService } from "../engine/services.js";
 import { peerFollowup } from "../followups.js";
 import { addDelayedFollowups, openQueue } from "../peers/bullmq.js";
 import { provisionScheduleStream, publishSchedules } from "../peers/native-schedule.js";
@@ -48,6 +48,16 @@ export function schedulingFollowup(createdAtMs: number) {
     const delay = STEP_DELAYS_S[step - 1]!;
     return peerFollowup(Math.floor(i / STEP_DELAYS_S.length), step, delay, createdAtMs + delay * 1000);
   };
+}
+
+/** The engine's scheduler with the workload's steps (STEP_DELAYS_S), profiled when asked. */
+export function startScheduler(ctx: BenchContext, natsUrl: string): Promise<RunningService> {
+  return startService(
+    "scheduler",
+    ctx.engineRoot,
+    { natsUrl, schedules: STEP_DELAYS_S.map((s) => `${s}s`).join(",") },
+    ctx.cpuProfileDir ? { cpuProfileDir: ctx.cpuProfileDir } : {},
+  );
 }
 
 /** Times `work` and the CPU that the client (this process or `clientPid`) and the broker spent on it. */
@@ -103,12 +113,7 @@ export async function measureScheduling(
     const topo = topology();
     await provisionTopology(nc, topo);
     await seedScoredLeads(js, topo, { count: leads, createdAt: () => new Date(createdAtMs) });
-    const scheduler = await startService(
-      "scheduler",
-      ctx.engineRoot,
-      { natsUrl: server.url, schedules: STEP_DELAYS_S.map((s) => `${s}s`).join(",") },
-      ctx.cpuProfileDir ? { cpuProfileDir: ctx.cpuProfileDir } : {},
-    );
+    const scheduler = await startScheduler(ctx, server.url);
     try {
       // The scheduler starts consuming while it starts up: the CPU is counted from the first
       // timer on, so that start-up (compiling TypeScript, connecting) is left out.
