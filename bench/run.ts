@@ -8,6 +8,7 @@
  *   pnpm bench --only burst,idle     # some workloads
  *   pnpm bench --runs 5              # more runs per workload (the table shows medians)
  *   pnpm bench --profile             # the engine's services write CPU profiles to bench/results/profiles/
+ *   pnpm bench --only limits         # the physical limits alone (disk fsyncs/s, atomic-batch timers/s, hook calls)
  */
 import { mkdirSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
