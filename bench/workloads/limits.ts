@@ -23,17 +23,6 @@ import {
   type WorkloadResult,
 } from "./workload.js";
 
-/**
- * 0. Physical limits: the ceilings of this machine that the other tables are read against.
- *
- * - fsyncs per second of the disk that holds the nats-server store, one writer (a small
- *   write+fsync loop in a store directory): at `sync_interval: always` a design that stores one
- *   message per follow-up cannot go faster.
- * - timers per second through atomic batches (ADR-50) at `sync_interval: always`: the ceiling of
- *   scheduling with batches (workload 1's size, batches of 1000).
- * - the time of the burst's hook calls alone (workload 2's count, the dispatcher's concurrency,
- *   to the bench's hook receiver on loopback): no system can drain the burst faster.
- */
 /** The dispatcher's calls in flight: its default, or what BENCH_SERVICE_ENV gives it. */
 function hookConcurrency(): number {
   return Number(serviceEnvOverrides().HOOK_CONCURRENCY ?? HOOK_CONCURRENCY);
@@ -92,6 +81,17 @@ async function hookDrain(
   return { hookDrain: ms / 1000, hookRate: (calls / ms) * 1000 };
 }
 
+/**
+ * 0. Physical limits: the ceilings of this machine that the other tables are read against.
+ *
+ * - fsyncs per second of the disk that holds the nats-server store, one writer (a small
+ *   write+fsync loop in a store directory): at `sync_interval: always` a design that stores one
+ *   message per follow-up cannot go faster.
+ * - timers per second through atomic batches (ADR-50) at `sync_interval: always`: the ceiling of
+ *   scheduling with batches (workload 1's size, batches of 1000).
+ * - the time of the burst's hook calls alone (workload 2's count, the dispatcher's concurrency,
+ *   to the bench's hook receiver on loopback): no system can drain the burst faster.
+ */
 export const limits: Workload = {
   name: "limits",
   title: "0. Physical limits",
