@@ -67,12 +67,16 @@ export function renderWorkload(result: WorkloadResult): string {
   return lines.join("\n");
 }
 
+/** The goal lines: each one's same-run ratio, its target and met or missed. */
 export function renderGoals(goals: GoalVerdict[]): string {
   const mark = (met: boolean | null) => (met === null ? "not measured" : met ? "met" : "**missed**");
   return [
-    "| goal | verdict | numbers |",
-    "|---|---|---|",
-    ...goals.map((g) => `| ${g.goal} | ${mark(g.met)} | ${g.detail} |`),
+    "| goal | ratio | target | verdict | numbers |",
+    "|---|---:|---|---|---|",
+    ...goals.map(
+      (g) =>
+        `| ${g.goal} | ${g.ratio === null ? "—" : formatRatio(g.ratio)} | ${g.target} | ${mark(g.met)} | ${g.detail} |`,
+    ),
   ].join("\n");
 }
 

@@ -6,12 +6,30 @@ import { freePort, type ManagedProcess, spawnProcess } from "@followup/nats-harn
 import { Redis } from "ioredis";
 
 /**
- * A redis-server for the BullMQ peer, started by the bench on its own loopback port with no
- * persistence (`--save "" --appendonly no`): BullMQ at its fastest. Debian's package is installed
- * by bench/scripts/redis-server.sh when missing.
+ * A redis-server for a BullMQ peer, started by the bench on its own loopback port, in its own
+ * temp dir, and stopped by its pid. Two kinds, each its own peer:
+ *
+ * - `none`: no persistence (`--save "" --appendonly no`): BullMQ at its fastest, nothing survives
+ *   a crash.
+ * - `fsync-always`: `--appendonly yes --appendfsync always --save ""`: every write is in the
+ *   append-only file and fsync'd before Redis answers, the durability nats-server has at
+ *   `sync_interval: always`. (Redis fsyncs once per event-loop turn, so the commands of one
+ *   pipeline or MULTI share an fsync.)
+ *
+ * Debian's package is installed by bench/scripts/redis-server.sh when missing.
  */
+export type RedisPersistence = "none" | "fsync-always";
+
+export const REDIS_PERSISTENCE_ARGS: Record<RedisPersistence, string[]> = {
+  none: ["--save", "", "--appendonly", "no"],
+  "fsync-always": ["--save", "", "--appendonly", "yes", "--appendfsync", "always"],
+};
+
 export interface RedisPeer {
+  readonly persistence: RedisPersistence;
   readonly port: number;
+  /** Its temp dir (`--dir`): the append-only files of the fsync-always kind are in it. */
+  readonly dir: string;
   readonly pid: number;
   readonly version: string;
   /** Drops every key, so each measurement starts from an empty Redis. */
@@ -21,13 +39,17 @@ export interface RedisPeer {
   stop(): Promise<void>;
 }
 
+/** The script's answer, once per bench process: it installs, and checks the fsync-always mode. */
+let resolvedBin: string | undefined;
+
 export function resolveRedisServerBin(repoRoot: string): string {
   try {
-    return execFileSync("bash", [join(repoRoot, "bench/scripts/redis-server.sh")], {
+    resolvedBin ??= execFileSync("bash", [join(repoRoot, "bench/scripts/redis-server.sh")], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "inherit"],
       timeout: 300_000,
     }).trim();
+    return resolvedBin;
   } catch {
     throw new Error(
       "BullMQ needs a redis-server and none could be installed (see the redis-server.sh messages above); " +
@@ -36,23 +58,20 @@ export function resolveRedisServerBin(repoRoot: string): string {
   }
 }
 
-export async function startRedis(repoRoot: string): Promise<RedisPeer> {
+export async function startRedis(repoRoot: string, persistence: RedisPersistence): Promise<RedisPeer> {
   const bin = resolveRedisServerBin(repoRoot);
   const version = /v=(\S+)/.exec(execFileSync(bin, ["--version"], { encoding: "utf8" }))?.[1] ?? "unknown";
   const dir = mkdtempSync(join(tmpdir(), "bench-redis-"));
   const port = await freePort();
   const server: ManagedProcess = spawnProcess({
-    name: "redis-server (bench)",
+    name: `redis-server (bench, ${persistence})`,
     command: bin,
     args: [
       "--bind",
       "127.0.0.1",
       "--port",
       String(port),
-      "--save",
-      "",
-      "--appendonly",
-      "no",
+      ...REDIS_PERSISTENCE_ARGS[persistence],
       "--dir",
       dir,
       "--protected-mode",
@@ -70,8 +89,23 @@ export async function startRedis(repoRoot: string): Promise<RedisPeer> {
   }
   const admin = new Redis({ host: "127.0.0.1", port, lazyConnect: true, maxRetriesPerRequest: 3 });
   await admin.connect();
+  if (persistence === "fsync-always") {
+    // A redis-server that ignored the flags would make this peer a second no-persistence one.
+    const [, appendonly] = (await admin.config("GET", "appendonly")) as string[];
+    const [, appendfsync] = (await admin.config("GET", "appendfsync")) as string[];
+    if (appendonly !== "yes" || appendfsync !== "always") {
+      admin.disconnect();
+      await server.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(
+        `redis-server ${version} runs with appendonly ${appendonly}, appendfsync ${appendfsync}; the fsync-always peer needs yes and always`,
+      );
+    }
+  }
   return {
+    persistence,
     port,
+    dir,
     pid: server.pid,
     version,
     async flush() {

@@ -10,7 +10,13 @@ import { provisionScheduleStream, publishSchedules } from "../peers/native-sched
 import { startBullmqWorker, startNativeConsumer } from "../peers/workers.js";
 import { startTogether } from "../processes.js";
 import { summarizeLateness } from "../stats.js";
-import type { BenchContext, RunValues, SystemName, Workload } from "./workload.js";
+import {
+  type BenchContext,
+  isBullmqPeer,
+  type RunValues,
+  type SystemName,
+  type Workload,
+} from "./workload.js";
 
 /**
  * 2. Burst firing: follow-ups due within the same second (spread evenly over it), delivered to
@@ -21,7 +27,7 @@ import type { BenchContext, RunValues, SystemName, Workload } from "./workload.j
 const DELAY_S = 60;
 const PUBLISH_WINDOW = 2000;
 
-function burstSize(ctx: BenchContext): number {
+export function burstSize(ctx: BenchContext): number {
   return ctx.smoke ? 200 : 20_000;
 }
 
@@ -60,6 +66,7 @@ async function attempt(
   system: SystemName,
   hook: FollowupHook,
   leadMs: number,
+  syncAlways: boolean,
 ): Promise<Attempt> {
   const count = burstSize(ctx);
   const drainTimeoutMs = ctx.smoke ? 20_000 : 300_000;
@@ -75,8 +82,8 @@ async function attempt(
   };
   const followup = (start: number) => (i: number) => peerFollowup(i, 1, DELAY_S, dueAt(start, i, count));
 
-  if (system === "bullmq") {
-    const redis = await ctx.redis();
+  if (isBullmqPeer(system)) {
+    const redis = await ctx.redis(system);
     await redis.flush();
     const worker = await startBullmqWorker(ctx.repoRoot, redis.port, hook.url);
     const queue = openQueue(redis.port);
@@ -88,7 +95,7 @@ async function attempt(
     }
   }
 
-  return withBroker(true, async ({ server, nc, js, jsm }) => {
+  return withBroker(syncAlways, async ({ server, nc, js, jsm }) => {
     if (system === "native") {
       await provisionScheduleStream(nc);
       const consumer = await startNativeConsumer(ctx.repoRoot, server.url, hook.url);
@@ -137,12 +144,13 @@ export async function measureBurst(
   ctx: BenchContext,
   system: SystemName,
   hook: FollowupHook,
+  syncAlways = true,
 ): Promise<Record<string, number>> {
   let leadMs = leadTimeMs(ctx, system);
   for (let tries = 1; ; tries++) {
-    const outcome = await attempt(ctx, system, hook, leadMs);
+    const outcome = await attempt(ctx, system, hook, leadMs, syncAlways);
     if ("values" in outcome) return outcome.values;
-    const message = `${system}: setting up overran the ${Math.round(leadMs / 1000)} s lead time by ${outcome.overranMs} ms`;
+    const message = `${system}${syncAlways ? "" : " (lazy sync)"}: setting up overran the ${Math.round(leadMs / 1000)} s lead time by ${outcome.overranMs} ms`;
     if (tries >= 3) throw new Error(`${message} three times; the machine is too busy for this size`);
     ctx.note(`${message}; measured again with a longer lead time`);
     leadMs = leadMs * 2 + outcome.overranMs;
@@ -152,7 +160,7 @@ export async function measureBurst(
 export const burst: Workload = {
   name: "burst",
   title: "2. Burst firing",
-  systems: ["engine", "bullmq", "native"],
+  systems: ["engine", "bullmqFsync", "bullmq", "native"],
   metrics: [
     { name: "p50", label: "lateness p50", unit: "ms", better: "lower" },
     { name: "p99", label: "lateness p99", unit: "ms", better: "lower" },

@@ -13,14 +13,14 @@ import { provisionScheduleStream, publishSchedule } from "../peers/native-schedu
 import { startBullmqWorker, startNativeConsumer } from "../peers/workers.js";
 import { type NodeProcess, startTogether } from "../processes.js";
 import { summarizeLateness } from "../stats.js";
-import type { BenchContext, RunValues, Workload } from "./workload.js";
+import type { BenchContext, BullmqPeer, RunValues, Workload } from "./workload.js";
 
 /**
  * 3. Idle precision: leads arrive one by one at random instants over a minute, each with one
  * follow-up a few seconds later, so due times fall at random sub-second offsets. Lateness per
- * follow-up, and early deliveries (the engine promises none). The three systems run side by
- * side in the same minute, each with its own hook: at a few follow-ups per second in total the
- * machine stays idle, and the run takes one minute instead of three.
+ * follow-up, and early deliveries (the engine promises none). The systems (BullMQ on both kinds
+ * of Redis) run side by side in the same minute, each with its own hook: at a few follow-ups per
+ * second in total the machine stays idle, and the run takes one minute instead of four.
  */
 function idleShape(ctx: BenchContext) {
   return ctx.smoke ? { count: 10, windowMs: 2_000, delayS: 2 } : { count: 200, windowMs: 60_000, delayS: 5 };
@@ -56,8 +56,13 @@ async function engineSystem(
   };
 }
 
-async function bullmqSystem(ctx: BenchContext, hook: FollowupHook, delayS: number): Promise<IdleSystem> {
-  const redis = await ctx.redis();
+async function bullmqSystem(
+  ctx: BenchContext,
+  peer: BullmqPeer,
+  hook: FollowupHook,
+  delayS: number,
+): Promise<IdleSystem> {
+  const redis = await ctx.redis(peer);
   await redis.flush();
   const worker = await startBullmqWorker(ctx.repoRoot, redis.port, hook.url);
   const queue: Queue = openQueue(redis.port);
@@ -93,7 +98,8 @@ async function nativeSystem(
   };
 }
 
-const IDLE_SYSTEMS = ["engine", "bullmq", "native"] as const;
+const IDLE_SYSTEMS = ["engine", "bullmqFsync", "bullmq", "native"] as const;
+type IdleSystemName = (typeof IDLE_SYSTEMS)[number];
 
 function summarize(hook: FollowupHook): Record<string, number> {
   const s = summarizeLateness(hook.deliveries.map((d) => d.arrivedAtMs - d.dueAtMs));
@@ -112,25 +118,24 @@ export const idle: Workload = {
   ],
   describe: (ctx) => {
     const { count, windowMs, delayS } = idleShape(ctx);
-    return `${count} follow-ups per system, leads arriving at random over ${windowMs / 1000} s, each due ${delayS} s later (random sub-second offsets); the three systems side by side; sync_interval: always`;
+    return `${count} follow-ups per system, leads arriving at random over ${windowMs / 1000} s, each due ${delayS} s later (random sub-second offsets); the ${IDLE_SYSTEMS.length} systems side by side; sync_interval: always`;
   },
   async run(ctx, runIndex) {
     const { count, windowMs, delayS } = idleShape(ctx);
-    const hooks = {
-      engine: await startFollowupHook(),
-      bullmq: await startFollowupHook(),
-      native: await startFollowupHook(),
-    };
+    const hooks = {} as Record<IdleSystemName, FollowupHook>;
+    for (const system of IDLE_SYSTEMS) hooks[system] = await startFollowupHook();
     try {
       return await withBroker(true, (engineBroker) =>
         withBroker(true, async (nativeBroker) => {
-          const [engine, bullmq, native] = await startTogether([
+          const [engine, bullmqFsync, bullmq, native] = await startTogether([
             engineSystem(ctx, engineBroker, hooks.engine, delayS),
-            bullmqSystem(ctx, hooks.bullmq, delayS),
+            bullmqSystem(ctx, "bullmqFsync", hooks.bullmqFsync, delayS),
+            bullmqSystem(ctx, "bullmq", hooks.bullmq, delayS),
             nativeSystem(ctx, nativeBroker, hooks.native, delayS),
           ]);
-          const systems: Record<"engine" | "bullmq" | "native", IdleSystem> = {
+          const systems: Record<IdleSystemName, IdleSystem> = {
             engine: engine!,
+            bullmqFsync: bullmqFsync!,
             bullmq: bullmq!,
             native: native!,
           };

@@ -2,13 +2,20 @@ import { topology } from "@followup/contracts";
 import { provisionTopology } from "@followup/service-kit";
 import { serverTimeMs, waitForStreamMessages, withBroker } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
-import { startService } from "../engine/services.js";
+import { type RunningService, startService } from "../engine/services.js";
 import { peerFollowup } from "../followups.js";
 import { addDelayedFollowups, openQueue } from "../peers/bullmq.js";
 import { provisionScheduleStream, publishSchedules } from "../peers/native-schedule.js";
 import { provisionRawStream, publishRaw } from "../peers/raw-jetstream.js";
 import { cpuMs, ownCpuMs } from "../processes.js";
-import type { BenchContext, Metric, RunValues, SystemName, Workload } from "./workload.js";
+import {
+  type BenchContext,
+  isBullmqPeer,
+  type Metric,
+  type RunValues,
+  type SystemName,
+  type Workload,
+} from "./workload.js";
 
 /**
  * 1. Scheduling: qualifying leads x 2 steps from `lead.scored` already on the stream until every
@@ -43,6 +50,16 @@ export function schedulingFollowup(createdAtMs: number) {
   };
 }
 
+/** The engine's scheduler with the workload's steps (STEP_DELAYS_S), profiled when asked. */
+export function startScheduler(ctx: BenchContext, natsUrl: string): Promise<RunningService> {
+  return startService(
+    "scheduler",
+    ctx.engineRoot,
+    { natsUrl, schedules: STEP_DELAYS_S.map((s) => `${s}s`).join(",") },
+    ctx.cpuProfileDir ? { cpuProfileDir: ctx.cpuProfileDir } : {},
+  );
+}
+
 /** Times `work` and the CPU that the client (this process or `clientPid`) and the broker spent on it. */
 async function timed(
   count: number,
@@ -72,8 +89,8 @@ export async function measureScheduling(
   const createdAtMs = Date.now();
   const followup = schedulingFollowup(createdAtMs);
 
-  if (system === "bullmq") {
-    const redis = await ctx.redis();
+  if (isBullmqPeer(system)) {
+    const redis = await ctx.redis(system);
     await redis.flush();
     const queue = openQueue(redis.port);
     try {
@@ -96,12 +113,7 @@ export async function measureScheduling(
     const topo = topology();
     await provisionTopology(nc, topo);
     await seedScoredLeads(js, topo, { count: leads, createdAt: () => new Date(createdAtMs) });
-    const scheduler = await startService(
-      "scheduler",
-      ctx.engineRoot,
-      { natsUrl: server.url, schedules: STEP_DELAYS_S.map((s) => `${s}s`).join(",") },
-      ctx.cpuProfileDir ? { cpuProfileDir: ctx.cpuProfileDir } : {},
-    );
+    const scheduler = await startScheduler(ctx, server.url);
     try {
       // The scheduler starts consuming while it starts up: the CPU is counted from the first
       // timer on, so that start-up (compiling TypeScript, connecting) is left out.
@@ -124,10 +136,10 @@ export async function measureScheduling(
 export const scheduling: Workload = {
   name: "scheduling",
   title: "1. Scheduling",
-  systems: ["engine", "bullmq", "native", "raw"],
+  systems: ["engine", "bullmqFsync", "bullmq", "native", "raw"],
   metrics: SCHEDULING_METRICS,
   describe: (ctx) =>
-    `${(schedulingLeads(ctx) * 2).toLocaleString("en-US")} follow-ups (${schedulingLeads(ctx).toLocaleString("en-US")} leads x 2 steps), nats-server sync_interval: always; client = the scheduler for the engine, the bench's publisher for a peer`,
+    `${(schedulingLeads(ctx) * 2).toLocaleString("en-US")} follow-ups (${schedulingLeads(ctx).toLocaleString("en-US")} leads x 2 steps), nats-server sync_interval: always; client = the scheduler for the engine, the bench's publisher for a peer; broker = nats-server or redis-server`,
   async run(ctx) {
     const values: RunValues = {};
     for (const system of this.systems) {

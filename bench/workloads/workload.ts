@@ -1,4 +1,4 @@
-import type { RedisPeer } from "../peers/redis.js";
+import type { RedisPeer, RedisPersistence } from "../peers/redis.js";
 
 /** What the bench measures, and the vocabulary every workload file speaks. */
 
@@ -14,12 +14,24 @@ export interface Metric {
 /** The systems a workload compares; the engine always comes first. */
 export const SYSTEM_LABELS = {
   engine: "engine",
-  bullmq: "BullMQ",
+  bullmqFsync: "BullMQ, appendfsync always",
+  bullmq: "BullMQ, no persistence",
   native: "NATS native schedule",
   raw: "raw JetStream publish",
   bare: "bare fastify → JetStream",
+  machine: "this machine",
 } as const;
 export type SystemName = keyof typeof SYSTEM_LABELS;
+
+/** The two BullMQ peers, each on its own kind of redis-server. */
+export const BULLMQ_PEERS = { bullmqFsync: "fsync-always", bullmq: "none" } as const satisfies Partial<
+  Record<SystemName, RedisPersistence>
+>;
+export type BullmqPeer = keyof typeof BULLMQ_PEERS;
+
+export function isBullmqPeer(system: SystemName): system is BullmqPeer {
+  return system in BULLMQ_PEERS;
+}
 
 /** One run's numbers: system → metric → value. A metric a system lacks is simply absent. */
 export type RunValues = Partial<Record<SystemName, Record<string, number>>>;
@@ -34,8 +46,8 @@ export interface BenchContext {
   log(message: string): void;
   /** A remark that belongs in the report next to this workload's table. */
   note(message: string): void;
-  /** The shared redis-server, started on first use. */
-  redis(): Promise<RedisPeer>;
+  /** The lane's redis-server of a BullMQ peer, started on first use. */
+  redis(peer: BullmqPeer): Promise<RedisPeer>;
   /** Results of the workloads that already ran, by name (durability reads scheduling and intake). */
   results: ReadonlyMap<string, WorkloadResult>;
   /** When set, the engine's services write CPU profiles (`--cpu-prof`) here. */
