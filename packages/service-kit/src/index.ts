@@ -1,13 +1,4 @@
 export { ConfigError, commonEnv, type Env, env, LOG_LEVELS, loadConfig } from "./config.js";
-export {
-  DEAD_LETTER_LIMIT_DEFAULT,
-  DEAD_LETTER_LIMIT_MAX,
-  type DeadLetterFilter,
-  type DeadLetterItem,
-  deadLetterSubject,
-  listDeadLetters,
-  replayDeadLetters,
-} from "./dead-letters.js";
 export { type HealthDeps, healthRoutes, startHealthServer } from "./http.js";
 export { EXIT_CONFIG, onShutdown, runMain } from "./lifecycle.js";
 export { createLogger, type Logger, maskEmail, maskPhone, REDACTED_PATHS } from "./logger.js";

@@ -3,7 +3,7 @@ import { type NatsServer, startNatsServer } from "@followup/nats-harness";
 import { signWebhook, webhookHeaders } from "@followup/service-kit";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { receiptKey } from "../src/routes/hook.js";
+import { receiptKey } from "../src/hook/receipts.js";
 import { ACME_KEY, GLOBEX_KEY, type Intake, KEY, startIntake, streamMessages } from "./fixtures.js";
 
 let server: NatsServer;
