@@ -190,6 +190,16 @@ describe("POST /ops/followup-hook, signed Standard Webhooks style", () => {
     expect(await receipts()).toBe(before);
   });
 
+  it("refuses an unauthenticated call before looking at its body (401, not a validation error)", async () => {
+    for (const body of [JSON.stringify({ lead_id: "not a token" }), "", "[]"]) {
+      const res = await post(body, { "x-api-key": "nope" });
+      expect({ status: res.statusCode, code: res.json().error.code }, body).toEqual({
+        status: 401,
+        code: "unauthorized",
+      });
+    }
+  });
+
   it("needs the tenant in a signed payload and a valid payload", async () => {
     const leadId = uniqueLead();
     const noTenant = JSON.stringify({

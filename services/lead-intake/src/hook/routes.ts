@@ -13,7 +13,7 @@ declare module "fastify" {
   }
 }
 
-export type HookAuth =
+type HookAuth =
   | { auth: "signature"; webhookId: string }
   | { auth: "api_key"; tenant: string; webhookId?: string };
 
