@@ -1,7 +1,2 @@
 export { deadLetterRoutes as deadLettersRoom } from "./routes.js";
-export {
-  type DeadLetterFilter,
-  deadLetterSubject,
-  listDeadLetters,
-  replayDeadLetters,
-} from "./store.js";
+export { listDeadLetters, replayDeadLetters } from "./store.js";
