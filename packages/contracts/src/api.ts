@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { FollowupDead } from "./events.js";
 import {
   Enrichment,
   Intent,
@@ -9,6 +10,7 @@ import {
   Token,
   Urgency,
 } from "./lead.js";
+import { MAX_STEP } from "./subjects.js";
 
 /** The body a channel's HTTP hook receives: the payload of the system it replaces, plus where and when. */
 export const HookPayload = z
@@ -182,3 +184,72 @@ export const HookAck = z
   .object({ ok: z.literal(true), message: z.literal("Follow-up hook received") })
   .meta({ id: "HookAck", description: "Body of the response of POST /ops/followup-hook" });
 export type HookAck = z.infer<typeof HookAck>;
+
+/** `GET /v1/lead/:id` and `POST /v1/lead/:id/outcome`: the lead named by the path. */
+export const LeadParams = z
+  .object({ id: Token })
+  .meta({ id: "LeadParams", description: "Path parameters of /v1/lead/:id" });
+export type LeadParams = z.infer<typeof LeadParams>;
+
+/** At most this many dead letters per listing, and per replay call. */
+export const DEAD_LETTER_LIMIT_MAX = 1000;
+/** Dead letters a listing returns when it names no limit. */
+export const DEAD_LETTER_LIMIT_DEFAULT = 100;
+
+/** An integer from 1 to `max` given as query-string text; every way to miss says the rule. */
+function queryIntegerUpTo(max: number) {
+  const rule = `must be an integer from 1 to ${max}`;
+  return z.coerce.number({ error: rule }).int(rule).min(1, rule).max(max, rule);
+}
+
+/** `GET /ops/dead-letters?lead_id=&step=&limit=` (the tenant is the API key's). */
+export const DeadLetterQuery = z
+  .object({
+    lead_id: Token.optional(),
+    step: queryIntegerUpTo(MAX_STEP).optional(),
+    /** Default DEAD_LETTER_LIMIT_DEFAULT. */
+    limit: queryIntegerUpTo(DEAD_LETTER_LIMIT_MAX).optional(),
+  })
+  .meta({ id: "DeadLetterQuery", description: "Query of GET /ops/dead-letters" });
+export type DeadLetterQuery = z.infer<typeof DeadLetterQuery>;
+
+/** `POST /ops/dead-letters/replay`: which of the tenant's dead letters; no body replays them all. */
+export const DeadLetterReplayRequest = z
+  .object({
+    lead_id: Token.optional(),
+    step: z.number().int().min(1).max(MAX_STEP).optional(),
+  })
+  .meta({ id: "DeadLetterReplayRequest", description: "Body of POST /ops/dead-letters/replay" });
+export type DeadLetterReplayRequest = z.infer<typeof DeadLetterReplayRequest>;
+
+export const DeadLetterItem = z.object({
+  /** The dead letter's sequence in FOLLOWUP_DLQ. */
+  seq: z.number().int().min(1),
+  subject: z.string(),
+  /** When the stream stored it. */
+  received_at: z.iso.datetime(),
+  event: FollowupDead,
+});
+export type DeadLetterItem = z.infer<typeof DeadLetterItem>;
+
+export const DeadLetterList = z
+  .object({ count: z.number().int().min(0), dead_letters: z.array(DeadLetterItem) })
+  .meta({ id: "DeadLetterList", description: "data of the response to GET /ops/dead-letters" });
+export type DeadLetterList = z.infer<typeof DeadLetterList>;
+
+export const DeadLettersReplayed = z
+  .object({
+    replayed: z.number().int().min(0),
+    /** At most DEAD_LETTER_LIMIT_MAX per call: when true, call again for the rest. */
+    more: z.boolean(),
+    items: z.array(
+      z.object({
+        seq: z.number().int().min(1),
+        lead_id: Token,
+        step: z.number().int().min(1),
+        idempotency_key: z.string(),
+      }),
+    ),
+  })
+  .meta({ id: "DeadLettersReplayed", description: "data of the response to POST /ops/dead-letters/replay" });
+export type DeadLettersReplayed = z.infer<typeof DeadLettersReplayed>;

@@ -8,15 +8,6 @@ export {
   LOG_LEVELS,
   loadConfig,
 } from "./config.js";
-export {
-  DEAD_LETTER_LIMIT_DEFAULT,
-  DEAD_LETTER_LIMIT_MAX,
-  type DeadLetterFilter,
-  type DeadLetterItem,
-  deadLetterSubject,
-  listDeadLetters,
-  replayDeadLetters,
-} from "./dead-letters.js";
 export { type HealthDeps, healthRoutes, startHealthServer } from "./http.js";
 export {
   createHttpServer,

@@ -6,11 +6,13 @@ import {
   topology,
 } from "@followup/contracts";
 import { freePort, type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
-import { provisionTopology, replayDeadLetters } from "@followup/service-kit";
+import { provisionTopology } from "@followup/service-kit";
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// Replaying is lead-intake's (its /ops/dead-letters routes); this test replays as an operator would.
+import { replayDeadLetters } from "../../lead-intake/src/dead-letters/index.js";
 import {
   type InProcessDispatcher,
   KEY,

@@ -9,7 +9,7 @@
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { MIN_MODEL_AUC } from "../src/scoring.js";
+import { MIN_MODEL_AUC } from "../src/scoring/scoring.js";
 import { TRAINING_DEFAULTS, trainConversionModel } from "./training.js";
 
 const { values } = parseArgs({

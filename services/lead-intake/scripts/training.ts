@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
-import { enrich } from "../src/enrichment.js";
+import { enrich } from "../src/scoring/enrichment.js";
 import {
   type ConversionModel,
   type DetailsLengthEncoder,
   encodeFeatures,
   FEATURES,
   sigmoid,
-} from "../src/scoring.js";
+} from "../src/scoring/scoring.js";
 import { GENERATOR, type GeneratedLead, generateLeads, mulberry32 } from "./dataset.js";
 
 /**

@@ -1,11 +1,5 @@
 import rateLimit from "@fastify/rate-limit";
-import {
-  createHttpServer,
-  type HttpLimits,
-  healthRoutes,
-  type Logger,
-  type Readiness,
-} from "@followup/service-kit";
+import { createHttpServer, healthRoutes } from "@followup/service-kit";
 import {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -13,19 +7,15 @@ import {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import type { Registry } from "prom-client";
-import type { ApiKeys, Caller } from "./auth.js";
-import type { Broker } from "./broker.js";
+import { serializerCompiler } from "fastify-type-provider-zod";
+import type { Caller } from "./auth.js";
+import { deadLettersRoom } from "./dead-letters/index.js";
+import type { AppDeps } from "./deps.js";
 import { errorEnvelope, HttpError, mapError } from "./errors.js";
-import type { LeadIntakeMetrics } from "./metrics.js";
-import type { LocalOutbox } from "./outbox-publisher.js";
-import type { EventPublisher } from "./publisher.js";
-import { deadLetterRoutes } from "./routes/dead-letters.js";
-import { hookRoutes } from "./routes/hook.js";
-import { leadRoutes } from "./routes/leads.js";
-import { outcomeRoutes } from "./routes/outcomes.js";
-import { queueRoutes } from "./routes/queue.js";
-import type { Scorer } from "./scoring.js";
+import { hookRoom } from "./hook/index.js";
+import { validatorCompiler } from "./http/validation.js";
+import { leadsRoom } from "./leads/index.js";
+import { queueRoom } from "./queue/index.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -41,28 +31,9 @@ declare module "fastify" {
     auth?: "api_key" | "hook";
     /** Keep the raw body in `request.rawBody`. */
     rawBody?: boolean;
+    /** What the route's path parameters name: one that fails its schema is `<resource> not found`. */
+    resource?: string;
   }
-}
-
-export interface AppDeps {
-  config: {
-    BODY_LIMIT_BYTES: number;
-    RATE_LIMIT_PER_MINUTE: number;
-    FOLLOWUP_ENABLED: boolean;
-  } & Partial<HttpLimits>;
-  logger: Logger;
-  registry: Registry;
-  metrics: LeadIntakeMetrics;
-  readiness: Readiness;
-  broker: Broker;
-  publisher: EventPublisher;
-  /** The fail-open outbox behind `publisher`, when there is one (read by the lead, outcome and queue routes). */
-  outbox?: LocalOutbox;
-  scorer: Scorer;
-  apiKeys: ApiKeys;
-  /** The decoded FOLLOWUP_HOOK_SECRET; without it the hook accepts API-key calls only. */
-  hookKey: Buffer | undefined;
-  now: () => Date;
 }
 
 /** The route pattern for metrics: never the raw URL, so ids do not explode the label set. */
@@ -70,7 +41,7 @@ function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? "unmatched";
 }
 
-/** /v1 and /ops: API-key authentication, per-key rate limits, then the route groups. */
+/** /v1 and /ops: API-key authentication, per-key rate limits, then the rooms. */
 const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   app.addHook("onRequest", async (request) => {
     request.caller = deps.apiKeys.lookup(request.headers["x-api-key"]);
@@ -94,11 +65,10 @@ const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     if (request.routeOptions.config.auth === "hook") return;
     if (request.caller === null) throw new HttpError(401, "unauthorized", "missing or invalid x-api-key");
   });
-  await app.register(leadRoutes, deps);
-  await app.register(outcomeRoutes, deps);
-  await app.register(hookRoutes, deps);
-  await app.register(queueRoutes, deps);
-  await app.register(deadLetterRoutes, deps);
+  await app.register(leadsRoom, deps);
+  await app.register(hookRoom, deps);
+  await app.register(queueRoom, deps);
+  await app.register(deadLettersRoom, deps);
 };
 
 /**
@@ -114,6 +84,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
     return503OnClosing: true,
   });
+  // Each route declares its schemas (zod, from @followup/contracts) beside its handler.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest("caller", null);
   app.decorateRequest("rawBody", undefined);
   app.decorateRequest("errorCode", undefined);
@@ -157,7 +130,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler(async (err, request, reply) => {
-    const mapped = mapError(err, { bodyLimitBytes: deps.config.BODY_LIMIT_BYTES });
+    const { resource } = request.routeOptions.config;
+    const mapped = mapError(err, {
+      bodyLimitBytes: deps.config.BODY_LIMIT_BYTES,
+      ...(resource !== undefined ? { resource } : {}),
+    });
     request.errorCode = mapped.code;
     if (mapped.internal) request.log.error({ err, route: routeOf(request) }, "request_failed");
     else if (mapped.status >= 500) request.log.warn({ reason: mapped.message }, "request_unavailable");

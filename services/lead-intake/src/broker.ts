@@ -1,5 +1,11 @@
 import type { Topology } from "@followup/contracts";
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type StoredMsg,
+} from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BrokerUnavailableError } from "./errors.js";
@@ -88,4 +94,29 @@ export class Broker {
     if (this.#handles === undefined || !this.#connected) throw new BrokerUnavailableError(this.#reason);
     return this.#handles;
   }
+}
+
+function isNoResults(err: unknown): boolean {
+  return err instanceof Error && /no results|message not found|no message found/i.test(err.message);
+}
+
+/** The messages of `stream` on `subject` (wildcards allowed), oldest first, at most `limit`. */
+export async function readSubject(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+  limit: number,
+): Promise<StoredMsg[]> {
+  const messages: StoredMsg[] = [];
+  try {
+    const batch = await jsm.direct.getBatch(stream, { seq: 1, next_by_subj: subject, batch: limit });
+    for await (const message of batch) {
+      messages.push(message);
+      if (messages.length >= limit) break;
+    }
+  } catch (err) {
+    // The server answers "no results" when nothing matches: an empty list, not a failure.
+    if (!isNoResults(err)) throw err;
+  }
+  return messages;
 }

@@ -1,6 +1,8 @@
 import { describeIssues, type ErrorCode, type ErrorDetail, type ErrorEnvelope } from "@followup/contracts";
 import { errorEnvelope as envelope } from "@followup/service-kit";
-import type { z } from "zod";
+import { JetStreamError } from "@nats-io/jetstream";
+import { errors as natsErrors } from "@nats-io/transport-node";
+import { z } from "zod";
 
 /** How long a client should wait before retrying when the broker is unavailable. */
 export const RETRY_AFTER_UNAVAILABLE_S = 5;
@@ -28,6 +30,48 @@ export class BrokerUnavailableError extends Error {
     super(`the message broker is unavailable: ${reason}`, options);
     this.name = "BrokerUnavailableError";
   }
+}
+
+const BROKER_ERRORS = [
+  natsErrors.ClosedConnectionError,
+  natsErrors.ConnectionError,
+  natsErrors.DrainingConnectionError,
+  natsErrors.InvalidOperationError,
+  natsErrors.NoRespondersError,
+  natsErrors.PermissionViolationError,
+  natsErrors.ProtocolError,
+  natsErrors.RequestError,
+  natsErrors.TimeoutError,
+  JetStreamError,
+];
+
+/** Whether an error comes from NATS or JetStream (not from our own code). */
+export function isBrokerError(err: unknown): boolean {
+  if (BROKER_ERRORS.some((type) => err instanceof type)) return true;
+  // JetStreamApiError extends Error, not JetStreamError.
+  return err instanceof Error && /^JetStream/.test(err.name);
+}
+
+/**
+ * Runs a broker operation; a NATS or JetStream failure of it becomes a BrokerUnavailableError
+ * (503) with the reason. Anything else (a bug, a broken record) stays what it is: a 500.
+ */
+export async function onBroker<T>(what: string, operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (err) {
+    if (!isBrokerError(err)) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new BrokerUnavailableError(`${what} failed: ${reason}`, { cause: err });
+  }
+}
+
+/**
+ * `<resource> not found`: the same answer for something that does not exist, something of
+ * another tenant, and a path parameter that could name nothing.
+ */
+export function notFound(resource = "resource"): HttpError {
+  return new HttpError(404, "not_found", `${resource} not found`);
 }
 
 /** A 400 naming each bad field and the rule it broke. */
@@ -87,12 +131,36 @@ function statusCodeOf(err: unknown): number | undefined {
   return typeof status === "number" && status >= 400 && status <= 599 ? status : undefined;
 }
 
+/** What a request part that fails its route's schema is called in the message. */
+const VALIDATED_PARTS: Record<string, string> = {
+  body: "request body",
+  querystring: "query",
+  headers: "headers",
+};
+
+/**
+ * A request part that failed its route's schema (http/validation.ts hands fastify the ZodError,
+ * fastify adds which part): a validation_error naming each field, except a path parameter, which
+ * could name nothing that exists, so it is not found (`<resource> not found`, as when it is
+ * looked up and missing).
+ */
+function schemaFailure(err: z.ZodError, resource: string | undefined): HttpError {
+  const part = (err as { validationContext?: unknown }).validationContext;
+  if (part === "params") return notFound(resource);
+  return validationError(err, typeof part === "string" ? VALIDATED_PARTS[part] : undefined);
+}
+
 /**
  * The one mapping from anything thrown to what the client sees. Errors of our own carry their
- * status and code; fastify's body-parsing errors get the contract's codes; anything else is an
- * internal error whose message is not shown (it is logged instead).
+ * status and code; a request that fails its route's schema, fastify's body-parsing errors and
+ * the broker's failures get the contract's codes; anything else is an internal error whose
+ * message is not shown (it is logged instead). `resource` is what the route's path names.
  */
-export function mapError(err: unknown, limits: { bodyLimitBytes: number }): MappedError {
+export function mapError(
+  thrown: unknown,
+  limits: { bodyLimitBytes: number; resource?: string },
+): MappedError {
+  const err = thrown instanceof z.ZodError ? schemaFailure(thrown, limits.resource) : thrown;
   if (err instanceof HttpError) {
     return {
       status: err.status,

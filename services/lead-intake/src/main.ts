@@ -14,11 +14,10 @@ import { buildApp } from "./app.js";
 import { ApiKeys } from "./auth.js";
 import { Broker } from "./broker.js";
 import { type LeadIntakeConfig, loadLeadIntakeConfig, outboxDirOf } from "./config.js";
+import { JetStreamPublisher } from "./leads/index.js";
 import { createLeadIntakeMetrics } from "./metrics.js";
-import { LeadOutbox } from "./outbox.js";
-import { OutboxPublisher, type OutboxPublisherDeps } from "./outbox-publisher.js";
-import { JetStreamPublisher } from "./publisher.js";
-import { loadDefaultConversionModel } from "./scoring.js";
+import { LeadOutbox, OutboxPublisher, type OutboxPublisherDeps } from "./outbox/index.js";
+import { loadDefaultConversionModel } from "./scoring/index.js";
 
 const PROVISION_RETRY_MS = 5000;
 

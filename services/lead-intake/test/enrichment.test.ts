@@ -6,7 +6,7 @@ import {
   INTENT_RULES,
   SENTIMENT_KEYWORDS,
   URGENCY_KEYWORDS,
-} from "../src/enrichment.js";
+} from "../src/scoring/enrichment.js";
 
 const ruleIntents = INTENT_RULES.flatMap((rule) =>
   rule.keywords.map((keyword) => ({ cue: rule.cue, keyword, intent: rule.intent })),

@@ -26,11 +26,12 @@ import { buildApp } from "../src/app.js";
 import { ApiKeys } from "../src/auth.js";
 import { Broker } from "../src/broker.js";
 import { loadLeadIntakeConfig } from "../src/config.js";
+import type { EventPublisher } from "../src/deps.js";
+import { JetStreamPublisher } from "../src/leads/publisher.js";
 import { createLeadIntakeMetrics, type LeadIntakeMetrics } from "../src/metrics.js";
-import { LeadOutbox } from "../src/outbox.js";
-import { OutboxPublisher } from "../src/outbox-publisher.js";
-import { type EventPublisher, JetStreamPublisher } from "../src/publisher.js";
-import { loadDefaultConversionModel } from "../src/scoring.js";
+import { LeadOutbox } from "../src/outbox/outbox.js";
+import { OutboxPublisher } from "../src/outbox/publisher.js";
+import { loadDefaultConversionModel } from "../src/scoring/scoring.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const MAIN = `${REPO_ROOT}services/lead-intake/src/main.ts`;

@@ -3,7 +3,7 @@ import { type NatsServer, startNatsServer } from "@followup/nats-harness";
 import { signWebhook, webhookHeaders } from "@followup/service-kit";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { receiptKey } from "../src/routes/hook.js";
+import { receiptKey } from "../src/hook/receipts.js";
 import { ACME_KEY, GLOBEX_KEY, type Intake, KEY, startIntake, streamMessages } from "./fixtures.js";
 
 let server: NatsServer;
@@ -188,6 +188,16 @@ describe("POST /ops/followup-hook, signed Standard Webhooks style", () => {
     expect((await post(body, {})).json()).toMatchObject({ error: { code: "unauthorized" } });
     expect((await post(body, { "x-api-key": "nope" })).statusCode).toBe(401);
     expect(await receipts()).toBe(before);
+  });
+
+  it("refuses an unauthenticated call before looking at its body (401, not a validation error)", async () => {
+    for (const body of [JSON.stringify({ lead_id: "not a token" }), "", "[]"]) {
+      const res = await post(body, { "x-api-key": "nope" });
+      expect({ status: res.statusCode, code: res.json().error.code }, body).toEqual({
+        status: 401,
+        code: "unauthorized",
+      });
+    }
   });
 
   it("needs the tenant in a signed payload and a valid payload", async () => {

@@ -9,7 +9,7 @@ import {
   type StoredLead,
 } from "@followup/contracts";
 import { describe, expect, it } from "vitest";
-import { buildLeadView, followupStatus, type LeadSources, sortTimeline } from "../src/lead-view.js";
+import { buildLeadView, followupStatus, type LeadSources, sortTimeline } from "../src/lead-view/view.js";
 
 const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();

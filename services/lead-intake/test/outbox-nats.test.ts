@@ -15,7 +15,7 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterEach, describe, expect, it } from "vitest";
-import { LeadOutbox } from "../src/outbox.js";
+import { LeadOutbox } from "../src/outbox/outbox.js";
 import { ACME_KEY, ALEX, BOB, GLOBEX_KEY, type Intake, jsonHeaders, startIntake } from "./fixtures.js";
 
 /**

@@ -6,7 +6,7 @@ import { freePort, type NatsServer, spawnProcess, startNatsServer, waitFor } fro
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseEntryFileName } from "../src/outbox.js";
+import { parseEntryFileName } from "../src/outbox/outbox.js";
 import { ACME_KEY, ALEX, API_KEYS, MAIN, REPO_ROOT, SECRET } from "./fixtures.js";
 
 /**

@@ -4,8 +4,8 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { type LeadScored, makeEvent, type StoredLead } from "@followup/contracts";
 import { afterEach, describe, expect, it } from "vitest";
-import { entryFileName, LeadOutbox, OutboxFullError, parseEntryFileName } from "../src/outbox.js";
-import { OutboxLockedError } from "../src/outbox-lock.js";
+import { OutboxLockedError } from "../src/outbox/lock.js";
+import { entryFileName, LeadOutbox, OutboxFullError, parseEntryFileName } from "../src/outbox/outbox.js";
 
 const dirs: string[] = [];
 function tempDir(): string {

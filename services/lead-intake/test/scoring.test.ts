@@ -3,7 +3,7 @@ import type { Enrichment, Intent, Sentiment, Urgency } from "@followup/contracts
 import { describe, expect, it } from "vitest";
 import { GENERATOR, generateLeads, mulberry32 } from "../scripts/dataset.js";
 import { auc, trainConversionModel } from "../scripts/training.js";
-import { baselineScore, enrich } from "../src/enrichment.js";
+import { baselineScore, enrich } from "../src/scoring/enrichment.js";
 import {
   ENRICHMENT_SCORER_VERSION,
   FEATURES,
@@ -13,7 +13,7 @@ import {
   loadDefaultConversionModel,
   MIN_MODEL_AUC,
   type ScoringLog,
-} from "../src/scoring.js";
+} from "../src/scoring/scoring.js";
 
 type Entry = { context: object; message: string };
 

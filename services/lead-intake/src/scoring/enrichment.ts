@@ -190,7 +190,7 @@ export const SENTIMENT_KEYWORDS = {
 } as const satisfies Record<Exclude<Sentiment, "neutral">, readonly string[]>;
 
 /** Any match makes the urgency high. */
-export const URGENCY_KEYWORDS = {
+export const URGENCY_KEYWORDS: Readonly<Record<Exclude<Urgency, "normal">, readonly string[]>> = {
   high: [
     "urgent",
     "urgently",
@@ -214,7 +214,7 @@ export const URGENCY_KEYWORDS = {
     "hurry",
     "quickly",
   ],
-} as const satisfies Record<Exclude<Urgency, "normal">, readonly string[]>;
+};
 
 /**
  * Phrases that contain a keyword without meaning it. They are matched like keywords (longest

@@ -7,10 +7,11 @@ import {
   topology,
 } from "@followup/contracts";
 import { type NatsServer, startNatsServer } from "@followup/nats-harness";
+import { provisionTopology } from "@followup/service-kit";
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { deadLetterSubject, listDeadLetters, provisionTopology, replayDeadLetters } from "../src/index.js";
+import { deadLetterSubject, listDeadLetters, replayDeadLetters } from "../src/dead-letters/store.js";
 
 const topo = topology();
 let server: NatsServer;

@@ -1,17 +1,26 @@
-import { makeEvent, OutcomeRequest, type RecordedOutcome, stopsFollowups } from "@followup/contracts";
-import type { FastifyPluginAsync } from "fastify";
-import type { AppDeps } from "../app.js";
-import { BrokerUnavailableError, parseWith } from "../errors.js";
-import { recordOutcome } from "../leads-store.js";
-import { onBroker } from "../publisher.js";
-import { leadIdOf, leadNotFound, SOURCE, tenantOf } from "./request.js";
+import {
+  LeadParams,
+  makeEvent,
+  OutcomeAccepted,
+  OutcomeRequest,
+  okEnvelope,
+  type RecordedOutcome,
+  stopsFollowups,
+} from "@followup/contracts";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { AppDeps } from "../deps.js";
+import { BrokerUnavailableError, notFound, onBroker } from "../errors.js";
+import { tenantOf } from "../http/request.js";
+import { recordOutcome } from "./leads-store.js";
+import { SOURCE } from "./publisher.js";
 
 /** POST /v1/lead/:id/outcome: record the outcome on the lead, then publish lead.outcome. */
-export const outcomeRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  app.post("/v1/lead/:id/outcome", async (request) => {
+export const outcomeRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
+  const schema = { params: LeadParams, body: OutcomeRequest, response: { 200: okEnvelope(OutcomeAccepted) } };
+  app.post("/v1/lead/:id/outcome", { schema, config: { resource: "lead" } }, async (request) => {
     const tenant = tenantOf(request);
-    const leadId = leadIdOf(request);
-    const body = parseWith(OutcomeRequest, request.body);
+    const leadId = request.params.id;
+    const { body } = request;
     const recordedAt = deps.now().toISOString();
     const outcome: RecordedOutcome = {
       outcome: body.outcome,
@@ -26,7 +35,7 @@ export const outcomeRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     const lead = await onBroker("recording the outcome", () =>
       recordOutcome(leads, { tenant, leadId }, outcome),
     );
-    if (lead === null) throw leadNotFound();
+    if (lead === null) throw notFound("lead");
     const stops = stopsFollowups(body.outcome);
     const event = makeEvent("lead.outcome.v1", {
       source: SOURCE,
@@ -46,7 +55,7 @@ export const outcomeRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       "outcome_recorded",
     );
     return {
-      ok: true,
+      ok: true as const,
       data: { lead_id: leadId, outcome: body.outcome, recorded_at: recordedAt, stops_followups: stops },
     };
   });

@@ -16,8 +16,8 @@ import {
   removeIfEmpty,
   renameFile,
   writeFileDurably,
-} from "./outbox-files.js";
-import { releaseOutboxLock, takeOutboxLock } from "./outbox-lock.js";
+} from "./files.js";
+import { releaseOutboxLock, takeOutboxLock } from "./lock.js";
 
 /**
  * The durable local outbox: leads accepted while JetStream could not take them, kept on disk

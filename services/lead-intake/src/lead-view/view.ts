@@ -17,7 +17,7 @@ import {
 
 /**
  * The read model of GET /v1/lead/:id, pure: what the lead, the scheduler's plan and the events
- * of the streams say, merged into follow-up statuses and one timeline. lead-view-source.ts
+ * of the streams say, merged into follow-up statuses and one timeline. source.ts
  * reads the inputs from JetStream.
  */
 

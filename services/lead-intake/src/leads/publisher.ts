@@ -5,71 +5,13 @@ import {
   type StoredLead,
   subjects,
 } from "@followup/contracts";
-import { JetStreamError } from "@nats-io/jetstream";
-import {
-  ClosedConnectionError,
-  ConnectionError,
-  DrainingConnectionError,
-  InvalidOperationError,
-  NoRespondersError,
-  PermissionViolationError,
-  ProtocolError,
-  RequestError,
-  TimeoutError,
-} from "@nats-io/transport-node";
-import type { Broker } from "./broker.js";
-import { BrokerUnavailableError } from "./errors.js";
+import type { Broker } from "../broker.js";
+import type { EventPublisher, LeadQueued } from "../deps.js";
+import { onBroker } from "../errors.js";
 import { createLead, isWrongLastSequence } from "./leads-store.js";
 
-/** Where an accepted lead went: JetStream acknowledged it, or it waits in the local outbox. */
-export type LeadQueued = "published" | "local";
-
-/**
- * The one seam through which lead-intake hands leads and their events to the broker. Each
- * method returns once JetStream has acknowledged (or, for a lead, once the durable local outbox
- * holds it), and throws BrokerUnavailableError when neither could take it. JetStreamPublisher
- * talks to JetStream; OutboxPublisher (outbox-publisher.ts) wraps it with the fail-open outbox.
- */
-export interface EventPublisher {
-  /** Stores the new lead (KV `leads`) and publishes its `lead.scored`; says where it went. */
-  publishLeadScored(lead: StoredLead, event: LeadScored): Promise<LeadQueued>;
-  /** Publishes `lead.outcome` for a lead whose outcome is already recorded. */
-  publishLeadOutcome(lead: StoredLead, event: LeadOutcome): Promise<void>;
-}
-
-const BROKER_ERRORS = [
-  ClosedConnectionError,
-  ConnectionError,
-  DrainingConnectionError,
-  InvalidOperationError,
-  NoRespondersError,
-  PermissionViolationError,
-  ProtocolError,
-  RequestError,
-  TimeoutError,
-  JetStreamError,
-];
-
-/** Whether an error comes from NATS or JetStream (not from our own code). */
-export function isBrokerError(err: unknown): boolean {
-  if (BROKER_ERRORS.some((type) => err instanceof type)) return true;
-  // JetStreamApiError extends Error, not JetStreamError.
-  return err instanceof Error && /^JetStream/.test(err.name);
-}
-
-/**
- * Runs a broker operation; a NATS or JetStream failure of it becomes a BrokerUnavailableError
- * (503) with the reason. Anything else (a bug, a broken record) stays what it is: a 500.
- */
-export async function onBroker<T>(what: string, operation: () => Promise<T>): Promise<T> {
-  try {
-    return await operation();
-  } catch (err) {
-    if (!isBrokerError(err)) throw err;
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new BrokerUnavailableError(`${what} failed: ${reason}`, { cause: err });
-  }
-}
+/** The `source` of every event lead-intake publishes. */
+export const SOURCE = "/lead-intake";
 
 export class JetStreamPublisher implements EventPublisher {
   readonly #broker: Broker;
@@ -124,20 +66,18 @@ export class JetStreamPublisher implements EventPublisher {
    * its promise, so calls made one after another reach the stream in that order.
    */
   async publishScored(lead: StoredLead, event: LeadScored): Promise<void> {
-    const { js, topology } = this.#broker.handles();
-    await onBroker("publishing lead.scored", () =>
-      js.publish(subjects.leadScored(lead.tenant, lead.lead_id), encodeEvent(event), {
-        msgID: event.id,
-        timeout: this.#timeoutMs,
-        expect: { streamName: topology.streams.leads.name },
-      }),
-    );
+    await this.#publish("publishing lead.scored", subjects.leadScored(lead.tenant, lead.lead_id), event);
   }
 
   async publishLeadOutcome(lead: StoredLead, event: LeadOutcome): Promise<void> {
+    await this.#publish("publishing lead.outcome", subjects.leadOutcome(lead.tenant, lead.lead_id), event);
+  }
+
+  /** One event onto LEADS, its id as Nats-Msg-Id (the stream drops a second copy). */
+  async #publish(what: string, subject: string, event: LeadScored | LeadOutcome): Promise<void> {
     const { js, topology } = this.#broker.handles();
-    await onBroker("publishing lead.outcome", () =>
-      js.publish(subjects.leadOutcome(lead.tenant, lead.lead_id), encodeEvent(event), {
+    await onBroker(what, () =>
+      js.publish(subject, encodeEvent(event), {
         msgID: event.id,
         timeout: this.#timeoutMs,
         expect: { streamName: topology.streams.leads.name },

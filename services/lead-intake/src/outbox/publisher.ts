@@ -1,27 +1,11 @@
 import type { LeadOutcome, LeadScored, StoredLead } from "@followup/contracts";
 import type { Logger, Readiness } from "@followup/service-kit";
-import type { Broker } from "./broker.js";
-import { BrokerUnavailableError } from "./errors.js";
-import type { LeadIntakeMetrics } from "./metrics.js";
+import type { Broker } from "../broker.js";
+import type { EventPublisher, LeadQueued, LocalOutbox, OutboxStatus } from "../deps.js";
+import { BrokerUnavailableError } from "../errors.js";
+import type { JetStreamPublisher } from "../leads/index.js";
+import type { LeadIntakeMetrics } from "../metrics.js";
 import { type LeadOutbox, type OutboxEntry, OutboxFullError, type OutboxSlot } from "./outbox.js";
-import type { EventPublisher, JetStreamPublisher, LeadQueued } from "./publisher.js";
-
-/** What the routes read of the local outbox: its state, and the leads it holds. */
-export interface LocalOutbox {
-  status(): OutboxStatus;
-  /** Whether the tenant's lead waits here (not yet stored in the leads bucket). */
-  holds(tenant: string, leadId: string): boolean;
-  find(tenant: string, leadId: string): Promise<OutboxEntry | null>;
-}
-
-export interface OutboxStatus {
-  /** Leads waiting to be stored and published. */
-  queued: number;
-  /** OUTBOX_MAX_LEADS: at this many, intake answers 503. */
-  capacity: number;
-  /** Whether it is publishing right now (NATS is back). */
-  draining: boolean;
-}
 
 export interface OutboxPublisherDeps {
   broker: Broker;

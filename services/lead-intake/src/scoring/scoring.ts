@@ -216,7 +216,7 @@ export function loadConversionModelFile(path: string | URL, log: ScoringLog = co
 
 /** The committed model, model/conversion-model.json of this service. Reads the file synchronously. */
 export function loadDefaultConversionModel(log: ScoringLog = console): Scorer {
-  return loadConversionModelFile(new URL("../model/conversion-model.json", import.meta.url), log);
+  return loadConversionModelFile(new URL("../../model/conversion-model.json", import.meta.url), log);
 }
 
 /**

@@ -6,16 +6,16 @@ import {
   HookReceipt,
   type LeadRef,
   leadKey,
+  type StoredLead,
   subjects,
 } from "@followup/contracts";
-import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import type { StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { BrokerHandles } from "./broker.js";
-import type { LeadSources } from "./lead-view.js";
-import { getLead } from "./leads-store.js";
+import { type BrokerHandles, readSubject } from "../broker.js";
+import type { LeadSources } from "./view.js";
 
 /**
- * Reads what GET /v1/lead/:id shows, straight from JetStream: the lead and its plan (KV gets),
+ * Reads what GET /v1/lead/:id shows besides the lead, straight from JetStream: its plan (a KV get)
  * and the lead's messages on LEADS, FOLLOWUP_RESULTS, FOLLOWUP_DLQ and the hook_receipts
  * bucket, each with one batched direct get filtered by the lead's subjects (no consumer is
  * created; the server finds the subjects through its subject index). Each source is bounded.
@@ -29,31 +29,6 @@ export type ViewLog = {
 
 /** At most this many messages per source: a lead has a handful of events, so this is a fence. */
 export const LEAD_VIEW_SOURCE_LIMIT = 500;
-
-function isNoResults(err: unknown): boolean {
-  return err instanceof Error && /no results|message not found|no message found/i.test(err.message);
-}
-
-/** The messages of `stream` on `subject` (wildcards allowed), oldest first, at most `limit`. */
-export async function readSubject(
-  jsm: JetStreamManager,
-  stream: string,
-  subject: string,
-  limit = LEAD_VIEW_SOURCE_LIMIT,
-): Promise<StoredMsg[]> {
-  const messages: StoredMsg[] = [];
-  try {
-    const batch = await jsm.direct.getBatch(stream, { seq: 1, next_by_subj: subject, batch: limit });
-    for await (const message of batch) {
-      messages.push(message);
-      if (messages.length >= limit) break;
-    }
-  } catch (err) {
-    // The server answers "no results" when nothing matches: an empty list, not a failure.
-    if (!isNoResults(err)) throw err;
-  }
-  return messages;
-}
 
 /** Decodes the messages as `type`, skipping (and logging) any that break the contract. */
 function decodeAll<T extends EventType>(
@@ -111,26 +86,30 @@ function receiptsOf(messages: StoredMsg[], log: ViewLog): HookReceipt[] {
   return receipts;
 }
 
-/** Everything the lead view is built from, or null when the tenant has no such lead. */
+/**
+ * Everything the lead view is built from, around the stored lead (the leads room reads it: a
+ * tenant without such a lead has no view).
+ */
 export async function readLeadSources(
   handles: BrokerHandles,
-  ref: LeadRef,
+  lead: StoredLead,
   log: ViewLog,
-): Promise<LeadSources | null> {
-  const found = await getLead(handles.leads, ref);
-  if (found === null) return null;
+): Promise<LeadSources> {
   const { streams } = handles.topology;
+  const ref: LeadRef = { tenant: lead.tenant, leadId: lead.lead_id };
   const { tenant, leadId } = ref;
   const receiptsBucket = handles.topology.buckets.receipts.bucket;
+  const read = (stream: string, subject: string) =>
+    readSubject(handles.jsm, stream, subject, LEAD_VIEW_SOURCE_LIMIT);
   const [plan, leadMessages, resultMessages, deadMessages, receiptMessages] = await Promise.all([
     readPlan(handles.plans, ref, log),
-    readSubject(handles.jsm, streams.leads.name, subjects.leadEvents(tenant, leadId)),
-    readSubject(handles.jsm, streams.results.name, subjects.followupsOfLead("result", tenant, leadId)),
-    readSubject(handles.jsm, streams.dead.name, subjects.followupsOfLead("dead", tenant, leadId)),
-    readSubject(handles.jsm, `KV_${receiptsBucket}`, `$KV.${receiptsBucket}.${leadKey(ref)}.*`),
+    read(streams.leads.name, subjects.leadEvents(tenant, leadId)),
+    read(streams.results.name, subjects.followupsOfLead("result", tenant, leadId)),
+    read(streams.dead.name, subjects.followupsOfLead("dead", tenant, leadId)),
+    read(`KV_${receiptsBucket}`, `$KV.${receiptsBucket}.${leadKey(ref)}.*`),
   ]);
   return {
-    lead: found.lead,
+    lead,
     plan,
     leadEvents: decodeAll(leadEventType, leadMessages, log),
     results: decodeAll("followup.result.v1", resultMessages, log),

@@ -1,9 +1,8 @@
-import type { QueueStatus } from "@followup/contracts";
-import type { FastifyPluginAsync } from "fastify";
-import type { AppDeps } from "../app.js";
+import { QueueStatus } from "@followup/contracts";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { Broker } from "../broker.js";
-import type { LocalOutbox } from "../outbox-publisher.js";
-import { isBrokerError } from "../publisher.js";
+import type { AppDeps, LocalOutbox } from "../deps.js";
+import { isBrokerError } from "../errors.js";
 
 /**
  * The follow-up queue as JetStream holds it, not as any process remembers it: due follow-ups
@@ -49,8 +48,8 @@ async function jetStreamQueueStatus(broker: Broker, followupsEnabled: boolean): 
 }
 
 /** GET /ops/followup/queue: the body of QueueStatus itself (no envelope), as the system it replaces. */
-export const queueRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  app.get("/ops/followup/queue", async () =>
+export const queueRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
+  app.get("/ops/followup/queue", { schema: { response: { 200: QueueStatus } } }, async () =>
     queueStatus(deps.broker, deps.config.FOLLOWUP_ENABLED, deps.outbox),
   );
 };

@@ -1,6 +1,9 @@
 import {
   assertStep,
   assertToken,
+  DEAD_LETTER_LIMIT_DEFAULT,
+  DEAD_LETTER_LIMIT_MAX,
+  type DeadLetterItem,
   decodeEvent,
   encodeEvent,
   type FollowupDead,
@@ -10,6 +13,7 @@ import {
 } from "@followup/contracts";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { readSubject } from "../broker.js";
 
 /**
  * Dead letters (FOLLOWUP_DLQ) listed and replayed for operators. Always scoped to one tenant:
@@ -21,21 +25,13 @@ export interface DeadLetterFilter {
   tenant: string;
   leadId?: string;
   step?: number;
-  /** At most this many, oldest first; default 100, at most 1000 (larger values are clamped). */
+  /**
+   * At most this many, oldest first; default DEAD_LETTER_LIMIT_DEFAULT, at most
+   * DEAD_LETTER_LIMIT_MAX (larger values are clamped).
+   */
   limit?: number;
 }
 
-export interface DeadLetterItem {
-  /** The dead letter's sequence in FOLLOWUP_DLQ. */
-  seq: number;
-  subject: string;
-  /** When the stream stored it. */
-  received_at: string;
-  event: FollowupDead;
-}
-
-export const DEAD_LETTER_LIMIT_DEFAULT = 100;
-export const DEAD_LETTER_LIMIT_MAX = 1000;
 const REPLAY_SOURCE = "/dead-letter-replay";
 
 /** The subject filter of a dead-letter filter: `followup.dead.<tenant>.<lead|*>.<step|>>`. */
@@ -65,43 +61,26 @@ export async function listDeadLetters(
   topo: Topology,
   filter: DeadLetterFilter,
 ): Promise<DeadLetterItem[]> {
-  const subject = deadLetterSubject(filter);
   const limit = limitOf(filter);
   const jsm = await jetstreamManager(nc);
+  const stored = await readSubject(jsm, topo.streams.dead.name, deadLetterSubject(filter), limit);
   const items: DeadLetterItem[] = [];
-  let batch: AsyncIterable<{ seq: number; subject: string; timestamp: string; data: Uint8Array }>;
-  try {
-    batch = await jsm.direct.getBatch(topo.streams.dead.name, {
-      seq: 1,
-      next_by_subj: subject,
-      batch: limit,
-    });
-    for await (const stored of batch) {
-      let event: FollowupDead;
-      try {
-        event = decodeEvent("followup.dead.v1", stored.data);
-      } catch {
-        continue;
-      }
-      if (event.tenant !== filter.tenant) continue;
-      items.push({
-        seq: stored.seq,
-        subject: stored.subject,
-        received_at: new Date(stored.timestamp).toISOString(),
-        event,
-      });
-      if (items.length >= limit) break;
+  for (const message of stored) {
+    let event: FollowupDead;
+    try {
+      event = decodeEvent("followup.dead.v1", message.data);
+    } catch {
+      continue;
     }
-  } catch (err) {
-    // The direct get answers "no results" as an error: an empty list, not a failure.
-    if (isNoMessages(err)) return items;
-    throw err;
+    if (event.tenant !== filter.tenant) continue;
+    items.push({
+      seq: message.seq,
+      subject: message.subject,
+      received_at: new Date(message.timestamp).toISOString(),
+      event,
+    });
   }
   return items;
-}
-
-function isNoMessages(err: unknown): boolean {
-  return err instanceof Error && /message not found|no message found|no results/i.test(err.message);
 }
 
 /**

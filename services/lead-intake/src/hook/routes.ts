@@ -1,11 +1,17 @@
-import { createHash } from "node:crypto";
-import { type HookAck, HookPayload, type HookReceipt } from "@followup/contracts";
+import { HookAck, HookPayload, type HookReceipt } from "@followup/contracts";
 import { DEFAULT_TOLERANCE_SECONDS, verifyWebhook } from "@followup/service-kit";
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
-import type { AppDeps } from "../app.js";
-import { HttpError, parseWith } from "../errors.js";
-import { isWrongLastSequence } from "../leads-store.js";
-import { onBroker } from "../publisher.js";
+import type { FastifyRequest } from "fastify";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { AppDeps } from "../deps.js";
+import { HttpError, onBroker } from "../errors.js";
+import { receiptKey, recordReceipt } from "./receipts.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Who the hook's caller is, decided before its body is validated. */
+    hookAuth: HookAuth | null;
+  }
+}
 
 type HookAuth =
   | { auth: "signature"; webhookId: string }
@@ -65,25 +71,27 @@ function authenticate(request: FastifyRequest, deps: AppDeps): HookAuth {
   );
 }
 
-/** `<tenant>.<leadId>.<first 32 hex of sha256(webhook-id)>`: any webhook-id becomes a valid key token. */
-export function receiptKey(tenant: string, leadId: string, webhookId: string): string {
-  const hash = createHash("sha256").update(webhookId, "utf8").digest("hex").slice(0, 32);
-  return `${tenant}.${leadId}.${hash}`;
-}
-
 /**
  * POST /ops/followup-hook: the default receiver of follow-ups. Records each once per webhook-id
  * (a KV create in hook_receipts: a replay finds the key and is acknowledged without a second
  * record) and answers exactly what the system it replaces answered.
  */
-export const hookRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
+export const hookRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
+  app.decorateRequest("hookAuth", null);
   app.post(
     "/ops/followup-hook",
-    // Not rate limited: its caller is the dispatcher, whose pace is bounded by its own concurrency.
-    { config: { auth: "hook", rawBody: true, rateLimit: false } },
+    {
+      schema: { body: HookPayload, response: { 200: HookAck } },
+      // Not rate limited: its caller is the dispatcher, whose pace is bounded by its own concurrency.
+      config: { auth: "hook", rawBody: true, rateLimit: false },
+      // Before the body is validated: an unauthenticated caller learns nothing about its body.
+      preValidation: async (request) => {
+        request.hookAuth = authenticate(request, deps);
+      },
+    },
     async (request) => {
-      const auth = authenticate(request, deps);
-      const payload = parseWith(HookPayload, request.body);
+      const auth = request.hookAuth!;
+      const payload = request.body;
       let tenant: string;
       if (auth.auth === "signature") {
         if (payload.tenant === undefined) {
@@ -121,15 +129,9 @@ export const hookRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       };
       const { receipts } = deps.broker.handles();
       const key = receiptKey(tenant, payload.lead_id, webhookId);
-      const duplicate = await onBroker("recording the hook receipt", async () => {
-        try {
-          await receipts.create(key, new TextEncoder().encode(JSON.stringify(receipt)));
-          return false;
-        } catch (err) {
-          if (isWrongLastSequence(err)) return true;
-          throw err;
-        }
-      });
+      const duplicate = await onBroker("recording the hook receipt", () =>
+        recordReceipt(receipts, key, receipt),
+      );
       deps.metrics.hooks.inc({ auth: auth.auth, duplicate: String(duplicate) });
       request.log.info(
         { tenant, lead_id: payload.lead_id, step: payload.step, auth: auth.auth, duplicate },

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { readText, removeFile, renameFile, writeFileDurably } from "./outbox-files.js";
+import { readText, removeFile, renameFile, writeFileDurably } from "./files.js";
 
 const LOCK_FILE = "outbox.lock";
 

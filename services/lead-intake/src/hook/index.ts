@@ -1,0 +1,1 @@
+export { hookRoutes as hookRoom } from "./routes.js";

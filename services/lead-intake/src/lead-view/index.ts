@@ -1,0 +1,2 @@
+export { readLeadSources } from "./source.js";
+export { buildLeadView, type LeadSources } from "./view.js";

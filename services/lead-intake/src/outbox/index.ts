@@ -1,0 +1,2 @@
+export { LeadOutbox } from "./outbox.js";
+export { OutboxPublisher, type OutboxPublisherDeps } from "./publisher.js";

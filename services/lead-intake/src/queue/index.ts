@@ -1,0 +1,1 @@
+export { queueRoutes as queueRoom } from "./routes.js";
