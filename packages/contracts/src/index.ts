@@ -4,5 +4,6 @@ export * from "./json-schema.js";
 export * from "./lead.js";
 export * from "./records.js";
 export * from "./schedule.js";
+export * from "./send-window.js";
 export * from "./subjects.js";
 export * from "./topology.js";
