@@ -5,5 +5,6 @@ export * from "./lead.js";
 export * from "./records.js";
 export * from "./schedule.js";
 export * from "./send-window.js";
+export * from "./sequences.js";
 export * from "./subjects.js";
 export * from "./topology.js";

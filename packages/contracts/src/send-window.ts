@@ -169,31 +169,38 @@ function isOpenAt(epochMs: number, w: SendWindow, zone: string): boolean {
  * Openness only changes where the local clock reaches a start or jumps (a zone transition), so the
  * first open instant is the earliest of those candidates that is open. A start inside a gap resolves
  * to the first instant after it ("compatible"); a start in a repeated hour gives both instants.
+ * Starts are made day by day, in time order, and the search ends at the first open one: the zone
+ * arithmetic is the cost, and most steps are settled by the next listed day's start.
  */
 function firstOpenInstant(fromMs: number, w: SendWindow, zone: string): number {
   if (isOpenAt(fromMs, w, zone)) return fromMs;
   const from = Temporal.Instant.fromEpochMilliseconds(fromMs).toZonedDateTimeISO(zone);
   const untilMs = fromMs + SEARCH_DAYS * DAY_MS;
+  const transitions: number[] = [];
+  for (let t = from.getTimeZoneTransition("next"); t !== null; t = t.getTimeZoneTransition("next")) {
+    if (t.epochMilliseconds > untilMs) break;
+    transitions.push(t.epochMilliseconds);
+  }
   const startMinutes = minutesOf(w.start);
   const startTime = new Temporal.PlainTime(Math.floor(startMinutes / 60), startMinutes % 60);
-  const candidates: number[] = [];
+  const firstDate = from.toPlainDate();
   for (let d = 0; d <= SEARCH_DAYS; d++) {
-    const date = from.toPlainDate().add({ days: d });
+    const date = firstDate.add({ days: d });
     if (!w.days.includes(WEEKDAYS[date.dayOfWeek - 1]!)) continue;
     const local = date.toPlainDateTime(startTime);
     for (const disambiguation of ["compatible", "later"] as const) {
-      candidates.push(local.toZonedDateTime(zone, { disambiguation }).epochMilliseconds);
+      const startMs = local.toZonedDateTime(zone, { disambiguation }).epochMilliseconds;
+      if (startMs <= fromMs) continue;
+      // A transition before this start may open the window first (a repeated hour).
+      while (transitions.length > 0 && transitions[0]! <= startMs) {
+        const t = transitions.shift()!;
+        if (t > fromMs && isOpenAt(t, w, zone)) return t;
+      }
+      if (isOpenAt(startMs, w, zone)) return startMs;
     }
   }
-  for (let t = from.getTimeZoneTransition("next"); t !== null; t = t.getTimeZoneTransition("next")) {
-    if (t.epochMilliseconds > untilMs) break;
-    candidates.push(t.epochMilliseconds);
-  }
-  const sorted = candidates.filter((ms) => ms > fromMs).sort((a, b) => a - b);
-  const first = sorted.find((ms) => isOpenAt(ms, w, zone));
   // Unreachable for a valid window: every listed weekday recurs twice within the search.
-  if (first === undefined) throw new Error(`send window never opened within ${SEARCH_DAYS} days in ${zone}`);
-  return first;
+  throw new Error(`send window never opened within ${SEARCH_DAYS} days in ${zone}`);
 }
 
 export interface StepTime {

@@ -11,6 +11,7 @@ import {
 
 const WEEKDAYS_ONLY: Weekday[] = ["mon", "tue", "wed", "thu", "fri"];
 const office = SendWindow.parse({ days: WEEKDAYS_ONLY, start: "09:00", end: "18:00" });
+const wednesdays = SendWindow.parse({ days: ["wed"], start: "10:00", end: "12:00" });
 const sundays = (start: string, end: string) => SendWindow.parse({ days: ["sun"], start, end });
 
 /** `2026-03-09T09:00-04:00`: the wall clock and offset of an instant in a zone, by Intl (not Temporal). */
@@ -203,7 +204,7 @@ const rows: Row[] = [
   {
     name: "a window on one weekday only: past it, the next week's",
     zone: "Europe/Paris",
-    window: SendWindow.parse({ days: ["wed"], start: "10:00", end: "12:00" }),
+    window: wednesdays,
     raw: "2026-06-03T10:30:00.000Z",
     utc: "2026-06-10T08:00:00.000Z",
     local: "2026-06-10T10:00+02:00",
@@ -212,7 +213,7 @@ const rows: Row[] = [
   {
     name: "a window on one weekday only: before it, the same week's",
     zone: "Europe/Paris",
-    window: SendWindow.parse({ days: ["wed"], start: "10:00", end: "12:00" }),
+    window: wednesdays,
     raw: "2026-06-01T10:30:00.000Z",
     utc: "2026-06-03T08:00:00.000Z",
     local: "2026-06-03T10:00+02:00",
