@@ -4,5 +4,7 @@ export * from "./json-schema.js";
 export * from "./lead.js";
 export * from "./records.js";
 export * from "./schedule.js";
+export * from "./send-window.js";
+export * from "./sequences.js";
 export * from "./subjects.js";
 export * from "./topology.js";

@@ -1,0 +1,255 @@
+import { z } from "zod";
+import { Intent, OUTCOMES, type Outcome, Sentiment, STOPPING_OUTCOMES, Token, Urgency } from "./lead.js";
+import { parseDelay, ScheduleError, strategyName } from "./schedule.js";
+import { SendWindow } from "./send-window.js";
+
+/**
+ * Sequences: a tenant's follow-up rules, in the `sequences` KV bucket under `<tenant>.<name>`.
+ * The scheduler enrols each scored lead in at most one (chooseSequence); a tenant without any
+ * keeps the environment's rule as its built-in sequence (builtInSequence).
+ */
+
+/** The channels the dispatcher has (or is getting) a registry entry for; a step names one of them. */
+export const KNOWN_CHANNELS = ["hook", "sms", "email", "slack"] as const;
+export const KnownChannel = z.enum(KNOWN_CHANNELS, { error: `must be one of ${KNOWN_CHANNELS.join(", ")}` });
+export type KnownChannel = z.infer<typeof KnownChannel>;
+
+export const MAX_SEQUENCE_STEPS = 20;
+
+const NAME_RULE = "must be 1-64 characters of a-z, 0-9, '_' or '-'";
+/** A sequence's name: lower case, so `<tenant>.<name>` is one key however a caller spells it. */
+export const SequenceName = z.string().regex(/^[a-z0-9_-]{1,64}$/, NAME_RULE);
+export type SequenceName = z.infer<typeof SequenceName>;
+
+function oneOf<const T extends string>(values: readonly T[]) {
+  return z.enum(values as readonly [T, ...T[]], { error: `must be one of ${values.join(", ")}` });
+}
+
+function listOf<T extends z.ZodType>(item: T, what: string) {
+  return z.array(item).min(1, `must list at least one ${what}; leave it out to match any`);
+}
+
+/** Every criterion given must hold; none given matches every lead. */
+export const SequenceMatch = z.strictObject({
+  min_pred_prob: z
+    .number("must be a number from 0 to 1")
+    .min(0, "must be a number from 0 to 1")
+    .max(1, "must be a number from 0 to 1")
+    .optional(),
+  intents: listOf(oneOf(Intent.options), "intent").optional(),
+  urgency: listOf(oneOf(Urgency.options), "urgency").optional(),
+  sentiment: listOf(oneOf(Sentiment.options), "sentiment").optional(),
+});
+export type SequenceMatch = z.infer<typeof SequenceMatch>;
+
+/** A ScheduleError's reason without its "schedule part N" prefix: here the path says which step. */
+function delayIssue(raw: string): string | null {
+  try {
+    parseDelay(raw);
+    return null;
+  } catch (err) {
+    if (!(err instanceof ScheduleError)) throw err;
+    const prefix = `schedule part ${err.position} ${JSON.stringify(err.part)}: `;
+    return `${JSON.stringify(err.part)}: ${err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message}`;
+  }
+}
+
+export const SequenceStep = z.strictObject({
+  /** From the lead's creation (not from the previous step), in FOLLOWUP_SCHEDULES syntax: 30m, 2h, 1d. */
+  delay: z
+    .string("must be a delay such as 30m, 2h or 1d")
+    .superRefine((raw, ctx) => {
+      const issue = delayIssue(raw);
+      if (issue !== null) ctx.addIssue({ code: "custom", message: issue });
+    })
+    .describe("From the lead's creation: a number with a unit s, m, h or d (none: seconds), such as 30m"),
+  channel: KnownChannel,
+  /** The template the channel renders (the hook channel sends its fixed payload without one). */
+  template: z
+    .string()
+    .regex(/^[a-z0-9_-]{1,64}$/, NAME_RULE)
+    .optional(),
+});
+export type SequenceStep = z.infer<typeof SequenceStep>;
+
+/** The steps, in time order (delays may repeat: two channels at once). */
+function stepList(step: typeof SequenceStep) {
+  return z
+    .array(step)
+    .min(1, "must list at least one step")
+    .max(MAX_SEQUENCE_STEPS, `must list at most ${MAX_SEQUENCE_STEPS} steps`)
+    .superRefine((steps, ctx) => {
+      // Delays count from the lead's creation, so a shorter one after a longer one is almost
+      // always a delay meant "after the previous step"; refusing it keeps steps in time order.
+      let previous = 0;
+      steps.forEach((s, i) => {
+        if (delayIssue(s.delay) !== null) return;
+        const seconds = parseDelay(s.delay);
+        if (seconds < previous) {
+          ctx.addIssue({
+            code: "custom",
+            path: [i, "delay"],
+            message: `must not be shorter than step ${i}'s delay (${steps[i - 1]?.delay}): delays count from the lead's creation`,
+          });
+        }
+        previous = Math.max(previous, seconds);
+      });
+    });
+}
+
+/**
+ * The fields of a sequence. A request refuses unknown fields (a misspelt criterion would match
+ * every lead); a stored record keeps them, so a reader older than the writer still reads it.
+ */
+function sequenceShape(nested: "strict" | "loose") {
+  const loose = nested === "loose";
+  return {
+    enabled: z.boolean("must be true or false").default(true),
+    /** Higher wins when several sequences match a lead; ties go to the name first in order. */
+    priority: z
+      .number("must be an integer from 0 to 1000")
+      .int("must be an integer from 0 to 1000")
+      .min(0, "must be an integer from 0 to 1000")
+      .max(1000, "must be an integer from 0 to 1000")
+      .default(0),
+    match: (loose ? SequenceMatch.loose() : SequenceMatch).default({}),
+    steps: stepList(loose ? SequenceStep.loose() : SequenceStep),
+    /** Absent: any time. */
+    send_window: (loose ? SendWindow.loose() : SendWindow).optional(),
+    /** Outcomes that stop this sequence's remaining steps. */
+    stop_on: z.array(oneOf(OUTCOMES)).default([...STOPPING_OUTCOMES]),
+  };
+}
+
+/** Body of `PUT /v1/sequences/:name`. */
+export const Sequence = z
+  .strictObject(sequenceShape("strict"))
+  .meta({ id: "Sequence", description: "Body of PUT /v1/sequences/:name" });
+export type Sequence = z.output<typeof Sequence>;
+
+/** A sequence as stored in the `sequences` KV bucket under `<tenant>.<name>`. */
+export const SequenceRecord = z
+  .looseObject({
+    ...sequenceShape("loose"),
+    tenant: Token,
+    name: SequenceName,
+    updated_at: z.iso.datetime(),
+  })
+  .meta({ id: "SequenceRecord", description: "Value of a sequence in the sequences KV bucket" });
+export type SequenceRecord = z.output<typeof SequenceRecord>;
+
+/** A record as read from the bucket, with the KV revision it was read at (for If-Match and plans). */
+export type StoredSequence = SequenceRecord & { revision: number };
+
+/**
+ * What the scheduler enrols a lead in: a stored sequence, or the built-in one (whose channel is
+ * FOLLOWUP_CHANNEL, any registry name, and whose schedule may be empty).
+ */
+export interface SequenceDefinition {
+  name: string;
+  enabled: boolean;
+  priority: number;
+  match: SequenceMatch;
+  steps: readonly { delay: string; channel: string; template?: string }[];
+  send_window?: SendWindow;
+  stop_on: readonly Outcome[];
+}
+
+/** The scored lead's fields a match reads (as in lead.scored.v1's data). */
+export interface SequenceLead {
+  pred_prob: number;
+  intent: Intent;
+  urgency: Urgency;
+  sentiment: Sentiment;
+}
+
+export function sequenceMatches(match: SequenceMatch, lead: SequenceLead): boolean {
+  return (
+    (match.min_pred_prob === undefined || lead.pred_prob >= match.min_pred_prob) &&
+    (match.intents === undefined || match.intents.includes(lead.intent)) &&
+    (match.urgency === undefined || match.urgency.includes(lead.urgency)) &&
+    (match.sentiment === undefined || match.sentiment.includes(lead.sentiment))
+  );
+}
+
+/**
+ * The enabled sequence with the highest priority whose match holds, or null. Equal priorities go
+ * to the name that sorts first (code-unit order, the same on every machine and locale): the choice
+ * depends only on what the tenant wrote, not on the order the bucket lists keys or on edit times,
+ * and renaming is how a tenant breaks a tie.
+ */
+export function matchSequence<S extends Pick<SequenceDefinition, "name" | "enabled" | "priority" | "match">>(
+  sequences: readonly S[],
+  lead: SequenceLead,
+): S | null {
+  let chosen: S | null = null;
+  for (const s of sequences) {
+    if (!s.enabled || !sequenceMatches(s.match, lead)) continue;
+    if (
+      chosen === null ||
+      s.priority > chosen.priority ||
+      (s.priority === chosen.priority && s.name < chosen.name)
+    ) {
+      chosen = s;
+    }
+  }
+  return chosen;
+}
+
+/** The name of the built-in sequence of a tenant that has none of its own. */
+export const BUILT_IN_SEQUENCE = "default";
+
+/** The scheduler's environment that makes up the built-in sequence (its config keys, parsed). */
+export interface BuiltInSequenceEnv {
+  FOLLOWUP_ENABLED: boolean;
+  FOLLOWUP_RULE_TOP_P: number;
+  /** Delays in seconds, in step order. */
+  FOLLOWUP_SCHEDULES: readonly number[];
+  FOLLOWUP_CHANNEL: string;
+}
+
+/**
+ * Today's rule as a sequence: enabled by FOLLOWUP_ENABLED, matching `pred_prob >= TOP_P`, one
+ * step per delay ("1800s", as the hook's `strategy` names it) on FOLLOWUP_CHANNEL, no window.
+ */
+export function builtInSequence(env: BuiltInSequenceEnv): SequenceDefinition {
+  return {
+    name: BUILT_IN_SEQUENCE,
+    enabled: env.FOLLOWUP_ENABLED,
+    priority: 0,
+    match: { min_pred_prob: env.FOLLOWUP_RULE_TOP_P },
+    steps: env.FOLLOWUP_SCHEDULES.map((delay) => ({
+      delay: strategyName(delay),
+      channel: env.FOLLOWUP_CHANNEL,
+    })),
+    stop_on: [...STOPPING_OUTCOMES],
+  };
+}
+
+/** The step delays of a validated sequence, in seconds, in step order. */
+export function sequenceDelays(sequence: Pick<SequenceDefinition, "steps">): number[] {
+  return sequence.steps.map((step, i) => parseDelay(step.delay, i + 1));
+}
+
+export type EnrolmentSkip = "disabled" | "empty_schedule" | "below_threshold" | "no_matching_sequence";
+export type Enrolment<S> = { sequence: S } | { skipped: EnrolmentSkip };
+
+/**
+ * Which sequence a scored lead is enrolled in. A tenant with sequences gets matchSequence's choice
+ * or `no_matching_sequence`. A tenant with none gets the built-in one with today's skip reasons,
+ * in today's order (disabled, empty_schedule, below_threshold), so nothing it sees changes.
+ */
+export function chooseSequence<S extends SequenceDefinition>(
+  tenantSequences: readonly S[],
+  builtIn: SequenceDefinition,
+  lead: SequenceLead,
+): Enrolment<S | SequenceDefinition> {
+  if (tenantSequences.length > 0) {
+    const chosen = matchSequence(tenantSequences, lead);
+    return chosen === null ? { skipped: "no_matching_sequence" } : { sequence: chosen };
+  }
+  if (!builtIn.enabled) return { skipped: "disabled" };
+  if (builtIn.steps.length === 0) return { skipped: "empty_schedule" };
+  if (!sequenceMatches(builtIn.match, lead)) return { skipped: "below_threshold" };
+  return { sequence: builtIn };
+}
