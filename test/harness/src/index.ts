@@ -4,5 +4,16 @@ export { resolveNatsServerBin } from "./binary.js";
 export { type NatsCluster, type NatsClusterOptions, startNatsCluster } from "./cluster.js";
 export { freePort } from "./port.js";
 export { type ExitStatus, type ManagedProcess, type SpawnOptions, spawnProcess } from "./process.js";
+export { isProcessAlive } from "./reaper.js";
 export { type NatsServer, type NatsServerOptions, startNatsServer } from "./server.js";
+export {
+  REPO_ROOT,
+  SERVICE_NAMES,
+  type ServiceName,
+  type SpawnServiceOptions,
+  serviceCommand,
+  serviceMain,
+  spawnService,
+  waitForReadyz,
+} from "./services.js";
 export { type WaitForOptions, waitFor } from "./wait.js";
