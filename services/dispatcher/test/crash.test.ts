@@ -1,37 +1,27 @@
 import { type FollowupResult, subjects, topology } from "@followup/contracts";
-import { type ManagedProcess, type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
-import { provisionTopology } from "@followup/service-kit";
+import { type ManagedProcess, waitFor } from "@followup/nats-harness";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KEY, publishDue, putLead, readStream, spawnDispatcher } from "./fixtures.js";
+import { KEY, type ProcessRig, publishDue, putLead, readStream, startProcessRig } from "./fixtures.js";
 import { type HookReceiver, startHookReceiver } from "./hook-receiver.js";
 
 const topo = topology();
 const STARTED = /"msg":"dispatcher_started"/;
-let server: NatsServer;
+let rig: ProcessRig;
 let nc: NatsConnection;
 let receiver: HookReceiver;
-const processes: ManagedProcess[] = [];
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  await provisionTopology(nc, topo);
+  rig = await startProcessRig();
+  nc = rig.nc;
 });
 
-afterAll(async () => {
-  await Promise.all(processes.map((p) => p.cleanup()));
-  await receiver?.close();
-  await nc?.close();
-  await server?.cleanup();
-});
+afterAll(() => rig?.stop(receiver));
 
 function start(name: string): ManagedProcess {
-  const p = spawnDispatcher(name, { NATS_URL: server.url, FOLLOWUP_HOOK_URL: receiver.url });
-  processes.push(p);
-  return p;
+  return rig.spawn(name, { FOLLOWUP_HOOK_URL: receiver.url });
 }
 
 describe("dispatcher crash (kill -9 during a slow hook call)", () => {

@@ -1,41 +1,31 @@
 import { type FollowupResult, topology } from "@followup/contracts";
-import { type ManagedProcess, type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
-import { provisionTopology } from "@followup/service-kit";
+import { type ManagedProcess, waitFor } from "@followup/nats-harness";
 import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { KEY, publishDue, putLead, readStream, spawnDispatcher } from "./fixtures.js";
+import { KEY, type ProcessRig, publishDue, putLead, readStream, startProcessRig } from "./fixtures.js";
 import { type HookReceiver, startHookReceiver } from "./hook-receiver.js";
 
 const topo = topology();
 const STARTED = /"msg":"dispatcher_started"/;
-let server: NatsServer;
+let rig: ProcessRig;
 let nc: NatsConnection;
 let js: JetStreamClient;
 let kv: KV;
 let receiver: HookReceiver;
-const processes: ManagedProcess[] = [];
 
 beforeEach(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  await provisionTopology(nc, topo);
+  rig = await startProcessRig();
+  nc = rig.nc;
   js = jetstream(nc);
   kv = await new Kvm(nc).open(topo.buckets.leads.bucket);
 });
 
-afterEach(async () => {
-  await Promise.all(processes.splice(0).map((p) => p.cleanup()));
-  await receiver?.close();
-  await nc?.close();
-  await server?.cleanup();
-});
+afterEach(() => rig?.stop(receiver));
 
 function start(name: string, env: Record<string, string> = {}): ManagedProcess {
-  const p = spawnDispatcher(name, { NATS_URL: server.url, FOLLOWUP_HOOK_URL: receiver.url, ...env });
-  processes.push(p);
-  return p;
+  return rig.spawn(name, { FOLLOWUP_HOOK_URL: receiver.url, ...env });
 }
 
 async function publishBurst(count: number, prefix: string): Promise<string[]> {

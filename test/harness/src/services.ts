@@ -75,3 +75,20 @@ export async function waitForReadyz(
   );
   if (gone !== undefined) throw gone;
 }
+
+/** One JSON log line of a service (pino): `msg` is the event name. */
+export type LogLine = { msg?: string; level?: string } & Record<string, unknown>;
+
+/** The lines of a process's output that are JSON objects (pino's log lines); others are skipped. */
+export function parseLogLines(output: readonly string[]): LogLine[] {
+  const lines: LogLine[] = [];
+  for (const line of output) {
+    if (!line.startsWith("{")) continue;
+    try {
+      lines.push(JSON.parse(line) as LogLine);
+    } catch {
+      // a line cut by a crash, a stack trace, a tsx notice
+    }
+  }
+  return lines;
+}
