@@ -74,23 +74,18 @@ export async function publishDeadLetter(
   step: number,
 ): Promise<void> {
   const due = dueData(tenant, leadId, step);
+  const { lead_id, delay_s, due_at, idempotency_key, channel } = due;
+  const exhausted = {
+    attempts: 8,
+    reason: "exhausted",
+    last_status_code: 503,
+    last_error: "HTTP 503",
+  } as const;
   const event = makeEvent("followup.dead.v1", {
     source: "/dispatcher",
     subject: `${leadId}/${step}`,
     tenant,
-    data: {
-      lead_id: leadId,
-      step,
-      delay_s: due.delay_s,
-      due_at: due.due_at,
-      idempotency_key: due.idempotency_key,
-      channel: "hook",
-      attempts: 8,
-      reason: "exhausted",
-      last_status_code: 503,
-      last_error: "HTTP 503",
-      due,
-    },
+    data: { lead_id, step, delay_s, due_at, idempotency_key, channel, ...exhausted, due },
   });
   await jetstream(nc).publish(subjects.followupDead(tenant, leadId, step), encodeEvent(event));
 }
