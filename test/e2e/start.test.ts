@@ -4,6 +4,7 @@
 // `timeout` does), and the install it runs for being quiet.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -21,10 +22,11 @@ import { ApiClient, REFERENCE_LEADS } from "../support/index.js";
 const READY_LINE = /\[engine\] ready: lead-intake on http:\/\/127\.0\.0\.1:\d+/;
 
 interface Started {
+  /** What was started: `npm start`, or a wrapper around scripts/start.sh. */
   npm: ManagedProcess;
   dataDir: string;
   ports: Record<(typeof SERVICE_NAMES)[number], number>;
-  /** nats-server and the three services, by the pids the runner printed. */
+  /** nats-server and the three services (by the pids the runner printed) and the runner itself. */
   pids: Map<string, number>;
 }
 
@@ -51,7 +53,6 @@ async function natsPort(): Promise<number> {
 }
 
 async function portIsFree(port: number): Promise<boolean> {
-  const { createServer } = await import("node:net");
   return new Promise((resolve) => {
     const server = createServer();
     server.once("error", () => resolve(false));
@@ -59,8 +60,10 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** `npm start` on free ports and a temp data dir; resolves once the ready line is printed. */
-async function npmStart(): Promise<Started> {
+const NPM_START = { command: "npm", args: ["start"] };
+
+/** `npm start` (or `command`) on free ports and a temp data dir; resolves once the ready line is printed. */
+async function npmStart(command: { command: string; args: string[] } = NPM_START): Promise<Started> {
   const dataDir = mkdtempSync(join(process.env.FOLLOWUP_HARNESS_RUN_DIR || tmpdir(), "npm-start-"));
   const ports = {
     "lead-intake": await freePort(),
@@ -68,9 +71,8 @@ async function npmStart(): Promise<Started> {
     dispatcher: await freePort(),
   };
   const npm = spawnProcess({
-    name: "npm start",
-    command: "npm",
-    args: ["start"],
+    name: [command.command, ...command.args].join(" "),
+    ...command,
     cwd: REPO_ROOT,
     env: {
       NATS_URL: undefined,
@@ -99,18 +101,25 @@ async function npmStart(): Promise<Started> {
     if (match) run.pids.set(match[1]!, Number(match[2]));
   }
   expect([...run.pids.keys()].sort()).toEqual(["dispatcher", "lead-intake", "nats-server", "scheduler"]);
+  run.pids.set("the runner (scripts/engine.ts)", parentOf(run.pids.get("lead-intake")!));
   return run;
 }
 
-async function stopsEverything(signal: "SIGTERM" | "SIGINT"): Promise<void> {
-  const run = await npmStart();
+/** The parent pid of `pid` (from /proc). */
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+async function stopsEverything(signal: "SIGTERM" | "SIGINT", command = NPM_START): Promise<void> {
+  const run = await npmStart(command);
   for (const [name, pid] of run.pids) expect(isProcessAlive(pid), `${name} (pid ${pid}) runs`).toBe(true);
 
   process.kill(run.npm.pid, signal);
 
   const stillRunning = () => [...run.pids].filter(([, pid]) => isProcessAlive(pid)).map(([name]) => name);
   await waitFor(() => stillRunning().length === 0, {
-    description: `nats-server and the three services to exit after ${signal} to npm`,
+    description: `the runner, nats-server and the three services to exit after ${signal} to ${command.command}`,
     timeoutMs: 30_000,
     intervalMs: 100,
   }).catch((err: Error) => {
@@ -143,6 +152,12 @@ describe("npm start", () => {
 
   it("stops nats-server and every service when the npm process gets SIGINT", async () => {
     await stopsEverything("SIGINT");
+  }, 60_000);
+
+  it("stops everything when the process that started the runner dies without passing a signal on", async () => {
+    // sh dies of SIGTERM while it waits; the runner (its own session, so not killed with sh's
+    // process group) gets no signal, only a new parent.
+    await stopsEverything("SIGTERM", { command: "sh", args: ["-c", "setsid bash scripts/start.sh & wait"] });
   }, 60_000);
 });
 
