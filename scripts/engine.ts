@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { serviceCommand, waitForReadyz } from "../test/harness/src/services.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DATA = process.env.ENGINE_DATA_DIR ?? join(ROOT, ".data");
@@ -33,6 +34,7 @@ Environment (all optional):
   FOLLOWUP_RULE_TOP_P   score a lead needs to get follow-ups (default 0.70)
   FOLLOWUP_HOOK_URL     where follow-ups are delivered (default lead-intake's /ops/followup-hook)
   FOLLOWUP_HOOK_SECRET  whsec_ secret for hook signatures (default: generated once into .data/)
+  OUTBOX_DIR            lead-intake's durable outbox (default <ENGINE_DATA_DIR>/outbox/lead-intake-<port>)
   LOG_LEVEL             info (default), debug, ...
   HOST                  address the services listen on (default 127.0.0.1: the dev key stays on this machine)
   LEAD_INTAKE_PORT, SCHEDULER_PORT, DISPATCHER_PORT
@@ -167,7 +169,7 @@ async function startNats(): Promise<{ url: string; child: ChildProcess }> {
   pipeWithPrefix(child, "nats-server", 3);
   await waitForPort(port, 15_000);
   say(
-    `nats-server listening on nats://127.0.0.1:${port} (store ${join(dir, "store")}, sync ${sync ? "always" : "default"})`,
+    `nats-server listening on nats://127.0.0.1:${port} (pid ${child.pid}, store ${join(dir, "store")}, sync ${sync ? "always" : "default"})`,
   );
   return { url: `nats://127.0.0.1:${port}`, child };
 }
@@ -226,24 +228,23 @@ async function main(): Promise<void> {
   };
 
   SERVICES.forEach((service, index) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", join(ROOT, "services", service.name, "src", "main.ts")],
-      {
-        cwd: ROOT,
-        env: {
-          ...env,
-          PORT: String(service.port),
-        },
-        // Own process group: a Ctrl-C reaches only this runner, which stops the services in order
-        // (each would otherwise get SIGINT from the terminal and SIGTERM from here, a "second
-        // signal"). The IPC channel lets a service notice this runner's death and shut down.
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe", "ipc"],
-      },
-    );
+    const { command, args, cwd } = serviceCommand(service.name);
+    const own =
+      service.name === "lead-intake" && !process.env.OUTBOX_DIR
+        ? { OUTBOX_DIR: join(DATA, "outbox", `lead-intake-${service.port}`) }
+        : {};
+    const child = spawn(command, args, {
+      cwd,
+      env: { ...env, ...own, PORT: String(service.port) },
+      // Own process group: a Ctrl-C reaches only this runner, which stops the services in order
+      // (each would otherwise get SIGINT from the terminal and SIGTERM from here, a "second
+      // signal"). The IPC channel lets a service notice this runner's death and shut down.
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+    });
     children.set(service.name, child);
     pipeWithPrefix(child, service.name, index);
+    say(`${service.name} started (pid ${child.pid})`);
     child.once("exit", (code, signal) => {
       if (stopping) return;
       say(`${service.name} exited (${signal ?? `code ${code}`}); stopping the engine`);
@@ -256,10 +257,64 @@ async function main(): Promise<void> {
     void stopAll(1);
   });
 
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void stopAll(0));
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void stopAll(0));
+  stopWhenOrphaned(() => {
+    say("the process that started this runner is gone; stopping the engine");
+    void stopAll(0);
+  });
+
+  // The ready line comes once every service answers 200 on /readyz, so a request right after it
+  // is served (a started process needs 2-3 s more to listen and connect).
+  const host = env.HOST === "0.0.0.0" || env.HOST === "::" ? "127.0.0.1" : env.HOST;
+  for (;;) {
+    const pending = await notReady(host, children, () => stopping);
+    if (stopping) return;
+    if (pending.length === 0) break;
+    say(`waiting for ${pending.join(", ")} to answer 200 on /readyz`);
+  }
   say(
-    `lead-intake on http://127.0.0.1:${SERVICES[0].port}, scheduler metrics on :${SERVICES[1].port}, dispatcher metrics on :${SERVICES[2].port}. Ctrl-C stops everything.`,
+    `ready: lead-intake on http://${host}:${SERVICES[0].port}, scheduler metrics on :${SERVICES[1].port}, dispatcher metrics on :${SERVICES[2].port}. Ctrl-C stops everything.`,
   );
+}
+
+/** The services that did not answer 200 on /readyz within 30 s (all waited for at once). */
+async function notReady(
+  host: string,
+  children: Map<string, ChildProcess>,
+  stopping: () => boolean,
+): Promise<string[]> {
+  const results = await Promise.all(
+    SERVICES.map((service) =>
+      waitForReadyz(`http://${host}:${service.port}`, {
+        name: service.name,
+        timeoutMs: 30_000,
+        alive: () => {
+          const child = children.get(service.name);
+          if (stopping() || !child || child.exitCode !== null || child.signalCode !== null)
+            throw new Error(`${service.name} is not running`);
+        },
+      }).then(
+        () => undefined,
+        () => service.name,
+      ),
+    ),
+  );
+  return results.filter((name) => name !== undefined);
+}
+
+/**
+ * `npm start` runs this runner as `sh -c "bash scripts/start.sh"` -> (exec) node: npm passes a
+ * SIGTERM or SIGINT it gets on to that `sh`, which dies of it without passing it on, so the runner
+ * gets no signal at all; it is only re-parented. Watching the parent pid turns that into a stop.
+ */
+function stopWhenOrphaned(stop: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop();
+  }, 250);
+  timer.unref();
 }
 
 // Run when executed (node --import tsx scripts/engine.ts), not when a test imports natsConfig.

@@ -1,4 +1,5 @@
-import { freePort } from "@followup/nats-harness";
+import { relative } from "node:path";
+import { freePort, type ServiceName, serviceMain } from "@followup/nats-harness";
 import { BENCH_HOOK_SECRET } from "../peers/hook-call.js";
 import { type NodeProcess, startNodeProcess } from "../processes.js";
 
@@ -7,7 +8,7 @@ import { type NodeProcess, startNodeProcess } from "../processes.js";
  * configured through the environment exactly as an operator would, each on its own loopback port
  * and ready once its /readyz answers 200.
  */
-export type ServiceName = "lead-intake" | "scheduler" | "dispatcher";
+export type { ServiceName };
 
 export const BENCH_API_KEY = "bench-key";
 
@@ -46,7 +47,7 @@ export async function startService(
   return startNodeProcess({
     name,
     repoRoot,
-    script: `services/${name}/src/main.ts`,
+    script: relative(repoRoot, serviceMain(name)),
     env: {
       NATS_URL: env.natsUrl,
       PORT: String(port),

@@ -20,7 +20,14 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, REFERENCE_LEADS, type ServiceName, startEngine } from "../support/index.js";
+import {
+  type Engine,
+  putLead,
+  REFERENCE_LEADS,
+  type ServiceName,
+  startEngine,
+  storedLead,
+} from "../support/index.js";
 
 const TENANT = "acme";
 /** Long enough that no timer of the engine's own fires during the test: only what a case plants does. */
@@ -64,19 +71,11 @@ function newLeadId(): string {
 
 /** The lead as lead-intake stores it, plus a field this version does not know. */
 async function storeLead(leadId: string): Promise<void> {
-  const lead: StoredLead & { source_campaign: string } = {
-    lead_id: leadId,
-    tenant: TENANT,
-    name: "Alex Rivera",
-    phone: "+1-555-0199",
+  const lead = storedLead(TENANT, leadId, {
     details: "Urgent: need to book",
-    enrichment: { intent: "lead_capture", sentiment: "positive", urgency: "high", score: 0.8 },
-    pred_prob: 0.9,
     model_version: "contract-test",
-    created_at: new Date().toISOString(),
-    source_campaign: "spring",
-  };
-  await leads.put(leadKey({ tenant: TENANT, leadId }), JSON.stringify(lead));
+  });
+  await putLead(leads, { ...lead, source_campaign: "spring" } as StoredLead);
 }
 
 /** Timers held for a lead (SCHEDULES is one step). */

@@ -3,7 +3,7 @@ import { ErrorEnvelope } from "@followup/contracts";
 import { signWebhook, webhookHeaders } from "@followup/service-kit";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishDeadLetter } from "../../services/lead-intake/test/fixtures.js";
+import { publishDeadLetter } from "../support/index.js";
 import { ACME_KEY, GLOBEX_KEY, HOOK_KEY, type HostileIntake, startHostileIntake } from "./intake.js";
 
 /**

@@ -1,18 +1,17 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   freePort,
   type ManagedProcess,
   type NatsServer,
-  spawnProcess,
+  spawnService,
   startNatsServer,
   waitFor,
 } from "@followup/nats-harness";
-import { parseWebhookSecret } from "@followup/service-kit";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { HOOK_KEY, HOOK_SECRET } from "../support/index.js";
 
 /**
  * lead-intake as it runs (its own process, real HTTP on 127.0.0.1) against a real nats-server,
@@ -21,11 +20,10 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
  * published" is checked where it would show.
  */
 
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const ACME_KEY = "acme-hostile-key-2b7d91c4";
 export const GLOBEX_KEY = "globex-hostile-key-e4a06f13";
-export const SECRET = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
-export const HOOK_KEY = parseWebhookSecret(SECRET);
+export const SECRET = HOOK_SECRET;
+export { HOOK_KEY };
 export const BODY_LIMIT_BYTES = 16_384;
 
 export interface Counts {
@@ -70,11 +68,9 @@ export async function startHostileIntake(): Promise<HostileIntake> {
   const server = await startNatsServer();
   const outboxDir = mkdtempSync(join(tmpdir(), "hostile-outbox-"));
   const port = await freePort();
-  const proc = spawnProcess({
+  const proc = spawnService({
+    service: "lead-intake",
     name: "lead-intake (hostile input)",
-    command: process.execPath,
-    args: ["--import", "tsx", join(REPO_ROOT, "services/lead-intake/src/main.ts")],
-    cwd: REPO_ROOT,
     env: {
       NATS_URL: server.url,
       PORT: String(port),

@@ -1,12 +1,18 @@
-import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type NatsServer, type NatsServerOptions, startNatsServer } from "@followup/nats-harness";
-import { parseWebhookSecret } from "@followup/service-kit";
+import {
+  freePort,
+  type NatsServer,
+  type NatsServerOptions,
+  SERVICE_NAMES,
+  type ServiceName,
+  startNatsServer,
+} from "@followup/nats-harness";
 import { ApiClient } from "./api.js";
+import { newHookSecret } from "./fixtures.js";
 import { type HookRecorder, startHookRecorder } from "./hook-recorder.js";
-import { SERVICE_NAMES, type ServiceName, ServiceProcess, type StartedWhen } from "./services.js";
+import { ServiceProcess, type StartedWhen } from "./services.js";
 
 type Env = Record<string, string | undefined>;
 
@@ -69,8 +75,7 @@ export interface Engine {
  */
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
   const copies = { "lead-intake": 1, scheduler: 1, dispatcher: 1, ...options.copies };
-  const secret = `whsec_${randomBytes(32).toString("base64")}`;
-  parseWebhookSecret(secret);
+  const secret = newHookSecret();
   const tempDirs: string[] = [];
   const services: Record<ServiceName, ServiceProcess[]> = {
     "lead-intake": [],

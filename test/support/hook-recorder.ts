@@ -11,6 +11,8 @@ export interface HookCall {
   /** The `webhook-id` header: the follow-up's idempotency key `<tenant>:<leadId>:<step>`. */
   webhookId: string;
   headers: IncomingHttpHeaders;
+  /** The caller's port: the same across calls when the caller keeps its connection alive. */
+  remotePort: number;
   raw: string;
   /** The parsed body (undefined when it was not JSON). */
   body: HookPayload | undefined;
@@ -22,7 +24,7 @@ export interface HookCall {
   payloadValid: boolean;
   /** A verified call for a webhook-id already delivered, answered 2xx and dropped. */
   duplicate: boolean;
-  /** What it answered; 0 when it refused (closed the connection) or has not answered yet. */
+  /** What it answers (set on arrival, also when the answer is delayed); 0 when it refuses or hangs. */
   status: number;
 }
 
@@ -37,6 +39,8 @@ export interface HookAnswer {
   delayMs?: number;
   /** Close the connection without answering (a connection error for the caller). */
   refuse?: boolean;
+  /** Take the call and never answer (the caller's timeout ends it; `close` drops it). */
+  hang?: boolean;
 }
 
 /** Decides the answer per call; `index` counts every call from 0. Return undefined for the default. */
@@ -47,6 +51,8 @@ export interface HookRecorderOptions {
   secret: string;
   /** The path calls are expected on. Default `/hook`. */
   path?: string;
+  /** The port to listen on. Default: a free one. */
+  port?: number;
   responder?: HookResponder;
 }
 
@@ -54,7 +60,10 @@ export interface HookRecorderOptions {
  * A follow-up receiver on 127.0.0.1 (node:http) that verifies Standard Webhooks signatures,
  * records every call with its receive time, accepts each webhook-id once (a later verified 2xx
  * call for it is a counted duplicate, dropped as a real receiver would), and answers as told:
- * a status, a delay, or a refused connection. Unsigned or badly signed calls get 401.
+ * a status, a delay, a refused connection or none at all. Unsigned or badly signed calls get 401.
+ * A call is delivered when the recorder decides to answer it 2xx, on arrival, as a receiver that
+ * commits before it answers: a delayed answer the caller never reads (it was killed) still counts.
+ * The one hook receiver of the tests: the services' own tests use it too.
  */
 export class HookRecorder {
   /** Every call, in arrival order. */
@@ -65,18 +74,24 @@ export class HookRecorder {
   readonly #sockets = new Set<Socket>();
   readonly #key: Buffer;
   readonly #path: string;
+  readonly #port: number;
   #responder: HookResponder;
   #url = "";
 
   constructor(options: HookRecorderOptions) {
     this.#key = parseWebhookSecret(options.secret);
     this.#path = options.path ?? "/hook";
+    this.#port = options.port ?? 0;
     this.#responder = options.responder ?? (() => undefined);
     this.#server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
-        const call = this.#record(req.headers, Buffer.concat(chunks).toString("utf8"));
+        const call = this.#record(
+          req.headers,
+          req.socket.remotePort ?? 0,
+          Buffer.concat(chunks).toString("utf8"),
+        );
         const index = this.calls.length;
         this.calls.push(call);
         if (req.url !== this.#path || req.method !== "POST") {
@@ -90,18 +105,20 @@ export class HookRecorder {
           return;
         }
         const answer = this.#responder(call, index) ?? {};
+        if (answer.hang) return; // answered never; close() destroys the connection
+        const status = answer.refuse ? 0 : (answer.status ?? 200);
+        const ok = status >= 200 && status < 300;
+        call.status = status;
+        if (ok) {
+          if (this.delivered.has(call.webhookId)) call.duplicate = true;
+          else this.delivered.set(call.webhookId, call);
+        }
         const reply = () => {
           if (answer.refuse) {
             req.socket.destroy();
             return;
           }
-          const status = answer.status ?? 200;
-          call.status = status;
-          const ok = status >= 200 && status < 300;
-          if (ok) {
-            if (this.delivered.has(call.webhookId)) call.duplicate = true;
-            else this.delivered.set(call.webhookId, call);
-          }
+          if (res.destroyed) return;
           res
             .writeHead(status, { "content-type": "application/json", ...answer.headers })
             .end(answer.body ?? (ok ? '{"ok":true}' : `{"ok":false,"status":${status}}`));
@@ -159,7 +176,7 @@ export class HookRecorder {
   async listen(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once("error", reject);
-      this.#server.listen({ host: "127.0.0.1", port: 0 }, () => resolve());
+      this.#server.listen({ host: "127.0.0.1", port: this.#port }, () => resolve());
     });
     const { port } = this.#server.address() as AddressInfo;
     this.#url = `http://127.0.0.1:${port}${this.#path}`;
@@ -173,7 +190,7 @@ export class HookRecorder {
     await closed;
   }
 
-  #record(headers: IncomingHttpHeaders, raw: string): HookCall {
+  #record(headers: IncomingHttpHeaders, remotePort: number, raw: string): HookCall {
     const verification = verifyWebhook(this.#key, headers as never, raw);
     let body: unknown;
     try {
@@ -186,6 +203,7 @@ export class HookRecorder {
       receivedAt: Date.now(),
       webhookId: String(headers["webhook-id"] ?? ""),
       headers,
+      remotePort,
       raw,
       body: payload.success ? payload.data : (body as HookPayload | undefined),
       verified: verification.ok,

@@ -1,6 +1,16 @@
 // Support for the cross-service tests (end-to-end, contracts, faults): the engine as real
 // processes around a real nats-server, lead-intake's API, a recording hook, a core-NATS event
 // recorder, the event contracts applied to what was seen, and /metrics as numbers.
+
+export {
+  type LogLine,
+  metricValue,
+  parseLogLines,
+  REPO_ROOT,
+  SERVICE_NAMES,
+  type ServiceName,
+  serviceMain,
+} from "@followup/nats-harness";
 export { ApiClient, type ApiResponse, REFERENCE_LEADS } from "./api.js";
 export { type Engine, type EngineOptions, startEngine, TENANTS } from "./engine.js";
 export {
@@ -19,6 +29,15 @@ export {
   recordEvents,
 } from "./event-recorder.js";
 export {
+  dueData,
+  HOOK_KEY,
+  HOOK_SECRET,
+  newHookSecret,
+  publishDeadLetter,
+  putLead,
+  storedLead,
+} from "./fixtures.js";
+export {
   type HookAnswer,
   type HookCall,
   HookRecorder,
@@ -28,15 +47,9 @@ export {
 } from "./hook-recorder.js";
 export { type MetricSample, MetricsSnapshot, parsePrometheusText, scrapeMetrics } from "./metrics.js";
 export {
-  type LogLine,
-  parseLogLines,
-  REPO_ROOT,
-  SERVICE_NAMES,
-  type ServiceName,
   ServiceProcess,
   type ServiceProcessOptions,
   type StartedWhen,
-  serviceMain,
   startServiceProcess,
 } from "./services.js";
 export { describeSummary, type Summary, summarize } from "./timing.js";

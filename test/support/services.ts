@@ -1,24 +1,15 @@
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   type ExitStatus,
   freePort,
+  type LogLine,
   type ManagedProcess,
-  spawnProcess,
+  parseLogLines,
+  type ServiceName,
+  spawnService,
   waitFor,
+  waitForReadyz,
 } from "@followup/nats-harness";
 import { type MetricsSnapshot, scrapeMetrics } from "./metrics.js";
-
-/** The repository root (services are run from here, as `npm start` runs them). */
-export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-export const SERVICE_NAMES = ["lead-intake", "scheduler", "dispatcher"] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
-
-/** The entry file of a service: what `pnpm --filter @followup/<name> start` runs. */
-export function serviceMain(service: ServiceName): string {
-  return join(REPO_ROOT, "services", service, "src", "main.ts");
-}
 
 /** The log line each service prints once it has started (lead-intake's comes before NATS is up). */
 const STARTED_LINE: Record<ServiceName, string> = {
@@ -26,9 +17,6 @@ const STARTED_LINE: Record<ServiceName, string> = {
   scheduler: "scheduler_started",
   dispatcher: "dispatcher_started",
 };
-
-/** One JSON log line of a service (pino): `msg` is the event name. */
-export type LogLine = { msg?: string; level?: string } & Record<string, unknown>;
 
 /** How far {@link ServiceProcess.start} waits: its started line, or also a 200 from `/readyz`. */
 export type StartedWhen = "logged" | "ready";
@@ -100,11 +88,9 @@ export class ServiceProcess {
     if (this.#current)
       this.#earlierOutput.push(...this.#current.output(), `[support] ${this.label} restarted`);
     this.#starts++;
-    const proc = spawnProcess({
+    const proc = spawnService({
+      service: this.service,
       name: this.#starts > 1 ? `${this.label} (run ${this.#starts})` : this.label,
-      command: process.execPath,
-      args: ["--import", "tsx", serviceMain(this.service)],
-      cwd: REPO_ROOT,
       env: this.env,
     });
     this.#current = proc;
@@ -118,13 +104,13 @@ export class ServiceProcess {
 
   /** Waits until `/readyz` answers 200 (NATS connected, topology provisioned, consumers running). */
   async waitUntilReady(timeoutMs = 20_000): Promise<void> {
-    await waitFor(
-      async () => {
+    await waitForReadyz(this.url, {
+      name: this.label,
+      timeoutMs,
+      alive: () => {
         if (!this.running) throw new Error(`${this.label} exited:\n${this.output().slice(-20).join("\n")}`);
-        return (await fetch(`${this.url}/readyz`)).status === 200;
       },
-      { description: `${this.label} to answer 200 on /readyz`, timeoutMs, intervalMs: 100 },
-    );
+    });
   }
 
   /** SIGTERM (a graceful stop: drain, hand back, exit 0) and waits for the exit. */
@@ -183,20 +169,6 @@ export class ServiceProcess {
   async cleanup(): Promise<void> {
     await this.#current?.cleanup();
   }
-}
-
-/** The lines of `output` that are JSON objects (pino's log lines). */
-export function parseLogLines(output: string[]): LogLine[] {
-  const lines: LogLine[] = [];
-  for (const line of output) {
-    if (!line.startsWith("{")) continue;
-    try {
-      lines.push(JSON.parse(line) as LogLine);
-    } catch {
-      // a line cut by a crash
-    }
-  }
-  return lines;
 }
 
 const START_ATTEMPTS = 3;

@@ -1,13 +1,13 @@
 // The support the cross-service tests stand on: the recording hook verifies signatures, drops
 // duplicates but counts them, answers as told; /metrics text becomes numbers. No broker needed.
 
-import { randomBytes } from "node:crypto";
 import { parseWebhookSecret, webhookHeaders } from "@followup/service-kit";
 import { afterEach, describe, expect, it } from "vitest";
+import { newHookSecret } from "./fixtures.js";
 import { type HookRecorder, startHookRecorder } from "./hook-recorder.js";
 import { parsePrometheusText } from "./metrics.js";
 
-const SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+const SECRET = newHookSecret();
 const KEY = parseWebhookSecret(SECRET);
 const PAYLOAD = {
   lead_id: "L1",
@@ -30,7 +30,7 @@ describe("the recording hook", () => {
     hook = await startHookRecorder({ secret: SECRET });
     expect((await post(hook.url, "acme:L1:1")).status).toBe(200);
     expect((await post(hook.url, "acme:L1:1")).status).toBe(200);
-    const wrongKey = parseWebhookSecret(`whsec_${randomBytes(32).toString("base64")}`);
+    const wrongKey = parseWebhookSecret(newHookSecret());
     expect((await post(hook.url, "acme:L1:2", { key: wrongKey })).status).toBe(401);
 
     expect(hook.calls).toHaveLength(3);

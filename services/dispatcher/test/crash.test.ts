@@ -1,37 +1,27 @@
 import { type FollowupResult, subjects, topology } from "@followup/contracts";
-import { type ManagedProcess, type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
-import { provisionTopology } from "@followup/service-kit";
+import { type ManagedProcess, waitFor } from "@followup/nats-harness";
+import { type HookRecorder, startHookRecorder } from "@followup/system-tests/support";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KEY, publishDue, putLead, readStream, spawnDispatcher } from "./fixtures.js";
-import { type HookReceiver, startHookReceiver } from "./hook-receiver.js";
+import { type ProcessRig, publishDue, putLead, readStream, SECRET, startProcessRig } from "./fixtures.js";
 
 const topo = topology();
 const STARTED = /"msg":"dispatcher_started"/;
-let server: NatsServer;
+let rig: ProcessRig;
 let nc: NatsConnection;
-let receiver: HookReceiver;
-const processes: ManagedProcess[] = [];
+let receiver: HookRecorder;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  await provisionTopology(nc, topo);
+  rig = await startProcessRig();
+  nc = rig.nc;
 });
 
-afterAll(async () => {
-  await Promise.all(processes.map((p) => p.cleanup()));
-  await receiver?.close();
-  await nc?.close();
-  await server?.cleanup();
-});
+afterAll(() => rig?.stop(receiver));
 
 function start(name: string): ManagedProcess {
-  const p = spawnDispatcher(name, { NATS_URL: server.url, FOLLOWUP_HOOK_URL: receiver.url });
-  processes.push(p);
-  return p;
+  return rig.spawn(name, { FOLLOWUP_HOOK_URL: receiver.url });
 }
 
 describe("dispatcher crash (kill -9 during a slow hook call)", () => {
@@ -40,9 +30,10 @@ describe("dispatcher crash (kill -9 during a slow hook call)", () => {
     let slowCalls = 0;
     // The receiver records the slow follow-up on arrival but answers only after a minute: the
     // dispatcher dies between the receiver's acceptance and its own ack.
-    receiver = await startHookReceiver(KEY, {
-      respond: (call) =>
-        call.id === slowKey && slowCalls++ === 0 ? { status: 200, delayMs: 60_000 } : { status: 200 },
+    receiver = await startHookRecorder({
+      secret: SECRET,
+      responder: (call) =>
+        call.webhookId === slowKey && slowCalls++ === 0 ? { status: 200, delayMs: 60_000 } : { status: 200 },
     });
     const kv = await new Kvm(nc).open(topo.buckets.leads.bucket);
     const js = jetstream(nc);
@@ -58,7 +49,7 @@ describe("dispatcher crash (kill -9 during a slow hook call)", () => {
       async () => {
         const info = await jsm.consumers.info(topo.streams.followups.name, topo.consumers.dispatch.durable);
         return (
-          receiver.accepted.size === 3 &&
+          receiver.delivered.size === 3 &&
           receiver.callsFor(slowKey).length === 1 &&
           info.num_ack_pending === 1
         );
@@ -76,13 +67,13 @@ describe("dispatcher crash (kill -9 during a slow hook call)", () => {
       description: "the slow follow-up to be delivered again after the ack wait",
       timeoutMs: topo.consumers.dispatch.ackWaitMs + 15_000,
     });
-    const redeliveredAfterMs = again.at - killedAt;
+    const redeliveredAfterMs = again.receivedAt - killedAt;
     expect(again.headers["webhook-id"]).toBe(slowKey);
     expect(again.verified).toBe(true);
-    expect(again.body.attempt).toBe(2);
+    expect(again.body?.attempt).toBe(2);
     expect(again.duplicate).toBe(true);
     expect(receiver.duplicates).toBe(1);
-    expect(receiver.accepted.size).toBe(3);
+    expect(receiver.delivered.size).toBe(3);
     expect(receiver.calls).toHaveLength(4);
 
     const slowResults = await waitFor(

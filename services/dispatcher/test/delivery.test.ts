@@ -7,6 +7,12 @@ import {
 } from "@followup/contracts";
 import { freePort, type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
 import { provisionTopology } from "@followup/service-kit";
+import {
+  type HookAnswer,
+  type HookCall,
+  type HookRecorder,
+  startHookRecorder,
+} from "@followup/system-tests/support";
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -15,7 +21,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replayDeadLetters } from "../../lead-intake/src/dead-letters/index.js";
 import {
   type InProcessDispatcher,
-  KEY,
   metricValue,
   publishDue,
   putLead,
@@ -23,7 +28,6 @@ import {
   SECRET,
   startInProcess,
 } from "./fixtures.js";
-import { type HookCall, type HookReceiver, type HookReply, startHookReceiver } from "./hook-receiver.js";
 
 const TENANT = "acme";
 const BASE_MS = 200;
@@ -35,7 +39,7 @@ let js: JetStreamClient;
 let jsm: JetStreamManager;
 let kv: KV;
 let topo: Topology;
-let receiver: HookReceiver;
+let receiver: HookRecorder;
 let refusedPort: number;
 let dispatcher: InProcessDispatcher;
 
@@ -43,7 +47,7 @@ let dispatcher: InProcessDispatcher;
 const measured: string[] = [];
 
 /** Scripted replies per lead: the n-th call for a lead gets the n-th reply, then 200. */
-const scripts = new Map<string, HookReply[]>();
+const scripts = new Map<string, HookAnswer[]>();
 const callCounts = new Map<string, number>();
 
 beforeAll(async () => {
@@ -54,9 +58,10 @@ beforeAll(async () => {
   js = jetstream(nc);
   jsm = await jetstreamManager(nc);
   kv = await new Kvm(nc).open(topo.buckets.leads.bucket);
-  receiver = await startHookReceiver(KEY, {
-    respond: (call) => {
-      const lead = String(call.body.lead_id);
+  receiver = await startHookRecorder({
+    secret: SECRET,
+    responder: (call) => {
+      const lead = String(call.body?.lead_id);
       const n = callCounts.get(lead) ?? 0;
       callCounts.set(lead, n + 1);
       return scripts.get(lead)?.[n] ?? { status: 200 };
@@ -109,13 +114,13 @@ async function queueDepth(): Promise<number> {
 }
 
 function accepted(leadId: string, step = 1): Promise<HookCall> {
-  return waitFor(() => receiver.accepted.get(keyOf(leadId, step)), {
+  return waitFor(() => receiver.delivered.get(keyOf(leadId, step)), {
     description: `the hook to accept ${keyOf(leadId, step)}`,
     timeoutMs: 15_000,
   });
 }
 
-const gaps = (calls: HookCall[]) => calls.slice(1).map((call, i) => call.at - calls[i]!.at);
+const gaps = (calls: HookCall[]) => calls.slice(1).map((call, i) => call.receivedAt - calls[i]!.receivedAt);
 
 describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
   it("delivers a due follow-up with the payload, a verifying signature and its idempotency key, then acks", async () => {
@@ -187,12 +192,12 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     await publishDue(js, { tenant: TENANT, leadId: "L-soon", delayS: 31, dueAt: soon });
     await publishDue(js, { tenant: TENANT, leadId: "L-later", delayS: 31, dueAt: later });
     const [soonCall, laterCall] = await Promise.all([accepted("L-soon"), accepted("L-later")]);
-    expect(soonCall.at).toBeGreaterThanOrEqual(soon.getTime());
-    expect(laterCall.at).toBeGreaterThanOrEqual(later.getTime());
-    expect(soonCall.at - soon.getTime()).toBeLessThan(1_500);
-    expect(laterCall.at - later.getTime()).toBeLessThan(1_500);
+    expect(soonCall.receivedAt).toBeGreaterThanOrEqual(soon.getTime());
+    expect(laterCall.receivedAt).toBeGreaterThanOrEqual(later.getTime());
+    expect(soonCall.receivedAt - soon.getTime()).toBeLessThan(1_500);
+    expect(laterCall.receivedAt - later.getTime()).toBeLessThan(1_500);
     measured.push(
-      `never early: held +400 ms arrived ${soonCall.at - soon.getTime()} ms after due_at, handed-back +2.5 s arrived ${laterCall.at - later.getTime()} ms after`,
+      `never early: held +400 ms arrived ${soonCall.receivedAt - soon.getTime()} ms after due_at, handed-back +2.5 s arrived ${laterCall.receivedAt - later.getTime()} ms after`,
     );
     expect(
       await metricValue(dispatcher.registry, "dispatcher_released_total", { reason: "not_due" }),
@@ -210,7 +215,7 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
 
     const calls = receiver.callsFor(key);
     expect(calls.map((c) => c.status)).toEqual([500, 200]);
-    expect(calls.map((c) => c.body.attempt)).toEqual([1, 2]);
+    expect(calls.map((c) => c.body?.attempt)).toEqual([1, 2]);
     expect(calls.every((c) => c.verified && c.headers["webhook-id"] === key)).toBe(true);
 
     const r = await waitFor(
@@ -309,11 +314,11 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     expect(letter!.event.data).toMatchObject({ reason: "exhausted", attempts: 3, last_status_code: null });
     expect(letter!.event.data.last_error).toMatch(/ECONNREFUSED/);
 
-    const late = await startHookReceiver(KEY, { port: refusedPort });
+    const late = await startHookRecorder({ secret: SECRET, port: refusedPort, path: "/ops/followup-hook" });
     try {
       const { replayed } = await replayDeadLetters(nc, topo, { tenant: TENANT, leadId: "L-refused" });
       expect(replayed).toHaveLength(1);
-      const call = await waitFor(() => late.accepted.get(key), {
+      const call = await waitFor(() => late.delivered.get(key), {
         description: "the replay to reach the hook",
       });
       expect(call.verified).toBe(true);
@@ -380,7 +385,7 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     );
 
     const calls = receiver.callsFor(key);
-    expect(calls.map((c) => c.body.attempt)).toEqual([1, 2, 3]);
+    expect(calls.map((c) => c.body?.attempt)).toEqual([1, 2, 3]);
     const r = await results("L-dead");
     expect(r.map((x) => x.result)).toEqual(["error", "error", "dead"]);
     measured.push(
@@ -410,7 +415,7 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     expect(replayed.map((x) => x.seq)).toEqual([letter!.seq]);
     const call = await accepted("L-dead", 2);
     expect(call.headers["webhook-id"]).toBe(key);
-    expect(call.body.attempt).toBe(1);
+    expect(call.body?.attempt).toBe(1);
     expect(receiver.callsFor(key)).toHaveLength(4);
     expect(await deadLetters("L-dead")).toHaveLength(0);
     const after = await waitFor(
@@ -543,7 +548,7 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     const next = await startInProcess({ nc, topology: topo, hooks: { hook: { url: receiver.url } } });
     try {
       const call = await accepted("L-stuck");
-      expect(call.body.attempt).toBe(2);
+      expect(call.body?.attempt).toBe(2);
       expect(call.headers["webhook-id"]).toBe(keyOf("L-stuck"));
     } finally {
       await next.stop();

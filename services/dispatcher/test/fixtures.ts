@@ -1,29 +1,33 @@
 import { Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import {
   type FollowupDue,
   idempotencyKey,
-  leadKey,
   makeEvent,
   type StoredLead,
   subjects,
   type Topology,
+  topology,
 } from "@followup/contracts";
-import { spawnProcess } from "@followup/nats-harness";
-import { createLogger, parseWebhookSecret } from "@followup/service-kit";
+import {
+  type ManagedProcess,
+  metricValue,
+  type NatsServer,
+  spawnService,
+  startNatsServer,
+} from "@followup/nats-harness";
+import { createLogger, provisionTopology } from "@followup/service-kit";
+import { HOOK_KEY, HOOK_SECRET, putLead as putStoredLead, storedLead } from "@followup/system-tests/support";
 import { type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Registry } from "prom-client";
 import { ChannelRegistry } from "../src/channels/channel.js";
 import { HookChannel } from "../src/channels/hook.js";
 import { type DispatcherHandle, startDispatcher } from "../src/dispatcher.js";
 import { createDispatcherMetrics, type DispatcherMetrics } from "../src/metrics.js";
 
-export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const MAIN = `${REPO_ROOT}services/dispatcher/src/main.ts`;
-export const SECRET = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
-export const KEY = parseWebhookSecret(SECRET);
+export const SECRET = HOOK_SECRET;
+export const KEY = HOOK_KEY;
 
 /** A lead as lead-intake stores it (only the fields the dispatcher reads matter). */
 export async function putLead(
@@ -32,19 +36,7 @@ export async function putLead(
   leadId: string,
   extra: Partial<StoredLead> = {},
 ): Promise<void> {
-  const lead: StoredLead = {
-    lead_id: leadId,
-    tenant,
-    name: "Alex Rivera",
-    phone: "+1 555 0199",
-    details: "wants a quote",
-    enrichment: { intent: "lead_capture", sentiment: "positive", urgency: "high", score: 0.8 },
-    pred_prob: 0.9,
-    model_version: "test",
-    created_at: new Date().toISOString(),
-    ...extra,
-  };
-  await kv.put(leadKey({ tenant, leadId }), JSON.stringify(lead));
+  await putStoredLead(kv, storedLead(tenant, leadId, extra));
 }
 
 export interface DueSpec {
@@ -189,11 +181,9 @@ export async function startInProcess(options: InProcessOptions): Promise<InProce
 
 /** A dispatcher as its own process (`node --import tsx services/dispatcher/src/main.ts`). */
 export function spawnDispatcher(name: string, env: Record<string, string>) {
-  return spawnProcess({
+  return spawnService({
+    service: "dispatcher",
     name,
-    command: process.execPath,
-    args: ["--import", "tsx", MAIN],
-    cwd: REPO_ROOT,
     env: {
       FOLLOWUP_HOOK_SECRET: SECRET,
       FOLLOWUP_RETRY_BASE_MS: "200",
@@ -206,17 +196,36 @@ export function spawnDispatcher(name: string, env: Record<string, string>) {
   });
 }
 
-/** The value of a counter or gauge for the given labels (0 when never set). */
-export async function metricValue(
-  registry: Registry,
-  name: string,
-  labels: Record<string, string> = {},
-): Promise<number> {
-  const metric = registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
-  const match = values.find((v) =>
-    Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
-  );
-  return match?.value ?? 0;
+export { metricValue };
+
+/** A nats-server with the topology, a connection to it, and the dispatcher processes a test starts. */
+export interface ProcessRig {
+  server: NatsServer;
+  nc: NatsConnection;
+  /** A dispatcher process against this server (see {@link spawnDispatcher}), stopped by {@link ProcessRig.stop}. */
+  spawn(name: string, env: Record<string, string>): ManagedProcess;
+  /** Kills every process it started, closes `receiver` (if any), the connection and the server. */
+  stop(receiver?: { close(): Promise<void> }): Promise<void>;
+}
+
+export async function startProcessRig(): Promise<ProcessRig> {
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url });
+  await provisionTopology(nc, topology());
+  const processes: ManagedProcess[] = [];
+  return {
+    server,
+    nc,
+    spawn(name, env) {
+      const p = spawnDispatcher(name, { NATS_URL: server.url, ...env });
+      processes.push(p);
+      return p;
+    },
+    async stop(receiver) {
+      await Promise.all(processes.splice(0).map((p) => p.cleanup()));
+      await receiver?.close();
+      await nc.close();
+      await server.cleanup();
+    },
+  };
 }

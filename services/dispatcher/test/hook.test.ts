@@ -1,17 +1,17 @@
 import { idempotencyKey } from "@followup/contracts";
 import { freePort } from "@followup/nats-harness";
 import { verifyWebhook } from "@followup/service-kit";
+import { type HookRecorder, startHookRecorder } from "@followup/system-tests/support";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChannelFollowup } from "../src/channels/channel.js";
 import { HookChannel, USER_AGENT } from "../src/channels/hook.js";
 import { dueEvent, KEY, SECRET } from "./fixtures.js";
-import { type HookReceiver, startHookReceiver } from "./hook-receiver.js";
 
-let receiver: HookReceiver;
+let receiver: HookRecorder;
 let hook: HookChannel;
 
 beforeAll(async () => {
-  receiver = await startHookReceiver(KEY);
+  receiver = await startHookRecorder({ secret: SECRET });
   hook = new HookChannel({ url: receiver.url, secret: KEY, timeoutMs: 600, concurrency: 4 });
 });
 
@@ -41,7 +41,7 @@ describe("the HTTP hook channel (real HTTP server on 127.0.0.1)", () => {
     expect(call!.headers["user-agent"]).toBe(USER_AGENT);
     expect(call!.headers["webhook-id"]).toBe("acme:L-payload:2");
     expect(call!.headers["x-api-key"]).toBeUndefined();
-    expect(Object.keys(call!.body).sort()).toEqual(
+    expect(Object.keys(call!.body!).sort()).toEqual(
       ["attempt", "due_at", "lead_id", "message", "step", "strategy", "tenant", "ts"].sort(),
     );
     expect(call!.body).toMatchObject({
@@ -53,7 +53,7 @@ describe("the HTTP hook channel (real HTTP server on 127.0.0.1)", () => {
       due_at: f.due.due_at,
       attempt: 3,
     });
-    const ts = Date.parse(String(call!.body.ts));
+    const ts = Date.parse(String(call!.body?.ts));
     expect(ts).toBeGreaterThanOrEqual(before - 5);
     expect(ts).toBeLessThanOrEqual(Date.now());
     // A signature made with another secret does not verify.
@@ -73,7 +73,7 @@ describe("the HTTP hook channel (real HTTP server on 127.0.0.1)", () => {
 
   it("classifies refusals and failures, keeping the receiver's words and Retry-After", async () => {
     receiver.respond((call) => {
-      const lead = String(call.body.lead_id);
+      const lead = String(call.body?.lead_id);
       if (lead === "L-500") return { status: 500, body: '{"error":"database\\n down"}' };
       if (lead === "L-429") return { status: 429, headers: { "retry-after": "2" } };
       if (lead === "L-408") return { status: 408 };

@@ -1,41 +1,31 @@
 import { type FollowupResult, topology } from "@followup/contracts";
-import { type ManagedProcess, type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
-import { provisionTopology } from "@followup/service-kit";
+import { type ManagedProcess, waitFor } from "@followup/nats-harness";
+import { type HookRecorder, startHookRecorder } from "@followup/system-tests/support";
 import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { KEY, publishDue, putLead, readStream, spawnDispatcher } from "./fixtures.js";
-import { type HookReceiver, startHookReceiver } from "./hook-receiver.js";
+import { type ProcessRig, publishDue, putLead, readStream, SECRET, startProcessRig } from "./fixtures.js";
 
 const topo = topology();
 const STARTED = /"msg":"dispatcher_started"/;
-let server: NatsServer;
+let rig: ProcessRig;
 let nc: NatsConnection;
 let js: JetStreamClient;
 let kv: KV;
-let receiver: HookReceiver;
-const processes: ManagedProcess[] = [];
+let receiver: HookRecorder;
 
 beforeEach(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  await provisionTopology(nc, topo);
+  rig = await startProcessRig();
+  nc = rig.nc;
   js = jetstream(nc);
   kv = await new Kvm(nc).open(topo.buckets.leads.bucket);
 });
 
-afterEach(async () => {
-  await Promise.all(processes.splice(0).map((p) => p.cleanup()));
-  await receiver?.close();
-  await nc?.close();
-  await server?.cleanup();
-});
+afterEach(() => rig?.stop(receiver));
 
 function start(name: string, env: Record<string, string> = {}): ManagedProcess {
-  const p = spawnDispatcher(name, { NATS_URL: server.url, FOLLOWUP_HOOK_URL: receiver.url, ...env });
-  processes.push(p);
-  return p;
+  return rig.spawn(name, { FOLLOWUP_HOOK_URL: receiver.url, ...env });
 }
 
 async function publishBurst(count: number, prefix: string): Promise<string[]> {
@@ -54,7 +44,7 @@ async function results() {
 
 describe("dispatcher processes (real nats-server, real hook, child processes)", () => {
   it("two processes share the work: every follow-up delivered exactly once", async () => {
-    receiver = await startHookReceiver(KEY, { respond: () => ({ status: 200, delayMs: 20 }) });
+    receiver = await startHookRecorder({ secret: SECRET, responder: () => ({ status: 200, delayMs: 20 }) });
     const a = start("dispatcher-a");
     const b = start("dispatcher-b");
     const [startedA] = await Promise.all([a.waitForLine(STARTED, 20_000), b.waitForLine(STARTED, 20_000)]);
@@ -67,7 +57,7 @@ describe("dispatcher processes (real nats-server, real hook, child processes)", 
     });
 
     const leads = await publishBurst(150, "P");
-    await waitFor(() => receiver.accepted.size === leads.length, {
+    await waitFor(() => receiver.delivered.size === leads.length, {
       description: "every follow-up of the burst to be accepted",
       timeoutMs: 20_000,
     });
@@ -75,7 +65,7 @@ describe("dispatcher processes (real nats-server, real hook, child processes)", 
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(receiver.calls).toHaveLength(leads.length);
     expect(receiver.duplicates).toBe(0);
-    expect(receiver.calls.every((call) => call.verified && call.body.attempt === 1)).toBe(true);
+    expect(receiver.calls.every((call) => call.verified && call.body?.attempt === 1)).toBe(true);
     expect(executed(a).length).toBeGreaterThan(0);
     expect(executed(b).length).toBeGreaterThan(0);
     expect(executed(a).length + executed(b).length).toBe(leads.length);
@@ -94,12 +84,12 @@ describe("dispatcher processes (real nats-server, real hook, child processes)", 
   }, 60_000);
 
   it("SIGTERM during a burst: exits 0 with every message settled; nothing lost, nothing delivered twice", async () => {
-    receiver = await startHookReceiver(KEY, { respond: () => ({ status: 200, delayMs: 100 }) });
+    receiver = await startHookRecorder({ secret: SECRET, responder: () => ({ status: 200, delayMs: 100 }) });
     const env = { HOOK_CONCURRENCY: "8", DISPATCH_CONCURRENCY: "16" };
     const a = start("dispatcher-a", env);
     await a.waitForLine(STARTED, 20_000);
     const leads = await publishBurst(200, "S");
-    await waitFor(() => receiver.accepted.size >= 30, {
+    await waitFor(() => receiver.delivered.size >= 30, {
       description: "the burst to be under way",
       timeoutMs: 20_000,
     });
@@ -118,13 +108,13 @@ describe("dispatcher processes (real nats-server, real hook, child processes)", 
     const jsm = await jetstreamManager(nc);
     const info = await jsm.consumers.info(topo.streams.followups.name, topo.consumers.dispatch.durable);
     expect(info.num_ack_pending).toBe(stopped.handed_back);
-    const deliveredBeforeStop = receiver.accepted.size;
+    const deliveredBeforeStop = receiver.delivered.size;
     expect(deliveredBeforeStop).toBeLessThan(leads.length);
     // Every call the stopping process started was answered and recorded as a result.
     expect((await results()).length).toBe(receiver.calls.length);
 
     const b = start("dispatcher-b", env);
-    await waitFor(() => receiver.accepted.size === leads.length, {
+    await waitFor(() => receiver.delivered.size === leads.length, {
       description: "the rest of the burst to be delivered by the next process",
       // Well inside the 30 s ack wait: nothing the stopped process held has to time out first.
       timeoutMs: 20_000,

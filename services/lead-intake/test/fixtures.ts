@@ -1,24 +1,15 @@
 import { Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
-import {
-  encodeEvent,
-  type FollowupDueData,
-  idempotencyKey,
-  makeEvent,
-  subjects,
-  type Topology,
-  topology,
-} from "@followup/contracts";
-import type { NatsServer } from "@followup/nats-harness";
+import { type Topology, topology } from "@followup/contracts";
+import { type NatsServer, startNatsServer } from "@followup/nats-harness";
 import {
   createLogger,
   createMetricsRegistry,
   type Env,
-  parseWebhookSecret,
   provisionTopology,
   Readiness,
 } from "@followup/service-kit";
-import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { HOOK_KEY, HOOK_SECRET } from "@followup/system-tests/support";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
@@ -33,10 +24,8 @@ import { LeadOutbox } from "../src/outbox/outbox.js";
 import { OutboxPublisher } from "../src/outbox/publisher.js";
 import { loadDefaultConversionModel } from "../src/scoring/scoring.js";
 
-export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const MAIN = `${REPO_ROOT}services/lead-intake/src/main.ts`;
-export const SECRET = `whsec_${Buffer.alloc(32, 3).toString("base64")}`;
-export const KEY = parseWebhookSecret(SECRET);
+export const SECRET = HOOK_SECRET;
+export const KEY = HOOK_KEY;
 export const ACME_KEY = "acme-test-key-5f0c2b9e";
 export const GLOBEX_KEY = "globex-test-key-81d4aa07";
 export const API_KEYS = `${ACME_KEY}:acme,${GLOBEX_KEY}:globex`;
@@ -77,6 +66,25 @@ export interface IntakeOptions {
   publisher?: (broker: Broker) => EventPublisher;
   /** Put the durable outbox in `dir` behind the JetStream publisher, as main.ts does. */
   outbox?: { dir: string; maxLeads?: number; retryMs?: number; batchSize?: number };
+}
+
+/** A nats-server and a lead-intake in this process attached to it: what most files run against. */
+export async function startIntakeWithServer(
+  options: Omit<IntakeOptions, "server"> = {},
+): Promise<{ server: NatsServer; intake: Intake }> {
+  const server = await startNatsServer();
+  try {
+    return { server, intake: await startIntake({ ...options, server }) };
+  } catch (err) {
+    await server.cleanup();
+    throw err;
+  }
+}
+
+/** Closes what {@link startIntakeWithServer} started (either is unset when its start failed). */
+export async function stopIntakeWithServer(intake: Intake | undefined, server: NatsServer | undefined) {
+  await intake?.close();
+  await server?.cleanup();
 }
 
 /** lead-intake in this process, its logs captured, attached to `server` when one is given. */
@@ -132,15 +140,11 @@ export async function startIntake(options: IntakeOptions = {}): Promise<Intake> 
     });
     outbox.start();
   }
+  const wiring = { config, logger, registry, metrics, readiness, broker };
+  const publishing = outbox ? { publisher: outbox, outbox } : { publisher: direct };
   const app = await buildApp({
-    config,
-    logger,
-    registry,
-    metrics,
-    readiness,
-    broker,
-    publisher: outbox ?? direct,
-    ...(outbox ? { outbox } : {}),
+    ...wiring,
+    ...publishing,
     scorer: loadDefaultConversionModel(logger),
     apiKeys: new ApiKeys(config.API_KEYS),
     hookKey: config.FOLLOWUP_HOOK_SECRET,
@@ -174,50 +178,4 @@ export function jsonHeaders(key = ACME_KEY): Record<string, string> {
 /** Messages stored in a stream. */
 export async function streamMessages(jsm: JetStreamManager, stream: string): Promise<number> {
   return (await jsm.streams.info(stream)).state.messages;
-}
-
-/** A due follow-up as the scheduler publishes it (due now). */
-export function dueData(tenant: string, leadId: string, step: number): FollowupDueData {
-  const now = new Date().toISOString();
-  return {
-    lead_id: leadId,
-    step,
-    delay_s: 60 * step,
-    due_at: now,
-    idempotency_key: idempotencyKey({ tenant, leadId, step }),
-    channel: "hook",
-    lead_created_at: now,
-    pred_prob: 0.9,
-    fired_at: now,
-    replays: 0,
-  };
-}
-
-/** Publishes the dead letter of a follow-up whose 8 attempts all got HTTP 503, as the dispatcher would. */
-export async function publishDeadLetter(
-  nc: NatsConnection,
-  tenant: string,
-  leadId: string,
-  step: number,
-): Promise<void> {
-  const due = dueData(tenant, leadId, step);
-  const event = makeEvent("followup.dead.v1", {
-    source: "/dispatcher",
-    subject: `${leadId}/${step}`,
-    tenant,
-    data: {
-      lead_id: leadId,
-      step,
-      delay_s: due.delay_s,
-      due_at: due.due_at,
-      idempotency_key: due.idempotency_key,
-      channel: "hook",
-      attempts: 8,
-      reason: "exhausted",
-      last_status_code: 503,
-      last_error: "HTTP 503",
-      due,
-    },
-  });
-  await jetstream(nc).publish(subjects.followupDead(tenant, leadId, step), encodeEvent(event));
 }

@@ -1,23 +1,27 @@
 import { HookReceipt, idempotencyKey } from "@followup/contracts";
-import { type NatsServer, startNatsServer } from "@followup/nats-harness";
+import type { NatsServer } from "@followup/nats-harness";
 import { signWebhook, webhookHeaders } from "@followup/service-kit";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { receiptKey } from "../src/hook/receipts.js";
-import { ACME_KEY, GLOBEX_KEY, type Intake, KEY, startIntake, streamMessages } from "./fixtures.js";
+import {
+  ACME_KEY,
+  GLOBEX_KEY,
+  type Intake,
+  KEY,
+  startIntakeWithServer,
+  stopIntakeWithServer,
+  streamMessages,
+} from "./fixtures.js";
 
 let server: NatsServer;
 let intake: Intake;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  intake = await startIntake({ server });
+  ({ server, intake } = await startIntakeWithServer());
 });
 
-afterAll(async () => {
-  await intake?.close();
-  await server?.cleanup();
-});
+afterAll(() => stopIntakeWithServer(intake, server));
 
 const ACK = { ok: true, message: "Follow-up hook received" };
 let counter = 0;

@@ -1,19 +1,20 @@
 import { encodeEvent, makeEvent, QueueStatus, subjects } from "@followup/contracts";
 import { type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
 import { webhookHeaders } from "@followup/service-kit";
+import { dueData, publishDeadLetter } from "@followup/system-tests/support";
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ACME_KEY,
   ALEX,
-  dueData,
   GLOBEX_KEY,
   type Intake,
   jsonHeaders,
   KEY,
-  publishDeadLetter,
   startIntake,
+  startIntakeWithServer,
+  stopIntakeWithServer,
   streamMessages,
 } from "./fixtures.js";
 
@@ -21,14 +22,10 @@ let server: NatsServer;
 let intake: Intake;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  intake = await startIntake({ server });
+  ({ server, intake } = await startIntakeWithServer());
 });
 
-afterAll(async () => {
-  await intake?.close();
-  await server?.cleanup();
-});
+afterAll(() => stopIntakeWithServer(intake, server));
 
 async function publishDead(tenant: string, leadId: string, step: number): Promise<void> {
   await publishDeadLetter(intake.nc!, tenant, leadId, step);

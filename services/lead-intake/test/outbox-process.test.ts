@@ -2,12 +2,12 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeEvent } from "@followup/contracts";
-import { freePort, type NatsServer, spawnProcess, startNatsServer, waitFor } from "@followup/nats-harness";
+import { freePort, type NatsServer, spawnService, startNatsServer, waitFor } from "@followup/nats-harness";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseEntryFileName } from "../src/outbox/outbox.js";
-import { ACME_KEY, ALEX, API_KEYS, MAIN, REPO_ROOT, SECRET } from "./fixtures.js";
+import { ACME_KEY, ALEX, API_KEYS, SECRET } from "./fixtures.js";
 
 /**
  * The outbox's promise, tested on the process as it runs: a lead answered 202 while NATS is down
@@ -33,11 +33,8 @@ afterAll(async () => {
 });
 
 async function spawnIntake(port: number) {
-  const service = spawnProcess({
-    name: "lead-intake",
-    command: process.execPath,
-    args: ["--import", "tsx", MAIN],
-    cwd: REPO_ROOT,
+  const service = spawnService({
+    service: "lead-intake",
     env: {
       LOG_LEVEL: "info",
       NATS_URL: server.url,

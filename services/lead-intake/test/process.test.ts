@@ -1,20 +1,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type NatsServer, spawnProcess, startNatsServer, waitFor } from "@followup/nats-harness";
+import { freePort, type NatsServer, spawnService, startNatsServer, waitFor } from "@followup/nats-harness";
 import { EXIT_CONFIG } from "@followup/service-kit";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { ACME_KEY, ALEX, API_KEYS, MAIN, REPO_ROOT, SECRET } from "./fixtures.js";
+import { ACME_KEY, ALEX, API_KEYS, SECRET } from "./fixtures.js";
 
 /** lead-intake as the process it runs as: `node --import tsx src/main.ts`. */
 function spawnIntake(env: Record<string, string | undefined>) {
-  return spawnProcess({
-    name: "lead-intake",
-    command: process.execPath,
-    args: ["--import", "tsx", MAIN],
-    cwd: REPO_ROOT,
-    env: { LOG_LEVEL: "info", ...env },
-  });
+  return spawnService({ service: "lead-intake", env: { LOG_LEVEL: "info", ...env } });
 }
 
 let server: NatsServer;

@@ -1,53 +1,40 @@
 // The scheduler as real processes: killed with SIGKILL between timer and expiry, and two copies
 // sharing the durable consumers. Each follow-up still becomes due exactly once, never early.
 
-import { topology } from "@followup/contracts";
-import { type ManagedProcess, type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
-import { provisionTopology } from "@followup/service-kit";
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type ManagedProcess, waitFor } from "@followup/nats-harness";
+import { describe, expect, it } from "vitest";
 import { MARKER_REASON_HEADER } from "../src/markers.js";
-import { latenessSummary, readPlan, timerMessage, timersOfLead, watchDueQueue } from "./fixtures/broker.js";
+import {
+  brokerPerTest,
+  latenessSummary,
+  readPlan,
+  timerMessage,
+  timersOfLead,
+  watchDueQueue,
+} from "./fixtures/broker.js";
 import { type LeadFixture, lead, submitLead } from "./fixtures/leads.js";
 import { processLogs, spawnScheduler } from "./fixtures/scheduler.js";
 
 const STARTUP_MS = 30_000;
 
-let server: NatsServer;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeEach(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  jsm = await jetstreamManager(nc);
-  // Provisioned here too, so the test's own view of the queue exists before any scheduler runs.
-  await provisionTopology(nc, topology());
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-  await nc?.close();
-  await server?.cleanup();
-});
+// Provisioned here too, so the test's own view of the queue exists before any scheduler runs.
+const broker = brokerPerTest({ provision: true });
 
 async function startSchedulerProcess(name: string): Promise<ManagedProcess> {
-  const proc = spawnScheduler(name, { NATS_URL: server.url });
-  cleanups.push(() => proc.cleanup());
+  const proc = spawnScheduler(name, { NATS_URL: broker.server.url });
+  broker.cleanups.push(() => proc.cleanup());
   await proc.waitForLine((line) => line.includes('"msg":"scheduler_started"'), STARTUP_MS);
   return proc;
 }
 
 async function dueQueue() {
-  const queue = await watchDueQueue(nc);
-  cleanups.push(queue.stop);
+  const queue = await watchDueQueue(broker.nc);
+  broker.cleanups.push(queue.stop);
   return queue;
 }
 
 async function timersStored(fixture: LeadFixture): Promise<void> {
-  await waitFor(async () => (await timersOfLead(jsm, fixture)) === 2, {
+  await waitFor(async () => (await timersOfLead(broker.jsm, fixture)) === 2, {
     description: `the two timers of ${fixture.leadId} (2s,4s) to be stored`,
   });
 }
@@ -57,7 +44,7 @@ describe("scheduler processes", () => {
     const queue = await dueQueue();
     const first = await startSchedulerProcess("scheduler (to be killed)");
     const fixture = lead();
-    await submitLead(nc, fixture);
+    await submitLead(broker.nc, fixture);
     await timersStored(fixture);
 
     first.kill("SIGKILL");
@@ -66,7 +53,7 @@ describe("scheduler processes", () => {
     // Both timers expire with no scheduler running: their markers wait in the stream.
     await waitFor(
       async () => {
-        const markers = await Promise.all([1, 2].map((step) => timerMessage(jsm, fixture, step)));
+        const markers = await Promise.all([1, 2].map((step) => timerMessage(broker.jsm, fixture, step)));
         return markers.every((m) => m?.header.get(MARKER_REASON_HEADER) === "MaxAge");
       },
       { description: "both markers to be stored while the scheduler is down", timeoutMs: 10_000 },
@@ -82,11 +69,11 @@ describe("scheduler processes", () => {
     });
     for (const due of dues) expect(due.storedAtMs).toBeGreaterThanOrEqual(due.dueAtMs);
     expect(dues.map((d) => d.step).sort()).toEqual([1, 2]);
-    await waitFor(async () => (await timersOfLead(jsm, fixture)) === 0, {
+    await waitFor(async () => (await timersOfLead(broker.jsm, fixture)) === 0, {
       description: "the markers deleted",
     });
     await nothingMoreFor(1_500, () => queue.of(fixture.leadId).length, 2);
-    expect((await readPlan(nc, fixture))?.steps.map((st) => st.state)).toEqual(["due", "due"]);
+    expect((await readPlan(broker.nc, fixture))?.steps.map((st) => st.state)).toEqual(["due", "due"]);
   }, 60_000);
 
   it("two processes on one stream: each follow-up due exactly once, never early; SIGTERM exits 0", async () => {
@@ -96,7 +83,7 @@ describe("scheduler processes", () => {
       startSchedulerProcess("scheduler B"),
     ]);
     const fixtures = Array.from({ length: 10 }, () => lead());
-    await Promise.all(fixtures.map((fixture) => submitLead(nc, fixture)));
+    await Promise.all(fixtures.map((fixture) => submitLead(broker.nc, fixture)));
 
     await waitFor(() => queue.seen.length >= 20, {
       description: "20 follow-ups (10 leads x 2 steps) to become due",

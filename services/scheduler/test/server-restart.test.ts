@@ -1,49 +1,32 @@
 // nats-server stopped and restarted on the same store while timers are pending: the timers
 // expire at the restart (jetstream-facts 8) and every follow-up still becomes due, once.
 
-import { type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
-import type { JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterEach, beforeEach, expect, it } from "vitest";
-import { jetstreamManager, readPlan, timersOfLead, watchDueQueue } from "./fixtures/broker.js";
+import { waitFor } from "@followup/nats-harness";
+import { expect, it } from "vitest";
+import { brokerPerTest, readPlan, timersOfLead, watchDueQueue } from "./fixtures/broker.js";
 import { lead, submitLead } from "./fixtures/leads.js";
 import { metricValue, runScheduler } from "./fixtures/scheduler.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeEach(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-  jsm = await jetstreamManager(nc);
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-  await nc?.close();
-  await server?.cleanup();
-});
+const broker = brokerPerTest({ connect: { maxReconnectAttempts: -1, reconnectTimeWait: 250 } });
 
 it("nats-server stopped and restarted while timers are pending: every follow-up becomes due, once", async () => {
-  const scheduler = await runScheduler(server.url);
-  cleanups.push(scheduler.stop);
-  const queue = await watchDueQueue(nc);
-  cleanups.push(queue.stop);
+  const scheduler = await runScheduler(broker.server.url);
+  broker.cleanups.push(scheduler.stop);
+  const queue = await watchDueQueue(broker.nc);
+  broker.cleanups.push(queue.stop);
   const fixtures = [lead(), lead()];
-  for (const fixture of fixtures) await submitLead(nc, fixture);
+  for (const fixture of fixtures) await submitLead(broker.nc, fixture);
   for (const fixture of fixtures) {
-    await waitFor(async () => (await timersOfLead(jsm, fixture)) === 2, {
+    await waitFor(async () => (await timersOfLead(broker.jsm, fixture)) === 2, {
       description: "the two timers (2s,4s) to be stored",
     });
   }
 
-  await server.stop();
+  await broker.server.stop();
   // Down past every due time: there is nothing to poll while the server is stopped.
   const lastDueAt = Math.max(...fixtures.map((f) => f.createdAt.getTime())) + 4_000;
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, lastDueAt + 500 - Date.now())));
-  await server.start();
+  await broker.server.start();
 
   await waitFor(() => queue.seen.length >= 4, {
     description: "all four follow-ups to become due after the restart",
@@ -58,7 +41,7 @@ it("nats-server stopped and restarted while timers are pending: every follow-up 
   expect(keys).toEqual(fixtures.flatMap((f) => [`${f.leadId}:1`, `${f.leadId}:2`]).sort());
   for (const due of queue.seen) expect(due.storedAtMs).toBeGreaterThanOrEqual(due.dueAtMs);
   for (const fixture of fixtures) {
-    expect((await readPlan(nc, fixture))?.steps.map((st) => st.state)).toEqual(["due", "due"]);
+    expect((await readPlan(broker.nc, fixture))?.steps.map((st) => st.state)).toEqual(["due", "due"]);
   }
   expect(await metricValue(scheduler.registry, "followups_due_total")).toBe(4);
 }, 60_000);
