@@ -1,3 +1,11 @@
+export {
+  type Backoff,
+  backoffCeilingMs,
+  backoffDelayMs,
+  pause,
+  type RetryOptions,
+  retry,
+} from "./backoff.js";
 export { ConfigError, commonEnv, type Env, env, LOG_LEVELS, loadConfig } from "./config.js";
 export {
   DEAD_LETTER_LIMIT_DEFAULT,
@@ -9,6 +17,16 @@ export {
   replayDeadLetters,
 } from "./dead-letters.js";
 export { type HealthDeps, healthRoutes, startHealthServer } from "./http.js";
+export {
+  hasApiCode,
+  isConsumerNotFound,
+  isMessageGone,
+  isNoMessages,
+  isStreamNotFound,
+  isWrongLastSequence,
+  ServerErrorCodes,
+} from "./jetstream-errors.js";
+export { type LeadRead, readLead, readStopReason } from "./leads.js";
 export { EXIT_CONFIG, onShutdown, runMain } from "./lifecycle.js";
 export { createLogger, type Logger, maskEmail, maskPhone, REDACTED_PATHS } from "./logger.js";
 export { createMetricsRegistry } from "./metrics.js";

@@ -3,13 +3,12 @@ import {
   type FollowupPlan,
   type LeadOutcome,
   type LeadRef,
-  leadKey,
   parseLeadSubject,
   type StepRef,
-  StoredLead,
   subjects,
   type Topology,
 } from "@followup/contracts";
+import { readLead } from "@followup/service-kit";
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
@@ -115,11 +114,12 @@ async function stoppedPlan(
   cancelled: { at: string; reason: string },
   deps: Pick<CancelDeps, "leads">,
 ): Promise<FollowupPlan> {
-  const lead = await readLead(deps.leads, { tenant: event.tenant, leadId: event.data.lead_id });
+  const read = await readLead(deps.leads, { tenant: event.tenant, leadId: event.data.lead_id });
+  const lead = read.status === "found" ? read.lead : null;
   return {
     lead_id: event.data.lead_id,
     tenant: event.tenant,
-    // The outcome event carries neither; without a stored lead these are placeholders.
+    // The outcome event carries neither; without a readable stored lead these are placeholders.
     lead_created_at: lead?.created_at ?? event.data.recorded_at,
     pred_prob: lead?.pred_prob ?? 0,
     planned_at: cancelled.at,
@@ -127,20 +127,6 @@ async function stoppedPlan(
     skipped: "stopped",
     cancelled,
   };
-}
-
-/** The stored lead; null when missing or unreadable. */
-export async function readLead(leads: KV, ref: LeadRef): Promise<StoredLead | null> {
-  const entry = await leads.get(leadKey(ref));
-  if (entry === null || entry.operation !== "PUT") return null;
-  let json: unknown;
-  try {
-    json = entry.json();
-  } catch {
-    return null;
-  }
-  const parsed = StoredLead.safeParse(json);
-  return parsed.success ? parsed.data : null;
 }
 
 function decodeOutcome(msg: JsMsg): LeadOutcome {

@@ -3,16 +3,15 @@ import {
   followupMsgId,
   idempotencyKey,
   type LeadRef,
-  leadKey,
   makeEvent,
   type PlannedStep,
   parseFollowupSubject,
   type StepRef,
-  StoredLead,
-  stopsFollowups,
+  type StopReason,
   subjects,
   type Topology,
 } from "@followup/contracts";
+import { pause, readStopReason } from "@followup/service-kit";
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
@@ -82,7 +81,7 @@ export async function handleTimerMessage(msg: JsMsg, deps: MarkerDeps): Promise<
 
   // The lead is read now too (not only after a hold): in a burst markers come after due_at, and
   // then this read is the one at due time, a round trip saved per follow-up.
-  const [stored, stopAtArrival] = await Promise.all([deps.plans.get(ref), stopReason(deps.leads, ref)]);
+  const [stored, stopAtArrival] = await Promise.all([deps.plans.get(ref), readStopReason(deps.leads, ref)]);
   const step = stored?.plan.steps.find((s) => s.step === ref.step);
   if (!stored || !step) {
     log.error("marker_without_planned_step_discarded");
@@ -220,33 +219,13 @@ async function settleMarker(msg: JsMsg, deps: MarkerDeps): Promise<void> {
   await deps.markerDeletes.add(msg.seq, msg.subject);
 }
 
-// Only what decides whether follow-ups stop; the rest of the stored lead is not the scheduler's business.
-const LeadStopState = StoredLead.pick({ outcome: true, cancelled_at: true });
-
-/** Why the lead's follow-ups stop now, or null when they go ahead. */
-export async function stopReason(
-  leads: KV,
+async function holdThenStopReason(
+  dueAtMs: number,
   ref: LeadRef,
-): Promise<"outcome" | "cancelled" | "lead_missing" | null> {
-  const entry = await leads.get(leadKey(ref));
-  if (entry === null || entry.operation !== "PUT") return "lead_missing";
-  let json: unknown;
-  try {
-    json = entry.json();
-  } catch {
-    json = undefined;
-  }
-  const state = LeadStopState.safeParse(json);
-  // An unreadable lead does not stop a follow-up: only a recorded outcome or cancellation does.
-  if (!state.success) return null;
-  if (state.data.outcome && stopsFollowups(state.data.outcome.outcome)) return "outcome";
-  if (state.data.cancelled_at) return "cancelled";
-  return null;
-}
-
-async function holdThenStopReason(dueAtMs: number, ref: LeadRef, deps: MarkerDeps) {
+  deps: MarkerDeps,
+): Promise<StopReason | null> {
   await holdUntil(dueAtMs, deps.now);
-  return stopReason(deps.leads, ref);
+  return readStopReason(deps.leads, ref);
 }
 
 /** Waits until the clock reads `epochMs` (a timer can fire a millisecond early: never publish early). */
@@ -254,6 +233,6 @@ async function holdUntil(epochMs: number, now: () => Date): Promise<void> {
   for (;;) {
     const left = epochMs - now().getTime();
     if (left <= 0) return;
-    await new Promise((resolve) => setTimeout(resolve, left));
+    await pause(left);
   }
 }

@@ -11,11 +11,12 @@ import {
   subjects,
   type Topology,
 } from "@followup/contracts";
+import { isWrongLastSequence } from "@followup/service-kit";
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { InvalidEvent } from "./consumer.js";
 import type { SchedulerMetrics } from "./metrics.js";
-import { isRevisionConflict, type PlanStore, type StoredPlan } from "./plans.js";
+import type { PlanStore, StoredPlan } from "./plans.js";
 import { decideEligibility, type FollowupRule, planSteps, timerTtlSeconds } from "./schedule.js";
 
 /** The `source` of every event the scheduler publishes. */
@@ -150,7 +151,7 @@ export async function publishTimer(
     );
     return ack.duplicate ? "existing" : "published";
   } catch (err) {
-    if (isRevisionConflict(err)) return "existing";
+    if (isWrongLastSequence(err)) return "existing";
     throw err;
   }
 }
