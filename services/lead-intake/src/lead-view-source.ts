@@ -8,6 +8,7 @@ import {
   leadKey,
   subjects,
 } from "@followup/contracts";
+import { isNoMessages } from "@followup/service-kit";
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { BrokerHandles } from "./broker.js";
@@ -30,10 +31,6 @@ export type ViewLog = {
 /** At most this many messages per source: a lead has a handful of events, so this is a fence. */
 export const LEAD_VIEW_SOURCE_LIMIT = 500;
 
-function isNoResults(err: unknown): boolean {
-  return err instanceof Error && /no results|message not found|no message found/i.test(err.message);
-}
-
 /** The messages of `stream` on `subject` (wildcards allowed), oldest first, at most `limit`. */
 export async function readSubject(
   jsm: JetStreamManager,
@@ -50,7 +47,7 @@ export async function readSubject(
     }
   } catch (err) {
     // The server answers "no results" when nothing matches: an empty list, not a failure.
-    if (!isNoResults(err)) throw err;
+    if (!isNoMessages(err)) throw err;
   }
   return messages;
 }

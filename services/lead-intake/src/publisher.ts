@@ -5,6 +5,7 @@ import {
   type StoredLead,
   subjects,
 } from "@followup/contracts";
+import { isWrongLastSequence } from "@followup/service-kit";
 import { JetStreamError } from "@nats-io/jetstream";
 import {
   ClosedConnectionError,
@@ -19,7 +20,7 @@ import {
 } from "@nats-io/transport-node";
 import type { Broker } from "./broker.js";
 import { BrokerUnavailableError } from "./errors.js";
-import { createLead, isWrongLastSequence } from "./leads-store.js";
+import { createLead } from "./leads-store.js";
 
 /** Where an accepted lead went: JetStream acknowledged it, or it waits in the local outbox. */
 export type LeadQueued = "published" | "local";

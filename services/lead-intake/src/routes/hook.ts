@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
 import { type HookAck, HookPayload, type HookReceipt } from "@followup/contracts";
-import { DEFAULT_TOLERANCE_SECONDS, verifyWebhook } from "@followup/service-kit";
+import { DEFAULT_TOLERANCE_SECONDS, isWrongLastSequence, verifyWebhook } from "@followup/service-kit";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { AppDeps } from "../app.js";
 import { HttpError, parseWith } from "../errors.js";
-import { isWrongLastSequence } from "../leads-store.js";
 import { onBroker } from "../publisher.js";
 
 type HookAuth =
