@@ -1,30 +1,16 @@
 import {
-  decodeEvent,
   type FollowupPlan,
   type LeadOutcome,
   type LeadRef,
-  parseLeadSubject,
   type StepRef,
   subjects,
   type Topology,
 } from "@followup/contracts";
 import { readLead } from "@followup/service-kit";
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
-import type { Logger } from "pino";
-import { InvalidEvent } from "./consumer.js";
-import type { SchedulerMetrics } from "./metrics.js";
-import type { PlanStore } from "./plans.js";
+import { decodeLeadEvent, type HandlerDeps } from "./handler.js";
 
-export interface CancelDeps {
-  jsm: JetStreamManager;
-  plans: PlanStore;
-  leads: KV;
-  topology: Topology;
-  metrics: SchedulerMetrics;
-  logger: Logger;
-  now: () => Date;
-}
+export type CancelDeps = HandlerDeps;
 
 /**
  * A stopping outcome (booked, unqualified, spam): the plan is marked cancelled first, then the
@@ -34,7 +20,7 @@ export interface CancelDeps {
  * late lead.scored schedules nothing. Redelivery repeats the purges, which is harmless.
  */
 export async function handleOutcome(msg: JsMsg, deps: CancelDeps): Promise<void> {
-  const event = decodeOutcome(msg);
+  const event = decodeLeadEvent(msg, "lead.outcome.v1");
   if (!event.data.stops_followups) {
     msg.ack();
     return;
@@ -127,15 +113,4 @@ async function stoppedPlan(
     skipped: "stopped",
     cancelled,
   };
-}
-
-function decodeOutcome(msg: JsMsg): LeadOutcome {
-  const event = decodeEvent("lead.outcome.v1", msg.data);
-  const ref = parseLeadSubject(msg.subject, "outcome");
-  if (ref.tenant !== event.tenant || ref.leadId !== event.data.lead_id) {
-    throw new InvalidEvent(
-      `lead.outcome.v1: tenant/lead_id (${event.tenant}/${event.data.lead_id}) do not match the subject ${msg.subject}`,
-    );
-  }
-  return event;
 }

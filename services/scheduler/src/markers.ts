@@ -9,33 +9,22 @@ import {
   type StepRef,
   type StopReason,
   subjects,
-  type Topology,
 } from "@followup/contracts";
 import { pause, readStopReason } from "@followup/service-kit";
-import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
-import type { Logger } from "pino";
+import type { JsMsg } from "@nats-io/jetstream";
 import { purgeDue } from "./cancel.js";
+import type { HandlerDeps } from "./handler.js";
 import type { MarkerDeletes } from "./marker-deletes.js";
-import type { SchedulerMetrics } from "./metrics.js";
-import type { PlanStore, StoredPlan } from "./plans.js";
+import type { StoredPlan } from "./plans.js";
 import { markerTiming } from "./schedule.js";
 import { SOURCE } from "./timers.js";
 
-export interface MarkerDeps {
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-  plans: PlanStore;
-  leads: KV;
-  topology: Topology;
+export type MarkerDeps = HandlerDeps & {
   /** FOLLOWUP_CHANNEL: the channel every due follow-up goes through. */
   channel: string;
-  metrics: SchedulerMetrics;
-  logger: Logger;
-  now: () => Date;
   /** Where handled markers go to be deleted, off the firing path. */
   markerDeletes: MarkerDeletes;
-}
+};
 
 export const MARKER_REASON_HEADER = "Nats-Marker-Reason";
 
