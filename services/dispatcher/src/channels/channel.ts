@@ -1,5 +1,5 @@
 import type { FollowupDueData } from "@followup/contracts";
-import type { Verdict } from "../classify.js";
+import type { Classification } from "../classify.js";
 
 /** One delivery attempt as a channel sees it. */
 export interface ChannelFollowup {
@@ -15,7 +15,7 @@ export interface ChannelFollowup {
 
 /** What a channel answers: the classified result, and what the receiver said, for results and dead letters. */
 export interface ChannelResult {
-  verdict: Verdict;
+  classification: Classification;
   /** The receiver's status, or null when none was received (timeout, connection error). */
   statusCode: number | null;
   /** Why it was not delivered; absent when delivered. */
