@@ -4,7 +4,6 @@ import {
   idempotencyKey,
   parseFollowupSubject,
   type StopReason,
-  strategyName,
 } from "@followup/contracts";
 import { pause, readStopReason } from "@followup/service-kit";
 import type { JsMsg } from "@nats-io/jetstream";
@@ -70,7 +69,7 @@ export async function handleDue(held: HeldDue, control: DeliveryControl, deps: D
   }
   if (stop) {
     deps.metrics.stopped.inc({ reason: stop });
-    log.info({ reason: stop, strategy: strategyName(due.delay_s) }, "followup_stopped");
+    log.info({ reason: stop, delay_s: due.delay_s }, "followup_stopped");
     await held.ack();
     return;
   }

@@ -8,8 +8,8 @@ const LATENESS_BUCKETS = [...DURATION_BUCKETS, 60, 300, 1800, 3600];
 export function createDispatcherMetrics(registry: Registry) {
   const metric = metricsOn(registry);
   return {
-    // `jobs` and `strategy` are the names of the system it replaces, kept for its dashboards.
-    jobs: metric.counter(
+    // Named as the system it replaces named it (jobs, strategy), for its dashboards.
+    attempts: metric.counter(
       "followup_jobs_total",
       "Delivery attempts by strategy (<delay>s) and result: ok, error (will retry) or dead",
       ["strategy", "result"],

@@ -66,7 +66,6 @@ export interface Attempt {
 export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger, a: Attempt): Promise<void> {
   const { tenant, due, answer, attempt } = a;
   const now = deps.now();
-  const strategy = strategyName(due.delay_s);
   const decided = attemptResult(answer.classification, attempt, deps.maxAttempts);
   const { result } = decided;
   const latenessMs = result === "ok" ? now.getTime() - Date.parse(due.due_at) : undefined;
@@ -78,7 +77,9 @@ export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger
         })
       : undefined;
 
-  deps.metrics.jobs.inc({ strategy, result });
+  // `strategy` (`<delay>s`) only where the system it replaces had it: this metric's label, this log line.
+  const strategy = strategyName(due.delay_s);
+  deps.metrics.attempts.inc({ strategy, result });
   deps.metrics.duration.observe({ channel: due.channel, result }, a.durationMs / 1000);
   if (latenessMs !== undefined && due.replays === 0)
     deps.metrics.lateness.observe(Math.max(0, latenessMs) / 1000);
