@@ -22,6 +22,7 @@ export {
   isConsumerNotFound,
   isMessageGone,
   isNoMessages,
+  isNotAnswering,
   isStreamNotFound,
   isWrongLastSequence,
   ServerErrorCodes,

@@ -1,5 +1,6 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { JetStreamStatusError } from "@nats-io/jetstream/internal";
+import { JetStreamStatusError, jserrors } from "@nats-io/jetstream/internal";
+import { RequestError, TimeoutError } from "@nats-io/transport-node";
 
 /**
  * What a JetStream error means, asked in one place. Server error codes are compared by their
@@ -65,5 +66,18 @@ export function isNoMessages(err: unknown): boolean {
   return (
     (err instanceof JetStreamStatusError && err.code === NOT_FOUND_STATUS) ||
     hasApiCode(err, JetStreamApiCodes.NoMessageFound)
+  );
+}
+
+/**
+ * JetStream did not answer (in time, or at all yet: a server still starting, a cluster still
+ * electing leaders): the same request may well succeed later.
+ */
+export function isNotAnswering(err: unknown): boolean {
+  return (
+    err instanceof TimeoutError ||
+    (err instanceof RequestError && err.isNoResponders()) ||
+    // What jetstreamManager() throws while the server's JetStream does not answer yet.
+    err instanceof jserrors.JetStreamNotEnabled
   );
 }

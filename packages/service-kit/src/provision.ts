@@ -10,10 +10,10 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { type NatsConnection, nanos, RequestError, TimeoutError } from "@nats-io/transport-node";
+import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { type Backoff, retry } from "./backoff.js";
-import { isConsumerNotFound, isStreamNotFound } from "./jetstream-errors.js";
+import { isConsumerNotFound, isNotAnswering, isStreamNotFound } from "./jetstream-errors.js";
 
 /** The JetStream stream configuration of a spec. */
 export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: string } {
@@ -172,7 +172,7 @@ export async function provisionTopology(
     () => provisionOnce(nc, topology, options.select ?? {}, logger),
     { ...PROVISION_BACKOFF, ...(options.attempts !== undefined ? { attempts: options.attempts } : {}) },
     {
-      retryable: isTransient,
+      retryable: isNotAnswering,
       onRetry: (err, attempt, retryInMs) =>
         logger?.warn({ err, attempt, retry_in_ms: retryInMs }, "topology_provisioning_retrying"),
     },
@@ -192,14 +192,4 @@ async function provisionOnce(
   for (const key of streams) await provisionStream(jsm, topology.streams[key], logger);
   for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], logger);
   for (const key of buckets) await provisionBucket(nc, topology.buckets[key], logger);
-}
-
-/** JetStream did not answer (in time, or at all yet): the same request may well succeed later. */
-function isTransient(err: unknown): boolean {
-  return (
-    err instanceof TimeoutError ||
-    (err instanceof RequestError && err.isNoResponders()) ||
-    // What jetstreamManager() throws while the server's JetStream does not answer yet (not exported).
-    (err instanceof Error && err.name === "JetStreamNotEnabled")
-  );
 }

@@ -1,15 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { type Backoff, backoffCeilingMs, backoffDelayMs, pause, retry } from "../src/index.js";
 
-/** A seeded generator (mulberry32): the same samples on every run. */
+/** A seeded generator (Park-Miller's minimal standard): the same samples on every run. */
 function seeded(seed: number): () => number {
-  let a = seed >>> 0;
+  let state = seed;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+    state = (state * 48_271) % 2_147_483_647;
+    return (state - 1) / 2_147_483_646;
   };
 }
 

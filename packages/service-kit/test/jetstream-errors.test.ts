@@ -13,6 +13,7 @@ import {
   isConsumerNotFound,
   isMessageGone,
   isNoMessages,
+  isNotAnswering,
   isStreamNotFound,
   isWrongLastSequence,
 } from "../src/index.js";
@@ -51,7 +52,14 @@ async function errorOf(run: () => Promise<unknown>): Promise<unknown> {
   throw new Error("expected the call to fail");
 }
 
-const predicates = { isWrongLastSequence, isStreamNotFound, isConsumerNotFound, isMessageGone, isNoMessages };
+const predicates = {
+  isWrongLastSequence,
+  isStreamNotFound,
+  isConsumerNotFound,
+  isMessageGone,
+  isNoMessages,
+  isNotAnswering,
+};
 
 /** Which predicates say yes to `err`. */
 function matching(err: unknown): string[] {
@@ -122,6 +130,28 @@ describe("JetStream error predicates (real nats-server)", () => {
     await jsm.consumers.add("EMPTY", { durable_name: "reader", ack_policy: AckPolicy.Explicit });
     const consumer = await js.consumers.get("EMPTY", "reader");
     expect(await consumer.next({ expires: 1_000 })).toBeNull();
+  });
+
+  it("a server without JetStream, and one that does not answer in time: not answering", async () => {
+    const plain = await startNatsServer({ jetstream: false });
+    const plainNc = await connect({ servers: plain.url });
+    try {
+      expect(matching(await errorOf(() => jetstreamManager(plainNc)))).toEqual(["isNotAnswering"]);
+    } finally {
+      await plainNc.close();
+      await plain.cleanup();
+    }
+    const frozen = await startNatsServer();
+    const frozenNc = await connect({ servers: frozen.url });
+    const frozenJsm = await jetstreamManager(frozenNc, { timeout: 500 });
+    process.kill(frozen.pid, "SIGSTOP");
+    try {
+      expect(matching(await errorOf(() => frozenJsm.streams.info(STREAM)))).toEqual(["isNotAnswering"]);
+    } finally {
+      process.kill(frozen.pid, "SIGCONT");
+      await frozenNc.close();
+      await frozen.cleanup();
+    }
   });
 
   it("says no to other errors", () => {
