@@ -31,7 +31,7 @@ export async function readLead<S extends z.ZodType = typeof StoredLead>(
   try {
     json = entry.json();
   } catch (err) {
-    return { status: "invalid", error: `not JSON: ${(err as Error).message}` };
+    return { status: "invalid", error: `is not JSON (${(err as Error).message})` };
   }
   const parsed = (schema ?? StoredLead).safeParse(json);
   if (!parsed.success) {

@@ -90,6 +90,6 @@ describe("readStopReason (real nats-server)", () => {
     expect(await reason("S2")).toBeNull();
     expect(await reason("none")).toBe("lead_missing");
     expect(await reason("S3")).toBeNull();
-    expect(invalid).toEqual([expect.stringMatching(/^S3: not JSON/)]);
+    expect(invalid).toEqual([expect.stringMatching(/^S3: is not JSON/)]);
   });
 });

@@ -9,7 +9,7 @@ import { pause, readStopReason } from "@followup/service-kit";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
-import type { ChannelRegistry, ChannelResult } from "./channels/channel.js";
+import type { ChannelAnswer, ChannelRegistry } from "./channels/channel.js";
 import { classifyError, describeError } from "./classify.js";
 import { BROKER_RETRY_MS, type HeldDue, release, type SettleDeps, settleAttempt } from "./settle.js";
 import type { Slots } from "./slots.js";
@@ -110,7 +110,7 @@ export async function handleDue(held: HeldDue, control: DeliveryControl, deps: D
   }
   deps.metrics.inFlight.inc();
   const started = performance.now();
-  let answer: ChannelResult;
+  let answer: ChannelAnswer;
   try {
     answer = await channel.send({
       tenant,

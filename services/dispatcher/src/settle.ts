@@ -8,7 +8,7 @@ import {
 } from "@followup/contracts";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import type { ChannelResult } from "./channels/channel.js";
+import type { ChannelAnswer } from "./channels/channel.js";
 import { attemptResult, describeError } from "./classify.js";
 import type { DispatcherMetrics } from "./metrics.js";
 import { deadLetterEvent, resultEvent } from "./results.js";
@@ -54,7 +54,7 @@ export interface Attempt {
   due: FollowupDueData;
   attempt: number;
   /** What the channel answered. */
-  answer: ChannelResult;
+  answer: ChannelAnswer;
   durationMs: number;
 }
 

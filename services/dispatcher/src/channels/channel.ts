@@ -13,8 +13,8 @@ export interface ChannelFollowup {
   signal?: AbortSignal;
 }
 
-/** What a channel answers: the classified result, and what the receiver said, for results and dead letters. */
-export interface ChannelResult {
+/** What a channel answers: its classification, and what the receiver said, for results and dead letters. */
+export interface ChannelAnswer {
   classification: Classification;
   /** The receiver's status, or null when none was received (timeout, connection error). */
   statusCode: number | null;
@@ -34,7 +34,7 @@ export interface Channel {
   readonly name: string;
   /** Calls in flight at most, across this process. */
   readonly concurrency: number;
-  send(followup: ChannelFollowup): Promise<ChannelResult>;
+  send(followup: ChannelFollowup): Promise<ChannelAnswer>;
   /** Lets calls in flight finish, then releases connections. */
   close(): Promise<void>;
   /** Abandons calls in flight: for a shutdown that can wait no longer. */

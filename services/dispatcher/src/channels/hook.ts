@@ -3,7 +3,7 @@ import { webhookHeaders } from "@followup/service-kit";
 import { Pool } from "undici";
 import { classifyError, classifyStatus, describeError } from "../classify.js";
 import { parseRetryAfter } from "../retry-after.js";
-import type { Channel, ChannelFollowup, ChannelResult } from "./channel.js";
+import type { Channel, ChannelAnswer, ChannelFollowup } from "./channel.js";
 
 export const HOOK_CHANNEL = "hook";
 export const USER_AGENT = "auto-followup-engine-dispatcher/0.1 (+followup hook)";
@@ -77,7 +77,7 @@ export class HookChannel implements Channel {
     });
   }
 
-  async send(followup: ChannelFollowup): Promise<ChannelResult> {
+  async send(followup: ChannelFollowup): Promise<ChannelAnswer> {
     const body = JSON.stringify(hookPayload(followup, this.#now()));
     const headers = {
       "content-type": "application/json",
