@@ -1,4 +1,5 @@
-import { type NatsServer, startNatsServer } from "@followup/nats-harness";
+import { readFileSync } from "node:fs";
+import { type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
 import {
   AckPolicy,
   type JetStreamClient,
@@ -9,14 +10,7 @@ import {
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  isConsumerNotFound,
-  isMessageGone,
-  isNoMessages,
-  isNotAnswering,
-  isStreamNotFound,
-  isWrongLastSequence,
-} from "../src/index.js";
+import * as jetstreamErrors from "../src/jetstream-errors.js";
 
 // Every predicate is asked about the errors a real nats-server gives, not about hand-made ones.
 
@@ -52,14 +46,12 @@ async function errorOf(run: () => Promise<unknown>): Promise<unknown> {
   throw new Error("expected the call to fail");
 }
 
-const predicates = {
-  isWrongLastSequence,
-  isStreamNotFound,
-  isConsumerNotFound,
-  isMessageGone,
-  isNoMessages,
-  isNotAnswering,
-};
+// Every predicate the module has, so each error is also checked against all the others.
+const predicates = Object.fromEntries(
+  Object.entries(jetstreamErrors).filter(
+    ([name, value]) => name.startsWith("is") && typeof value === "function",
+  ),
+) as Record<string, (err: unknown) => boolean>;
 
 /** Which predicates say yes to `err`. */
 function matching(err: unknown): string[] {
@@ -145,6 +137,10 @@ describe("JetStream error predicates (real nats-server)", () => {
     const frozenNc = await connect({ servers: frozen.url });
     const frozenJsm = await jetstreamManager(frozenNc, { timeout: 500 });
     process.kill(frozen.pid, "SIGSTOP");
+    // The signal is delivered asynchronously: ask only once the process is stopped (state T).
+    await waitFor(() => /^\d+ \(.*\) T/.test(readFileSync(`/proc/${frozen.pid}/stat`, "utf8")), {
+      description: "the server to be stopped",
+    });
     try {
       expect(matching(await errorOf(() => frozenJsm.streams.info(STREAM)))).toEqual(["isNotAnswering"]);
     } finally {
