@@ -1,15 +1,6 @@
 import { z } from "zod";
-import { FollowupDead } from "./events.js";
-import {
-  Enrichment,
-  Intent,
-  Outcome,
-  Probability,
-  RecordedOutcome,
-  Sentiment,
-  Token,
-  Urgency,
-} from "./lead.js";
+import { FollowupDead, LeadOutcomeData } from "./events.js";
+import { Intent, Probability, Sentiment, StoredLead, Token, Urgency } from "./lead.js";
 import { MAX_STEP } from "./subjects.js";
 
 /** The body a channel's HTTP hook receives: the payload of the system it replaces, plus where and when. */
@@ -118,19 +109,8 @@ export type TimelineEntry = z.infer<typeof TimelineEntry>;
 
 export const LeadView = z
   .object({
-    lead: z.object({
-      lead_id: Token,
-      name: z.string(),
-      phone: z.string(),
-      email: z.string().optional(),
-      timezone: z.string().optional(),
-      details: z.string(),
-      enrichment: Enrichment,
-      pred_prob: Probability,
-      model_version: z.string(),
-      created_at: z.iso.datetime(),
-      outcome: RecordedOutcome.optional(),
-    }),
+    /** The stored lead, less what is the engine's own business (its tenant, a cancellation). */
+    lead: z.object(StoredLead.shape).omit({ tenant: true, cancelled_at: true }),
     /** Whether the scheduler planned follow-ups; null until it has seen the lead. */
     qualified: z.boolean().nullable(),
     followups: z.array(LeadFollowup),
@@ -139,13 +119,10 @@ export const LeadView = z
   .meta({ id: "LeadView", description: "data of the response to GET /v1/lead/:id" });
 export type LeadView = z.infer<typeof LeadView>;
 
+/** What the `lead.outcome` event says, less the notes. */
 export const OutcomeAccepted = z
-  .object({
-    lead_id: Token,
-    outcome: Outcome,
-    recorded_at: z.iso.datetime(),
-    stops_followups: z.boolean(),
-  })
+  .object(LeadOutcomeData.shape)
+  .omit({ notes: true })
   .meta({ id: "OutcomeAccepted", description: "data of the response to POST /v1/lead/:id/outcome" });
 export type OutcomeAccepted = z.infer<typeof OutcomeAccepted>;
 

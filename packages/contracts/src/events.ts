@@ -48,7 +48,6 @@ export const LeadScored = eventSchema(
   LeadScoredData,
   "A lead was accepted, enriched and scored (lead.scored.<tenant>.<leadId>)",
 );
-export type LeadScored = z.infer<typeof LeadScored>;
 
 export const LeadOutcomeData = z.looseObject({
   lead_id: Token,
@@ -63,7 +62,6 @@ export const LeadOutcome = eventSchema(
   LeadOutcomeData,
   "An outcome was recorded for a lead (lead.outcome.<tenant>.<leadId>)",
 );
-export type LeadOutcome = z.infer<typeof LeadOutcome>;
 
 /** What identifies one follow-up of one lead, carried by every follow-up event. */
 const FollowupRef = {
@@ -72,6 +70,14 @@ const FollowupRef = {
   delay_s: DelaySeconds,
   /** The lead's creation time plus the delay: never delivered before this instant. */
   due_at: z.iso.datetime(),
+};
+
+/** A follow-up on its way to delivery: what identifies it, its idempotency key and its channel. */
+const DeliveryRef = {
+  ...FollowupRef,
+  /** `<tenant>:<leadId>:<step>`, the same on every attempt and replay. */
+  idempotency_key: z.string().min(5),
+  channel: Channel,
 };
 
 export const FollowupTimerData = z.looseObject({
@@ -84,13 +90,9 @@ export const FollowupTimer = eventSchema(
   FollowupTimerData,
   "A follow-up timer; its expiry marker means the follow-up is due (followup.timer.<tenant>.<leadId>.<step>)",
 );
-export type FollowupTimer = z.infer<typeof FollowupTimer>;
 
 export const FollowupDueData = z.looseObject({
-  ...FollowupRef,
-  /** `<tenant>:<leadId>:<step>`, the same on every attempt and replay. */
-  idempotency_key: z.string().min(5),
-  channel: Channel,
+  ...DeliveryRef,
   lead_created_at: z.iso.datetime(),
   pred_prob: Probability,
   /** When the scheduler saw the timer's expiry marker. */
@@ -103,16 +105,13 @@ export const FollowupDue = eventSchema(
   FollowupDueData,
   "A follow-up is due for delivery (followup.due.<tenant>.<leadId>.<step>, work queue)",
 );
-export type FollowupDue = z.infer<typeof FollowupDue>;
 export type FollowupDueData = z.infer<typeof FollowupDueData>;
 
 export const AttemptResult = z.enum(["ok", "error", "dead"]);
 export type AttemptResult = z.infer<typeof AttemptResult>;
 
 export const FollowupResultData = z.looseObject({
-  ...FollowupRef,
-  idempotency_key: z.string().min(5),
-  channel: Channel,
+  ...DeliveryRef,
   /** 1 for the first attempt; counts redeliveries after a crash too. */
   attempt: z.number().int().min(1),
   result: AttemptResult,
@@ -127,14 +126,11 @@ export const FollowupResultData = z.looseObject({
 export const FollowupResult = eventSchema(
   "followup.result.v1",
   FollowupResultData,
-  "The outcome of one delivery attempt (followup.result.<tenant>.<leadId>.<step>)",
+  "The result of one delivery attempt (followup.result.<tenant>.<leadId>.<step>)",
 );
-export type FollowupResult = z.infer<typeof FollowupResult>;
 
 export const FollowupDeadData = z.looseObject({
-  ...FollowupRef,
-  idempotency_key: z.string().min(5),
-  channel: Channel,
+  ...DeliveryRef,
   attempts: z.number().int().min(1),
   /** `permanent`: the channel refused it (a 4xx); `exhausted`: every attempt failed. */
   reason: z.enum(["permanent", "exhausted"]),
@@ -148,7 +144,6 @@ export const FollowupDead = eventSchema(
   FollowupDeadData,
   "A follow-up that could not be delivered (followup.dead.<tenant>.<leadId>.<step>)",
 );
-export type FollowupDead = z.infer<typeof FollowupDead>;
 
 /** Every event type, by its `type` attribute. */
 export const EVENT_SCHEMAS = {
@@ -161,6 +156,12 @@ export const EVENT_SCHEMAS = {
 } as const;
 export type EventType = keyof typeof EVENT_SCHEMAS;
 export type EventOf<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T]>;
+export type LeadScored = EventOf<"lead.scored.v1">;
+export type LeadOutcome = EventOf<"lead.outcome.v1">;
+export type FollowupTimer = EventOf<"followup.timer.v1">;
+export type FollowupDue = EventOf<"followup.due.v1">;
+export type FollowupResult = EventOf<"followup.result.v1">;
+export type FollowupDead = EventOf<"followup.dead.v1">;
 
 /** Builds an event in the shared envelope; validated, so a producer cannot publish what its contract forbids. */
 export function makeEvent<T extends EventType>(

@@ -106,3 +106,26 @@ export const StoredLead = z
   })
   .meta({ id: "StoredLead", description: "Value of a lead in the leads KV bucket" });
 export type StoredLead = z.infer<typeof StoredLead>;
+
+/**
+ * Only what decides whether a lead's follow-ups stop: a reader that needs no more parses no
+ * more, so a lead whose other fields break their contract still stops on its outcome.
+ */
+export const LeadStopState = StoredLead.pick({ outcome: true, cancelled_at: true });
+export type LeadStopState = z.infer<typeof LeadStopState>;
+
+/** Why a lead's follow-ups stop: a stopping outcome, a cancellation, or no lead stored. */
+export const STOP_REASONS = ["outcome", "cancelled", "lead_missing"] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
+/**
+ * Does this lead's follow-ups stop, and why: the one decision the scheduler (at due time), the
+ * dispatcher (before a call) and lead-intake (the lead view) share. `null` for the lead means
+ * it is not stored; the answer `null` means its follow-ups go ahead.
+ */
+export function stopReason(lead: LeadStopState | null): StopReason | null {
+  if (lead === null) return "lead_missing";
+  if (lead.outcome && stopsFollowups(lead.outcome.outcome)) return "outcome";
+  if (lead.cancelled_at !== undefined) return "cancelled";
+  return null;
+}

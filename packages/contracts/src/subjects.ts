@@ -167,9 +167,30 @@ export function parseIdempotencyKey(key: string): StepRef | null {
   return { tenant, leadId, step: n };
 }
 
-/** The Nats-Msg-Id of a follow-up's timer and due message: a redelivery publishes nothing twice. */
-export function followupMsgId(ref: StepRef): string {
+/**
+ * The Nats-Msg-Ids of a follow-up's messages, built here only. Each names what may be stored
+ * once within its stream's duplicate window, so a publish repeated after a crash is dropped.
+ */
+type MsgIdRef = Pick<StepRef, "leadId" | "step">;
+
+/** A follow-up's timer and due message: `<leadId>:<step>`, so a redelivery publishes neither twice. */
+export function followupMsgId(ref: MsgIdRef): string {
   return `${assertToken("lead_id", ref.leadId)}:${assertStep(ref.step)}`;
+}
+
+/** One delivery attempt's result, per replay and attempt (a crash or a hand-back is a new attempt). */
+export function resultMsgId(ref: MsgIdRef, replays: number, attempt: number): string {
+  return `${followupMsgId(ref)}:result:${replays}:${attempt}`;
+}
+
+/** A follow-up's dead letter: one per replay. */
+export function deadLetterMsgId(ref: MsgIdRef, replays: number): string {
+  return `${followupMsgId(ref)}:dead:${replays}`;
+}
+
+/** A dead letter's due follow-up published again by its `replays`-th replay. */
+export function replayMsgId(ref: MsgIdRef, replays: number): string {
+  return `${followupMsgId(ref)}:replay:${replays}`;
 }
 
 /** The key of a lead in the `leads` KV bucket (and of its follow-up plan): `<tenant>.<leadId>`. */

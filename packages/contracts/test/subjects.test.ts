@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  deadLetterMsgId,
   FOLLOWUP_KINDS,
   followupMsgId,
   idempotencyKey,
@@ -8,6 +9,8 @@ import {
   parseIdempotencyKey,
   parseLeadSubject,
   parseSubject,
+  replayMsgId,
+  resultMsgId,
   SubjectError,
   subjects,
   wildcards,
@@ -108,6 +111,10 @@ describe("subject builders and parsers", () => {
     expect(idempotencyKey(ref)).toBe(`acme:${LEAD}:2`);
     expect(parseIdempotencyKey(idempotencyKey(ref))).toEqual(ref);
     expect(followupMsgId(ref)).toBe(`${LEAD}:2`);
+    expect(resultMsgId(ref, 1, 3)).toBe(`${LEAD}:2:result:1:3`);
+    expect(deadLetterMsgId(ref, 0)).toBe(`${LEAD}:2:dead:0`);
+    expect(replayMsgId(ref, 2)).toBe(`${LEAD}:2:replay:2`);
+    expect(() => resultMsgId({ leadId: "a.b", step: 1 }, 0, 1)).toThrow(/lead_id/);
     expect(leadKey(ref)).toBe(`acme.${LEAD}`);
     for (const bad of ["", "a:b", "a:b:c:d", "a.b:c:1", "a:b:0", "a:b:x", "a:b:1001"]) {
       expect(parseIdempotencyKey(bad)).toBeNull();

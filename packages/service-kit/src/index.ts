@@ -1,4 +1,12 @@
 export {
+  type Backoff,
+  backoffCeilingMs,
+  backoffDelayMs,
+  pause,
+  type RetryOptions,
+  retry,
+} from "./backoff.js";
+export {
   ConfigError,
   commonEnv,
   type Env,
@@ -16,9 +24,20 @@ export {
   requestIdOf,
   useErrorEnvelope,
 } from "./http-edge.js";
+export {
+  hasApiCode,
+  isConsumerNotFound,
+  isMessageGone,
+  isNoMessages,
+  isNotAnswering,
+  isStreamNotFound,
+  isWrongLastSequence,
+  ServerErrorCodes,
+} from "./jetstream-errors.js";
+export { type LeadRead, readLead, readStopReason } from "./leads.js";
 export { EXIT_CONFIG, onShutdown, runMain } from "./lifecycle.js";
 export { createLogger, type Logger, maskEmail, maskPhone, REDACTED_PATHS } from "./logger.js";
-export { createMetricsRegistry } from "./metrics.js";
+export { createMetricsRegistry, metricsOn } from "./metrics.js";
 export { type ConnectOptions, connectNats, type NatsSettings } from "./nats.js";
 export {
   consumerConfig,

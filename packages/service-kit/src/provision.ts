@@ -3,7 +3,6 @@ import {
   AckPolicy,
   type ConsumerConfig,
   DeliverPolicy,
-  JetStreamApiError,
   type JetStreamManager,
   jetstreamManager,
   ReplayPolicy,
@@ -11,8 +10,10 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { type NatsConnection, nanos, RequestError, TimeoutError } from "@nats-io/transport-node";
+import { type NatsConnection, nanos } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { type Backoff, retry } from "./backoff.js";
+import { isConsumerNotFound, isNotAnswering, isStreamNotFound } from "./jetstream-errors.js";
 
 /** The JetStream stream configuration of a spec. */
 export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: string } {
@@ -60,11 +61,12 @@ export function consumerConfig(spec: ConsumerSpec): Partial<ConsumerConfig> & { 
   };
 }
 
-const STREAM_NOT_FOUND = 10059;
-const CONSUMER_NOT_FOUND = 10014;
-
-function isApiError(err: unknown, code: number): boolean {
-  return err instanceof JetStreamApiError && err.code === code;
+/** The settings of `wanted` that `current` (a stream's or consumer's config as the server has it) does not match. */
+function changedSettings(current: object, wanted: object): string[] {
+  const have = current as Record<string, unknown>;
+  return Object.entries(wanted)
+    .filter(([k, v]) => JSON.stringify(have[k]) !== JSON.stringify(v))
+    .map(([k]) => k);
 }
 
 /**
@@ -79,21 +81,18 @@ export async function provisionStream(
   const wanted = streamConfig(spec);
   try {
     const info = await jsm.streams.info(spec.name);
-    const current = info.config as unknown as Record<string, unknown>;
-    const changed = Object.entries(wanted).filter(
-      ([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v),
-    );
+    const changed = changedSettings(info.config, wanted);
     if (changed.length === 0) return;
-    if (current.retention !== wanted.retention) {
+    if (info.config.retention !== wanted.retention) {
       throw new Error(
-        `stream ${spec.name} exists with retention ${String(current.retention)}, expected ${wanted.retention}; ` +
+        `stream ${spec.name} exists with retention ${String(info.config.retention)}, expected ${wanted.retention}; ` +
           "retention cannot change in place: move its messages and delete the stream",
       );
     }
     await jsm.streams.update(spec.name, { ...info.config, ...wanted });
-    logger?.info({ stream: spec.name, changed: changed.map(([k]) => k) }, "stream_updated");
+    logger?.info({ stream: spec.name, changed }, "stream_updated");
   } catch (err) {
-    if (!isApiError(err, STREAM_NOT_FOUND)) throw err;
+    if (!isStreamNotFound(err)) throw err;
     await jsm.streams.add(wanted);
     logger?.info({ stream: spec.name }, "stream_created");
   }
@@ -108,10 +107,7 @@ export async function provisionConsumer(
   const wanted = consumerConfig(spec);
   try {
     const info = await jsm.consumers.info(spec.stream, spec.durable);
-    const current = info.config as unknown as Record<string, unknown>;
-    const changed = Object.entries(wanted).filter(
-      ([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v),
-    );
+    const changed = changedSettings(info.config, wanted);
     if (changed.length === 0) return;
     await jsm.consumers.update(spec.stream, spec.durable, {
       description: wanted.description,
@@ -121,12 +117,9 @@ export async function provisionConsumer(
       ...(wanted.filter_subject ? { filter_subject: wanted.filter_subject } : {}),
       ...(wanted.filter_subjects ? { filter_subjects: wanted.filter_subjects } : {}),
     });
-    logger?.info(
-      { stream: spec.stream, consumer: spec.durable, changed: changed.map(([k]) => k) },
-      "consumer_updated",
-    );
+    logger?.info({ stream: spec.stream, consumer: spec.durable, changed }, "consumer_updated");
   } catch (err) {
-    if (!isApiError(err, CONSUMER_NOT_FOUND)) throw err;
+    if (!isConsumerNotFound(err)) throw err;
     await jsm.consumers.add(spec.stream, wanted);
     logger?.info({ stream: spec.stream, consumer: spec.durable }, "consumer_created");
   }
@@ -139,7 +132,7 @@ export async function provisionBucket(nc: NatsConnection, spec: BucketSpec, logg
     await jsm.streams.info(`KV_${spec.bucket}`);
     return;
   } catch (err) {
-    if (!isApiError(err, STREAM_NOT_FOUND)) throw err;
+    if (!isStreamNotFound(err)) throw err;
   }
   await new Kvm(nc).create(spec.bucket, {
     description: spec.description,
@@ -157,29 +150,33 @@ export interface ProvisionSelection {
 }
 
 /**
+ * How often provisioning asks a JetStream that does not answer in time: 1, 2, 4, 4 s between
+ * five attempts (about the 10 s the linear 1-4 s pauses gave before the shared back-off).
+ */
+export const PROVISION_BACKOFF: Backoff = { baseMs: 1_000, maxMs: 4_000, attempts: 5 };
+
+/**
  * Provisions what a service needs of the topology (all of it by default). Every service
  * provisions what it touches, so they can start in any order. A JetStream that does not answer
  * in time (a cluster still electing the leaders of streams another service just created, a
- * server still starting) is asked again, up to `attempts` times (default 5) with a growing pause,
- * instead of failing the service's start; any other error fails at once.
+ * server still starting) is asked again, up to `attempts` times (PROVISION_BACKOFF), instead of
+ * failing the service's start; any other error fails at once.
  */
 export async function provisionTopology(
   nc: NatsConnection,
   topology: Topology,
   options: { select?: ProvisionSelection; logger?: Logger; attempts?: number } = {},
 ): Promise<void> {
-  const { logger, attempts = 5 } = options;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await provisionOnce(nc, topology, options.select ?? {}, logger);
-      return;
-    } catch (err) {
-      if (!isTransient(err) || attempt >= attempts) throw err;
-      const retryInMs = 1000 * attempt;
-      logger?.warn({ err, attempt, retry_in_ms: retryInMs }, "topology_provisioning_retrying");
-      await new Promise((resolve) => setTimeout(resolve, retryInMs));
-    }
-  }
+  const { logger } = options;
+  await retry(
+    () => provisionOnce(nc, topology, options.select ?? {}, logger),
+    { ...PROVISION_BACKOFF, ...(options.attempts !== undefined ? { attempts: options.attempts } : {}) },
+    {
+      retryable: isNotAnswering,
+      onRetry: (err, attempt, retryInMs) =>
+        logger?.warn({ err, attempt, retry_in_ms: retryInMs }, "topology_provisioning_retrying"),
+    },
+  );
 }
 
 async function provisionOnce(
@@ -195,14 +192,4 @@ async function provisionOnce(
   for (const key of streams) await provisionStream(jsm, topology.streams[key], logger);
   for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], logger);
   for (const key of buckets) await provisionBucket(nc, topology.buckets[key], logger);
-}
-
-/** JetStream did not answer (in time, or at all yet): the same request may well succeed later. */
-function isTransient(err: unknown): boolean {
-  return (
-    err instanceof TimeoutError ||
-    (err instanceof RequestError && err.isNoResponders()) ||
-    // What jetstreamManager() throws while the server's JetStream does not answer yet (not exported).
-    (err instanceof Error && err.name === "JetStreamNotEnabled")
-  );
 }

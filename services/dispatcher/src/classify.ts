@@ -1,6 +1,6 @@
 /**
- * What a channel's answer means for a follow-up: delivered, worth retrying (and why), or
- * permanent. The rules of the delivery semantics live here and nowhere else:
+ * What a channel's answer means for a follow-up (its classification): delivered, worth
+ * retrying (and why), or permanent; and, with the attempts left, the attempt's result. The rules of the delivery semantics live here and nowhere else:
  * 2xx delivered; 5xx, 408, 429, timeouts and connection errors retried; any other status
  * permanent (a 4xx means the receiver refuses this follow-up; a 3xx means the hook URL is
  * wrong: retrying either cannot help, an operator fixes it and replays the dead letter).
@@ -9,9 +9,12 @@
 export const RETRY_REASONS = ["status_5xx", "status_408", "status_429", "timeout", "connection"] as const;
 export type RetryReason = (typeof RETRY_REASONS)[number];
 
-export type Verdict = { kind: "delivered" } | { kind: "retry"; reason: RetryReason } | { kind: "permanent" };
+export type Classification =
+  | { kind: "delivered" }
+  | { kind: "retry"; reason: RetryReason }
+  | { kind: "permanent" };
 
-export function classifyStatus(status: number): Verdict {
+export function classifyStatus(status: number): Classification {
   if (status >= 200 && status < 300) return { kind: "delivered" };
   if (status >= 500 && status < 600) return { kind: "retry", reason: "status_5xx" };
   if (status === 408) return { kind: "retry", reason: "status_408" };
@@ -36,7 +39,7 @@ const TIMEOUT_CODES = new Set([
 const PERMANENT_CODES = new Set(["UND_ERR_INVALID_ARG", "ERR_INVALID_URL", "UND_ERR_NOT_SUPPORTED"]);
 
 /** Classifies an error thrown by a channel call (no status was received). */
-export function classifyError(err: unknown): Verdict {
+export function classifyError(err: unknown): Classification {
   const code = errorCode(err);
   const name = err instanceof Error ? err.name : undefined;
   if ((code && TIMEOUT_CODES.has(code)) || name === "TimeoutError")
@@ -64,19 +67,19 @@ export function describeError(err: unknown): string {
 }
 
 /**
- * What one attempt amounts to: `ok`; `error` (retried) while attempts remain; `dead` when the
+ * The result of one attempt: `ok`; `error` (retried) while attempts remain; `dead` when the
  * failure is permanent or this was the last attempt (`attempt` counts deliveries, so crashes too).
  */
-export function attemptOutcome(
-  verdict: Verdict,
+export function attemptResult(
+  classification: Classification,
   attempt: number,
   maxAttempts: number,
 ):
   | { result: "ok" }
   | { result: "error"; reason: RetryReason }
   | { result: "dead"; deadReason: "permanent" | "exhausted" } {
-  if (verdict.kind === "delivered") return { result: "ok" };
-  if (verdict.kind === "permanent") return { result: "dead", deadReason: "permanent" };
-  if (attempt < maxAttempts) return { result: "error", reason: verdict.reason };
+  if (classification.kind === "delivered") return { result: "ok" };
+  if (classification.kind === "permanent") return { result: "dead", deadReason: "permanent" };
+  if (attempt < maxAttempts) return { result: "error", reason: classification.reason };
   return { result: "dead", deadReason: "exhausted" };
 }

@@ -2,25 +2,16 @@ import {
   decodeEvent,
   type FollowupDue,
   idempotencyKey,
-  leadKey,
   parseFollowupSubject,
-  StoredLead,
-  stopsFollowups,
-  strategyName,
+  type StopReason,
 } from "@followup/contracts";
+import { pause, readStopReason } from "@followup/service-kit";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
-import type { ChannelRegistry, ChannelResult } from "./channels/channel.js";
+import type { ChannelAnswer, ChannelRegistry } from "./channels/channel.js";
 import { classifyError, describeError } from "./classify.js";
-import {
-  BROKER_RETRY_MS,
-  type HeldDue,
-  release,
-  type SettleDeps,
-  type Settlement,
-  settleAttempt,
-} from "./settle.js";
+import { BROKER_RETRY_MS, type HeldDue, release, type SettleDeps, settleAttempt } from "./settle.js";
 import type { Slots } from "./slots.js";
 
 export interface DeliveryDeps extends SettleDeps {
@@ -43,20 +34,11 @@ export interface DeliveryControl {
 /** A follow-up due within this long is held here rather than handed back: clocks differ by milliseconds. */
 export const HOLD_MAX_MS = 2_000;
 
-// Only what decides whether follow-ups stop; the rest of the stored lead is not the dispatcher's business.
-const LeadStopState = StoredLead.pick({ outcome: true, cancelled_at: true });
-
-type SkipReason = "outcome" | "cancelled" | "lead_missing";
-
 /**
  * One due follow-up: check it, call its channel, publish the attempt's result (and dead letter),
  * and only then settle the message, so a crash at any point redelivers rather than loses it.
  */
-export async function handleDue(
-  held: HeldDue,
-  control: DeliveryControl,
-  deps: DeliveryDeps,
-): Promise<Settlement> {
+export async function handleDue(held: HeldDue, control: DeliveryControl, deps: DeliveryDeps): Promise<void> {
   const { msg } = held;
   const attempt = msg.info.deliveryCount;
 
@@ -70,24 +52,26 @@ export async function handleDue(
       "invalid_due_event_terminated",
     );
     held.term(`invalid followup.due.v1: ${(err as Error).message}`.slice(0, 200));
-    return "invalid";
+    return;
   }
   const due = event.data;
   const tenant = event.tenant;
   const log = deps.logger.child({ tenant, lead_id: due.lead_id, step: due.step, attempt });
 
-  let skip: SkipReason | null;
+  let stop: StopReason | null;
   try {
-    skip = await skipReason(deps.leads, tenant, due.lead_id, log);
+    stop = await readStopReason(deps.leads, { tenant, leadId: due.lead_id }, (error) =>
+      log.warn({ error }, "lead_unreadable_delivering_anyway"),
+    );
   } catch (err) {
     log.warn({ err: describeError(err) }, "lead_read_failed_retrying");
     return release(held, deps, "broker", BROKER_RETRY_MS);
   }
-  if (skip) {
-    deps.metrics.skipped.inc({ reason: skip });
-    log.info({ reason: skip, strategy: strategyName(due.delay_s) }, "followup_skipped");
+  if (stop) {
+    deps.metrics.stopped.inc({ reason: stop });
+    log.info({ reason: stop, delay_s: due.delay_s }, "followup_stopped");
     await held.ack();
-    return "skipped";
+    return;
   }
 
   // Never early: a replay or a clock step can bring a follow-up before its time.
@@ -110,8 +94,8 @@ export async function handleDue(
       tenant,
       due,
       attempt,
-      result: {
-        verdict: { kind: "permanent" },
+      answer: {
+        classification: { kind: "permanent" },
         statusCode: null,
         error: `unknown channel ${JSON.stringify(due.channel)} (known: ${known})`,
       },
@@ -126,9 +110,9 @@ export async function handleDue(
   }
   deps.metrics.inFlight.inc();
   const started = performance.now();
-  let result: ChannelResult;
+  let answer: ChannelAnswer;
   try {
-    result = await channel.send({
+    answer = await channel.send({
       tenant,
       due,
       attempt,
@@ -137,15 +121,15 @@ export async function handleDue(
     });
   } catch (err) {
     // Channels classify their failures; this is for one that throws anyway.
-    result = { verdict: classifyError(err), statusCode: null, error: describeError(err) };
+    answer = { classification: classifyError(err), statusCode: null, error: describeError(err) };
   } finally {
     deps.metrics.inFlight.dec();
     releaseSlot();
   }
   const durationMs = performance.now() - started;
   // A shutdown that could wait no longer has handed it back already.
-  if (held.settled) return "released";
-  return settleAttempt(held, deps, log, { tenant, due, attempt, result, durationMs });
+  if (held.settled) return;
+  return settleAttempt(held, deps, log, { tenant, due, attempt, answer, durationMs });
 }
 
 function decodeDue(msg: JsMsg): FollowupDue {
@@ -162,39 +146,4 @@ function decodeDue(msg: JsMsg): FollowupDue {
     throw new Error(`idempotency_key must be ${expectedKey} (got ${JSON.stringify(due.idempotency_key)})`);
   }
   return event;
-}
-
-async function skipReason(kv: KV, tenant: string, leadId: string, log: Logger): Promise<SkipReason | null> {
-  const entry = await kv.get(leadKey({ tenant, leadId }));
-  if (entry?.operation !== "PUT") return "lead_missing";
-  let state: ReturnType<typeof LeadStopState.safeParse>;
-  try {
-    state = LeadStopState.safeParse(entry.json());
-  } catch {
-    state = LeadStopState.safeParse(undefined);
-  }
-  // An unreadable lead does not stop a follow-up: only a recorded outcome or cancellation does.
-  if (!state.success) {
-    log.warn("lead_unreadable_delivering_anyway");
-    return null;
-  }
-  if (state.data.outcome && stopsFollowups(state.data.outcome.outcome)) return "outcome";
-  if (state.data.cancelled_at) return "cancelled";
-  return null;
-}
-
-/** Resolves true after `ms`, or false as soon as `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

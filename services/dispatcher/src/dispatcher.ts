@@ -5,11 +5,11 @@ import { type JsMsg, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import type { BackoffPolicy } from "./backoff.js";
 import type { ChannelRegistry } from "./channels/channel.js";
 import { describeError } from "./classify.js";
 import { type DeliveryDeps, handleDue } from "./delivery.js";
 import type { DispatcherMetrics } from "./metrics.js";
+import type { DeliveryBackoff } from "./retry-after.js";
 import type { HeldDue } from "./settle.js";
 import { Slots } from "./slots.js";
 
@@ -21,7 +21,7 @@ export interface DispatcherDeps {
   logger: Logger;
   /** At this delivery a retryable failure becomes a dead letter (FOLLOWUP_MAX_ATTEMPTS). */
   maxAttempts: number;
-  backoff: BackoffPolicy;
+  backoff: DeliveryBackoff;
   /** Due follow-ups held at once, waiting or in a call (DISPATCH_CONCURRENCY). */
   concurrency: number;
   /** How long stop() waits for calls in flight before handing them back (DISPATCH_SHUTDOWN_GRACE_MS). */

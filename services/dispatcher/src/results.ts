@@ -9,37 +9,40 @@ import {
 /** The `source` of every event the dispatcher publishes. */
 export const SOURCE = "/dispatcher";
 
-function eventSubject(due: FollowupDueData): string {
-  return `${due.lead_id}/${due.step}`;
-}
+type EventOfDue = { tenant: string; due: FollowupDueData; channel: string; time: Date };
 
-function ref(due: FollowupDueData) {
-  return { lead_id: due.lead_id, step: due.step, delay_s: due.delay_s, due_at: due.due_at };
-}
-
-/** The outcome of one attempt, as published on `followup.result.<tenant>.<leadId>.<step>`. */
-export function resultEvent(fields: {
-  tenant: string;
-  due: FollowupDueData;
-  channel: string;
-  attempt: number;
-  result: AttemptResult;
-  statusCode: number | null;
-  error?: string | undefined;
-  durationMs: number;
-  retryInMs?: number | undefined;
-  latenessMs?: number | undefined;
-  time: Date;
-}): FollowupResult {
-  return makeEvent("followup.result.v1", {
+/** The envelope fields of a result or dead letter of a due follow-up. */
+function envelope(fields: EventOfDue) {
+  return {
     source: SOURCE,
-    subject: eventSubject(fields.due),
+    subject: `${fields.due.lead_id}/${fields.due.step}`,
     tenant: fields.tenant,
     time: fields.time,
+  };
+}
+
+/** What identifies the follow-up in a result or dead letter: the due follow-up's own fields. */
+function deliveryRef({ due, channel }: EventOfDue) {
+  const { lead_id, step, delay_s, due_at, idempotency_key } = due;
+  return { lead_id, step, delay_s, due_at, idempotency_key, channel };
+}
+
+/** The result of one attempt, as published on `followup.result.<tenant>.<leadId>.<step>`. */
+export function resultEvent(
+  fields: EventOfDue & {
+    attempt: number;
+    result: AttemptResult;
+    statusCode: number | null;
+    error?: string | undefined;
+    durationMs: number;
+    retryInMs?: number | undefined;
+    latenessMs?: number | undefined;
+  },
+): FollowupResult {
+  return makeEvent("followup.result.v1", {
+    ...envelope(fields),
     data: {
-      ...ref(fields.due),
-      idempotency_key: fields.due.idempotency_key,
-      channel: fields.channel,
+      ...deliveryRef(fields),
       attempt: fields.attempt,
       result: fields.result,
       status_code: fields.statusCode,
@@ -51,34 +54,19 @@ export function resultEvent(fields: {
   });
 }
 
-/**
- * One result per delivery (a crash or a hand-back is a new delivery, so a new attempt): a result
- * re-published after a crash within the stream's duplicate window is stored once.
- */
-export function resultMsgId(due: FollowupDueData, attempt: number): string {
-  return `${due.lead_id}:${due.step}:result:${due.replays}:${attempt}`;
-}
-
 /** A follow-up that could not be delivered, with the due follow-up as received so a replay can resend it. */
-export function deadLetterEvent(fields: {
-  tenant: string;
-  due: FollowupDueData;
-  channel: string;
-  attempts: number;
-  reason: "permanent" | "exhausted";
-  lastStatusCode: number | null;
-  lastError: string;
-  time: Date;
-}): FollowupDead {
+export function deadLetterEvent(
+  fields: EventOfDue & {
+    attempts: number;
+    reason: "permanent" | "exhausted";
+    lastStatusCode: number | null;
+    lastError: string;
+  },
+): FollowupDead {
   return makeEvent("followup.dead.v1", {
-    source: SOURCE,
-    subject: eventSubject(fields.due),
-    tenant: fields.tenant,
-    time: fields.time,
+    ...envelope(fields),
     data: {
-      ...ref(fields.due),
-      idempotency_key: fields.due.idempotency_key,
-      channel: fields.channel,
+      ...deliveryRef(fields),
       attempts: fields.attempts,
       reason: fields.reason,
       last_status_code: fields.lastStatusCode,
@@ -86,9 +74,4 @@ export function deadLetterEvent(fields: {
       due: fields.due,
     },
   });
-}
-
-/** One dead letter per follow-up and replay: a dead letter re-published after a crash is stored once. */
-export function deadLetterMsgId(due: FollowupDueData): string {
-  return `${due.lead_id}:${due.step}:dead:${due.replays}`;
 }

@@ -1,17 +1,18 @@
 import {
-  type AttemptResult,
+  deadLetterMsgId,
   encodeEvent,
   type FollowupDueData,
+  resultMsgId,
   strategyName,
   subjects,
 } from "@followup/contracts";
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { type BackoffPolicy, retryDelayMs } from "./backoff.js";
-import type { ChannelResult } from "./channels/channel.js";
-import { attemptOutcome, describeError } from "./classify.js";
+import type { ChannelAnswer } from "./channels/channel.js";
+import { attemptResult, describeError } from "./classify.js";
 import type { DispatcherMetrics } from "./metrics.js";
-import { deadLetterEvent, deadLetterMsgId, resultEvent, resultMsgId } from "./results.js";
+import { deadLetterEvent, resultEvent } from "./results.js";
+import { type DeliveryBackoff, nextAttemptDelayMs } from "./retry-after.js";
 
 /** A due follow-up the dispatcher holds until it settles it exactly once. */
 export interface HeldDue {
@@ -24,14 +25,11 @@ export interface HeldDue {
   term(reason: string): void;
 }
 
-/** How a due message was settled. */
-export type Settlement = "delivered" | "retry" | "dead" | "skipped" | "invalid" | "released";
-
 export interface SettleDeps {
   js: JetStreamClient;
   metrics: DispatcherMetrics;
   maxAttempts: number;
-  backoff: BackoffPolicy;
+  backoff: DeliveryBackoff;
   now: () => Date;
   random?: () => number;
 }
@@ -46,17 +44,17 @@ export function release(
   deps: Pick<SettleDeps, "metrics">,
   reason: "shutdown" | "not_due" | "broker",
   delayMs?: number,
-): Settlement {
+): void {
   deps.metrics.released.inc({ reason });
   held.nak(delayMs);
-  return "released";
 }
 
 export interface Attempt {
   tenant: string;
   due: FollowupDueData;
   attempt: number;
-  result: ChannelResult;
+  /** What the channel answered. */
+  answer: ChannelAnswer;
   durationMs: number;
 }
 
@@ -65,28 +63,24 @@ export interface Attempt {
  * waits for their acks, and only then settles the message: acked when delivered or dead,
  * nak'd with the back-off when it will be retried. A crash before the settle redelivers it.
  */
-export async function settleAttempt(
-  held: HeldDue,
-  deps: SettleDeps,
-  log: Logger,
-  a: Attempt,
-): Promise<Settlement> {
-  const { due, result, attempt } = a;
+export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger, a: Attempt): Promise<void> {
+  const { tenant, due, answer, attempt } = a;
   const now = deps.now();
-  const strategy = strategyName(due.delay_s);
-  const decided = attemptOutcome(result.verdict, attempt, deps.maxAttempts);
-  const outcome: AttemptResult = decided.result;
-  const latenessMs = outcome === "ok" ? now.getTime() - Date.parse(due.due_at) : undefined;
+  const decided = attemptResult(answer.classification, attempt, deps.maxAttempts);
+  const { result } = decided;
+  const latenessMs = result === "ok" ? now.getTime() - Date.parse(due.due_at) : undefined;
   const retryInMs =
     decided.result === "error"
-      ? retryDelayMs(attempt, deps.backoff, {
-          retryAfterMs: result.retryAfterMs ?? null,
+      ? nextAttemptDelayMs(attempt, deps.backoff, {
+          retryAfterMs: answer.retryAfterMs ?? null,
           ...(deps.random ? { random: deps.random } : {}),
         })
       : undefined;
 
-  deps.metrics.jobs.inc({ strategy, result: outcome });
-  deps.metrics.duration.observe({ channel: due.channel, result: outcome }, a.durationMs / 1000);
+  // `strategy` (`<delay>s`) only where the system it replaces had it: this metric's label, this log line.
+  const strategy = strategyName(due.delay_s);
+  deps.metrics.attempts.inc({ strategy, result });
+  deps.metrics.duration.observe({ channel: due.channel, result }, a.durationMs / 1000);
   if (latenessMs !== undefined && due.replays === 0)
     deps.metrics.lateness.observe(Math.max(0, latenessMs) / 1000);
   if (decided.result === "error") deps.metrics.retries.inc({ reason: decided.reason });
@@ -94,53 +88,49 @@ export async function settleAttempt(
   const fields = {
     strategy,
     channel: due.channel,
-    status_code: result.statusCode,
-    result: outcome,
+    status_code: answer.statusCode,
+    result,
     duration_ms: Math.round(a.durationMs),
-    ...(result.error !== undefined ? { error: result.error } : {}),
+    ...(answer.error !== undefined ? { error: answer.error } : {}),
     ...(retryInMs !== undefined ? { retry_in_ms: retryInMs } : {}),
     ...(latenessMs !== undefined ? { lateness_ms: latenessMs } : {}),
   };
+  const event = { tenant, due, channel: due.channel, time: now };
 
   try {
     await publish(
       deps,
-      subjects.followupResult(a.tenant, due.lead_id, due.step),
+      subjects.followupResult(tenant, due.lead_id, due.step),
       resultEvent({
-        tenant: a.tenant,
-        due,
-        channel: due.channel,
+        ...event,
         attempt,
-        result: outcome,
-        statusCode: result.statusCode,
-        error: result.error,
+        result,
+        statusCode: answer.statusCode,
+        error: answer.error,
         durationMs: a.durationMs,
         retryInMs,
         latenessMs,
-        time: now,
       }),
-      resultMsgId(due, attempt),
+      resultMsgId({ leadId: due.lead_id, step: due.step }, due.replays, attempt),
     );
     if (decided.result === "dead") {
       const reason = decided.deadReason;
+      const letter = deadLetterEvent({
+        ...event,
+        attempts: attempt,
+        reason,
+        lastStatusCode: answer.statusCode,
+        lastError: answer.error ?? "not delivered",
+      });
       await publish(
         deps,
-        subjects.followupDead(a.tenant, due.lead_id, due.step),
-        deadLetterEvent({
-          tenant: a.tenant,
-          due,
-          channel: due.channel,
-          attempts: attempt,
-          reason,
-          lastStatusCode: result.statusCode,
-          lastError: result.error ?? "not delivered",
-          time: now,
-        }),
-        deadLetterMsgId(due),
+        subjects.followupDead(tenant, due.lead_id, due.step),
+        letter,
+        deadLetterMsgId({ leadId: due.lead_id, step: due.step }, due.replays),
       );
       deps.metrics.deadLetters.inc({ reason });
       log.error({ ...fields, reason, idempotency_key: due.idempotency_key }, "followup_executed");
-    } else if (outcome === "error") {
+    } else if (result === "error") {
       log.warn(fields, "followup_executed");
     } else {
       log.info(fields, "followup_executed");
@@ -148,15 +138,15 @@ export async function settleAttempt(
   } catch (err) {
     // Not settled, so it comes back: at worst a duplicate call, which the idempotency key absorbs.
     log.warn({ ...fields, err: describeError(err) }, "result_publish_failed_retrying");
-    return release(held, deps, "broker", BROKER_RETRY_MS);
+    release(held, deps, "broker", BROKER_RETRY_MS);
+    return;
   }
 
-  if (outcome === "error") {
+  if (result === "error") {
     held.nak(retryInMs);
-    return "retry";
+    return;
   }
-  if (!(await held.ack())) log.warn({ result: outcome }, "ack_unconfirmed");
-  return outcome === "ok" ? "delivered" : "dead";
+  if (!(await held.ack())) log.warn({ result }, "ack_unconfirmed");
 }
 
 async function publish(deps: SettleDeps, subject: string, event: { type: string }, msgID: string) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { attemptOutcome, classifyError, classifyStatus, describeError, errorCode } from "../src/classify.js";
+import { attemptResult, classifyError, classifyStatus, describeError, errorCode } from "../src/classify.js";
 
 function codeError(code: string, message = `failed with ${code}`): Error {
   return Object.assign(new Error(message), { code });
@@ -29,8 +29,8 @@ describe("classifying a channel's answer", () => {
     [301, { kind: "permanent" }],
     [302, { kind: "permanent" }],
     [100, { kind: "permanent" }],
-  ])("status %i -> %o", (status, verdict) => {
-    expect(classifyStatus(status)).toEqual(verdict);
+  ])("status %i -> %o", (status, classification) => {
+    expect(classifyStatus(status)).toEqual(classification);
   });
 
   it.each([
@@ -78,12 +78,12 @@ describe("classifying a channel's answer", () => {
 
   it("retries while attempts remain, then dead-letters as exhausted; permanent is dead at once", () => {
     const retry = { kind: "retry", reason: "status_5xx" } as const;
-    expect(attemptOutcome({ kind: "delivered" }, 8, 8)).toEqual({ result: "ok" });
-    expect(attemptOutcome(retry, 1, 8)).toEqual({ result: "error", reason: "status_5xx" });
-    expect(attemptOutcome(retry, 7, 8)).toEqual({ result: "error", reason: "status_5xx" });
-    expect(attemptOutcome(retry, 8, 8)).toEqual({ result: "dead", deadReason: "exhausted" });
+    expect(attemptResult({ kind: "delivered" }, 8, 8)).toEqual({ result: "ok" });
+    expect(attemptResult(retry, 1, 8)).toEqual({ result: "error", reason: "status_5xx" });
+    expect(attemptResult(retry, 7, 8)).toEqual({ result: "error", reason: "status_5xx" });
+    expect(attemptResult(retry, 8, 8)).toEqual({ result: "dead", deadReason: "exhausted" });
     // Deliveries beyond the limit (crashes, hand-backs) still get one call, and die on failure.
-    expect(attemptOutcome(retry, 12, 8)).toEqual({ result: "dead", deadReason: "exhausted" });
-    expect(attemptOutcome({ kind: "permanent" }, 1, 8)).toEqual({ result: "dead", deadReason: "permanent" });
+    expect(attemptResult(retry, 12, 8)).toEqual({ result: "dead", deadReason: "exhausted" });
+    expect(attemptResult({ kind: "permanent" }, 1, 8)).toEqual({ result: "dead", deadReason: "permanent" });
   });
 });

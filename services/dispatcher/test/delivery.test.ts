@@ -433,11 +433,12 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     await putLead(kv, TENANT, "L-booked", { outcome: { outcome: "booked", recorded_at } });
     await putLead(kv, TENANT, "L-cancelled", { cancelled_at: recorded_at });
     await putLead(kv, TENANT, "L-nurture", { outcome: { outcome: "nurture", recorded_at } });
-    const skip = (reason: string) => metricValue(dispatcher.registry, "followups_skipped_total", { reason });
+    const stopped = (reason: string) =>
+      metricValue(dispatcher.registry, "followups_stopped_at_delivery_total", { reason });
     const before = {
-      outcome: await skip("outcome"),
-      cancelled: await skip("cancelled"),
-      missing: await skip("lead_missing"),
+      outcome: await stopped("outcome"),
+      cancelled: await stopped("cancelled"),
+      missing: await stopped("lead_missing"),
     };
     for (const leadId of ["L-booked", "L-cancelled", "L-missing", "L-nurture"]) {
       await publishDue(js, { tenant: TENANT, leadId, delayS: 38 });
@@ -445,10 +446,10 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     await accepted("L-nurture");
     await waitFor(
       async () =>
-        (await skip("outcome")) === before.outcome + 1 &&
-        (await skip("cancelled")) === before.cancelled + 1 &&
-        (await skip("lead_missing")) === before.missing + 1,
-      { description: "three skipped follow-ups" },
+        (await stopped("outcome")) === before.outcome + 1 &&
+        (await stopped("cancelled")) === before.cancelled + 1 &&
+        (await stopped("lead_missing")) === before.missing + 1,
+      { description: "three stopped follow-ups" },
     );
     for (const leadId of ["L-booked", "L-cancelled", "L-missing"]) {
       expect(receiver.callsFor(keyOf(leadId))).toHaveLength(0);

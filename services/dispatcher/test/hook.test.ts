@@ -31,7 +31,7 @@ describe("the HTTP hook channel (real HTTP server on 127.0.0.1)", () => {
     const f = followup("L-payload", 3);
     const before = Date.now();
     const result = await hook.send(f);
-    expect(result).toEqual({ verdict: { kind: "delivered" }, statusCode: 200 });
+    expect(result).toEqual({ classification: { kind: "delivered" }, statusCode: 200 });
 
     const [call] = receiver.callsFor(idempotencyKey({ tenant: "acme", leadId: "L-payload", step: 2 }));
     expect(call).toBeDefined();
@@ -82,16 +82,19 @@ describe("the HTTP hook channel (real HTTP server on 127.0.0.1)", () => {
     });
     const r500 = await hook.send(followup("L-500"));
     expect(r500).toEqual({
-      verdict: { kind: "retry", reason: "status_5xx" },
+      classification: { kind: "retry", reason: "status_5xx" },
       statusCode: 500,
       error: 'HTTP 500: {"error":"database\\n down"}',
     });
     const r429 = await hook.send(followup("L-429"));
-    expect(r429).toMatchObject({ verdict: { kind: "retry", reason: "status_429" }, statusCode: 429 });
+    expect(r429).toMatchObject({ classification: { kind: "retry", reason: "status_429" }, statusCode: 429 });
     expect(r429.retryAfterMs).toBe(2_000);
-    expect((await hook.send(followup("L-408"))).verdict).toEqual({ kind: "retry", reason: "status_408" });
+    expect((await hook.send(followup("L-408"))).classification).toEqual({
+      kind: "retry",
+      reason: "status_408",
+    });
     const r400 = await hook.send(followup("L-400"));
-    expect(r400.verdict).toEqual({ kind: "permanent" });
+    expect(r400.classification).toEqual({ kind: "permanent" });
     expect(r400.error!.length).toBeLessThanOrEqual("HTTP 400: ".length + 200);
   });
 
@@ -100,7 +103,7 @@ describe("the HTTP hook channel (real HTTP server on 127.0.0.1)", () => {
     const started = performance.now();
     const result = await hook.send(followup("L-hang"));
     const elapsed = performance.now() - started;
-    expect(result.verdict).toEqual({ kind: "retry", reason: "timeout" });
+    expect(result.classification).toEqual({ kind: "retry", reason: "timeout" });
     expect(result.statusCode).toBeNull();
     expect(result.error).toBe("timeout: no response within 600 ms");
     expect(elapsed).toBeGreaterThanOrEqual(590);
@@ -117,7 +120,7 @@ describe("the HTTP hook channel (real HTTP server on 127.0.0.1)", () => {
     });
     try {
       const result = await nowhere.send(followup("L-refused"));
-      expect(result.verdict).toEqual({ kind: "retry", reason: "connection" });
+      expect(result.classification).toEqual({ kind: "retry", reason: "connection" });
       expect(result.statusCode).toBeNull();
       expect(result.error).toMatch(/ECONNREFUSED/);
     } finally {

@@ -1,4 +1,5 @@
 import type { Topology } from "@followup/contracts";
+import { isNoMessages } from "@followup/service-kit";
 import {
   type JetStreamClient,
   type JetStreamManager,
@@ -96,10 +97,6 @@ export class Broker {
   }
 }
 
-function isNoResults(err: unknown): boolean {
-  return err instanceof Error && /no results|message not found|no message found/i.test(err.message);
-}
-
 /** The messages of `stream` on `subject` (wildcards allowed), oldest first, at most `limit`. */
 export async function readSubject(
   jsm: JetStreamManager,
@@ -116,7 +113,7 @@ export async function readSubject(
     }
   } catch (err) {
     // The server answers "no results" when nothing matches: an empty list, not a failure.
-    if (!isNoResults(err)) throw err;
+    if (!isNoMessages(err)) throw err;
   }
   return messages;
 }

@@ -1,10 +1,12 @@
 import { topology } from "@followup/contracts";
 import {
+  backoffDelayMs,
   ConfigError,
   connectNats,
   createLogger,
   createMetricsRegistry,
   onShutdown,
+  pause,
   provisionTopology,
   Readiness,
   runMain,
@@ -19,7 +21,8 @@ import { createLeadIntakeMetrics } from "./metrics.js";
 import { LeadOutbox, OutboxPublisher, type OutboxPublisherDeps } from "./outbox/index.js";
 import { loadDefaultConversionModel } from "./scoring/index.js";
 
-const PROVISION_RETRY_MS = 5000;
+/** A fixed 5 s between attempts of the whole start-up provisioning, for as long as it fails. */
+const PROVISION_RETRY = { baseMs: 5000, maxMs: 5000 };
 
 /**
  * Composition root. The HTTP server starts first and answers while NATS is unreachable
@@ -107,8 +110,9 @@ runMain("lead-intake", async () => {
         const reason = `provisioning failed: ${(err as Error).message}`;
         broker.setReason(reason);
         readiness.set("topology", false, reason);
-        logger.error({ err, attempt, retry_in_ms: PROVISION_RETRY_MS }, "topology_provisioning_failed");
-        await new Promise((resolve) => setTimeout(resolve, PROVISION_RETRY_MS));
+        const retryInMs = backoffDelayMs(attempt, PROVISION_RETRY);
+        logger.error({ err, attempt, retry_in_ms: retryInMs }, "topology_provisioning_failed");
+        await pause(retryInMs);
       }
     }
   })().catch((err: unknown) => logger.error({ err }, "nats_connect_failed"));

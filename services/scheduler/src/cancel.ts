@@ -1,31 +1,16 @@
 import {
-  decodeEvent,
   type FollowupPlan,
   type LeadOutcome,
   type LeadRef,
-  leadKey,
-  parseLeadSubject,
   type StepRef,
-  StoredLead,
   subjects,
   type Topology,
 } from "@followup/contracts";
+import { readLead } from "@followup/service-kit";
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
-import type { Logger } from "pino";
-import { InvalidEvent } from "./consumer.js";
-import type { SchedulerMetrics } from "./metrics.js";
-import type { PlanStore } from "./plans.js";
+import { decodeLeadEvent, type HandlerDeps } from "./handler.js";
 
-export interface CancelDeps {
-  jsm: JetStreamManager;
-  plans: PlanStore;
-  leads: KV;
-  topology: Topology;
-  metrics: SchedulerMetrics;
-  logger: Logger;
-  now: () => Date;
-}
+export type CancelDeps = HandlerDeps;
 
 /**
  * A stopping outcome (booked, unqualified, spam): the plan is marked cancelled first, then the
@@ -35,7 +20,7 @@ export interface CancelDeps {
  * late lead.scored schedules nothing. Redelivery repeats the purges, which is harmless.
  */
 export async function handleOutcome(msg: JsMsg, deps: CancelDeps): Promise<void> {
-  const event = decodeOutcome(msg);
+  const event = decodeLeadEvent(msg, "lead.outcome.v1");
   if (!event.data.stops_followups) {
     msg.ack();
     return;
@@ -115,11 +100,12 @@ async function stoppedPlan(
   cancelled: { at: string; reason: string },
   deps: Pick<CancelDeps, "leads">,
 ): Promise<FollowupPlan> {
-  const lead = await readLead(deps.leads, { tenant: event.tenant, leadId: event.data.lead_id });
+  const read = await readLead(deps.leads, { tenant: event.tenant, leadId: event.data.lead_id });
+  const lead = read.status === "found" ? read.lead : null;
   return {
     lead_id: event.data.lead_id,
     tenant: event.tenant,
-    // The outcome event carries neither; without a stored lead these are placeholders.
+    // The outcome event carries neither; without a readable stored lead these are placeholders.
     lead_created_at: lead?.created_at ?? event.data.recorded_at,
     pred_prob: lead?.pred_prob ?? 0,
     planned_at: cancelled.at,
@@ -127,29 +113,4 @@ async function stoppedPlan(
     skipped: "stopped",
     cancelled,
   };
-}
-
-/** The stored lead; null when missing or unreadable. */
-export async function readLead(leads: KV, ref: LeadRef): Promise<StoredLead | null> {
-  const entry = await leads.get(leadKey(ref));
-  if (entry === null || entry.operation !== "PUT") return null;
-  let json: unknown;
-  try {
-    json = entry.json();
-  } catch {
-    return null;
-  }
-  const parsed = StoredLead.safeParse(json);
-  return parsed.success ? parsed.data : null;
-}
-
-function decodeOutcome(msg: JsMsg): LeadOutcome {
-  const event = decodeEvent("lead.outcome.v1", msg.data);
-  const ref = parseLeadSubject(msg.subject, "outcome");
-  if (ref.tenant !== event.tenant || ref.leadId !== event.data.lead_id) {
-    throw new InvalidEvent(
-      `lead.outcome.v1: tenant/lead_id (${event.tenant}/${event.data.lead_id}) do not match the subject ${msg.subject}`,
-    );
-  }
-  return event;
 }

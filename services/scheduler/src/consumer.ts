@@ -1,8 +1,9 @@
 import type { ConsumerSpec } from "@followup/contracts";
 import { ContractError, SubjectError } from "@followup/contracts";
+import { backoffDelayMs, pause, retry } from "@followup/service-kit";
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { retryDelayMs } from "./schedule.js";
+import { HANDLER_RETRY } from "./schedule.js";
 
 /**
  * A durable pull consumer worked with bounded concurrency: up to `concurrency` messages are
@@ -48,9 +49,9 @@ export interface ConsumerLoop {
  * reconnect, and in the fault suite's outage scenario (test/faults/nats-outage.test.ts, larger
  * counts) markers whose nak crossed the server's restart were not redelivered and their
  * follow-ups never became due (33 of 1200, in about one run in five). The keep-alive
- * (`working()`) holds the message meanwhile; a 10 s outage is ridden out within these attempts.
+ * (`working()`) holds the message meanwhile; a 10 s outage is ridden out within the attempts
+ * of HANDLER_RETRY (6, 0.5-8 s apart).
  */
-const LOCAL_ATTEMPTS = 6;
 
 function isInvalid(err: unknown): err is InvalidEvent | ContractError | SubjectError {
   return err instanceof InvalidEvent || err instanceof ContractError || err instanceof SubjectError;
@@ -78,7 +79,7 @@ export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<C
       return;
     }
     const deliveries = msg.info.deliveryCount;
-    const delayMs = retryDelayMs(deliveries);
+    const delayMs = backoffDelayMs(deliveries, HANDLER_RETRY);
     const context = {
       subject: msg.subject,
       seq: msg.seq,
@@ -96,16 +97,9 @@ export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<C
     const keepAlive = setInterval(() => msg.working(), keepAliveMs);
     keepAlive.unref();
     try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await handle(msg);
-          return;
-        } catch (err) {
-          if (isInvalid(err) || attempt >= LOCAL_ATTEMPTS || stopping) {
-            settleFailure(msg, err);
-            return;
-          }
-          const delayMs = retryDelayMs(attempt);
+      await retry(() => handle(msg), HANDLER_RETRY, {
+        retryable: (err) => !isInvalid(err) && !stopping,
+        onRetry: (err, attempt, delayMs) =>
           logger.debug(
             {
               subject: msg.subject,
@@ -115,10 +109,10 @@ export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<C
               err: (err as Error).message,
             },
             "handler_failed_retrying_here",
-          );
-          await pause(delayMs);
-        }
-      }
+          ),
+      });
+    } catch (err) {
+      settleFailure(msg, err);
     } finally {
       clearInterval(keepAlive);
     }
@@ -169,8 +163,4 @@ export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<C
       logger.info("consumer_stopped");
     },
   };
-}
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

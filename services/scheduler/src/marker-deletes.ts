@@ -1,4 +1,5 @@
-import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
+import { isMessageGone } from "@followup/service-kit";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 
 /**
@@ -84,7 +85,7 @@ export class MarkerDeletes {
       await this.#jsm.streams.deleteMessage(this.#stream, seq, false);
     } catch (err) {
       // Deleted already (by another copy, a purge, or its own marker TTL): nothing left to do.
-      if (isAlreadyGone(err)) return;
+      if (isMessageGone(err)) return;
       this.#logger.warn({ subject, seq, err: (err as Error).message }, "marker_delete_failed");
     }
   }
@@ -98,11 +99,4 @@ export class MarkerDeletes {
     this.#waiters = [];
     for (const wake of waiters) wake();
   }
-}
-
-const NO_MESSAGE_FOUND = 10037;
-const STORE_EOF = 10057;
-
-function isAlreadyGone(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === NO_MESSAGE_FOUND || err.code === STORE_EOF);
 }

@@ -3,40 +3,28 @@ import {
   followupMsgId,
   idempotencyKey,
   type LeadRef,
-  leadKey,
   makeEvent,
   type PlannedStep,
   parseFollowupSubject,
   type StepRef,
-  StoredLead,
-  stopsFollowups,
+  type StopReason,
   subjects,
-  type Topology,
 } from "@followup/contracts";
-import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
-import type { Logger } from "pino";
+import { pause, readStopReason } from "@followup/service-kit";
+import type { JsMsg } from "@nats-io/jetstream";
 import { purgeDue } from "./cancel.js";
+import type { HandlerDeps } from "./handler.js";
 import type { MarkerDeletes } from "./marker-deletes.js";
-import type { SchedulerMetrics } from "./metrics.js";
-import type { PlanStore, StoredPlan } from "./plans.js";
+import type { StoredPlan } from "./plans.js";
 import { markerTiming } from "./schedule.js";
 import { SOURCE } from "./timers.js";
 
-export interface MarkerDeps {
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-  plans: PlanStore;
-  leads: KV;
-  topology: Topology;
+export type MarkerDeps = HandlerDeps & {
   /** FOLLOWUP_CHANNEL: the channel every due follow-up goes through. */
   channel: string;
-  metrics: SchedulerMetrics;
-  logger: Logger;
-  now: () => Date;
   /** Where handled markers go to be deleted, off the firing path. */
   markerDeletes: MarkerDeletes;
-}
+};
 
 export const MARKER_REASON_HEADER = "Nats-Marker-Reason";
 
@@ -82,7 +70,7 @@ export async function handleTimerMessage(msg: JsMsg, deps: MarkerDeps): Promise<
 
   // The lead is read now too (not only after a hold): in a burst markers come after due_at, and
   // then this read is the one at due time, a round trip saved per follow-up.
-  const [stored, stopAtArrival] = await Promise.all([deps.plans.get(ref), stopReason(deps.leads, ref)]);
+  const [stored, stopAtArrival] = await Promise.all([deps.plans.get(ref), readStopReason(deps.leads, ref)]);
   const step = stored?.plan.steps.find((s) => s.step === ref.step);
   if (!stored || !step) {
     log.error("marker_without_planned_step_discarded");
@@ -220,33 +208,13 @@ async function settleMarker(msg: JsMsg, deps: MarkerDeps): Promise<void> {
   await deps.markerDeletes.add(msg.seq, msg.subject);
 }
 
-// Only what decides whether follow-ups stop; the rest of the stored lead is not the scheduler's business.
-const LeadStopState = StoredLead.pick({ outcome: true, cancelled_at: true });
-
-/** Why the lead's follow-ups stop now, or null when they go ahead. */
-export async function stopReason(
-  leads: KV,
+async function holdThenStopReason(
+  dueAtMs: number,
   ref: LeadRef,
-): Promise<"outcome" | "cancelled" | "lead_missing" | null> {
-  const entry = await leads.get(leadKey(ref));
-  if (entry === null || entry.operation !== "PUT") return "lead_missing";
-  let json: unknown;
-  try {
-    json = entry.json();
-  } catch {
-    json = undefined;
-  }
-  const state = LeadStopState.safeParse(json);
-  // An unreadable lead does not stop a follow-up: only a recorded outcome or cancellation does.
-  if (!state.success) return null;
-  if (state.data.outcome && stopsFollowups(state.data.outcome.outcome)) return "outcome";
-  if (state.data.cancelled_at) return "cancelled";
-  return null;
-}
-
-async function holdThenStopReason(dueAtMs: number, ref: LeadRef, deps: MarkerDeps) {
+  deps: MarkerDeps,
+): Promise<StopReason | null> {
   await holdUntil(dueAtMs, deps.now);
-  return stopReason(deps.leads, ref);
+  return readStopReason(deps.leads, ref);
 }
 
 /** Waits until the clock reads `epochMs` (a timer can fire a millisecond early: never publish early). */
@@ -254,6 +222,6 @@ async function holdUntil(epochMs: number, now: () => Date): Promise<void> {
   for (;;) {
     const left = epochMs - now().getTime();
     if (left <= 0) return;
-    await new Promise((resolve) => setTimeout(resolve, left));
+    await pause(left);
   }
 }

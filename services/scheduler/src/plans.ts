@@ -1,5 +1,5 @@
 import { FollowupPlan, type LeadRef, leadKey } from "@followup/contracts";
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { isWrongLastSequence } from "@followup/service-kit";
 import type { KV } from "@nats-io/kv";
 
 /**
@@ -34,7 +34,7 @@ export class PlanStore {
     try {
       return await this.kv.create(leadKey(ref), JSON.stringify(FollowupPlan.parse(plan)));
     } catch (err) {
-      if (isRevisionConflict(err)) return null;
+      if (isWrongLastSequence(err)) return null;
       throw err;
     }
   }
@@ -66,18 +66,9 @@ export class PlanStore {
         );
         return { plan: next, revision, changed: true };
       } catch (err) {
-        if (!isRevisionConflict(err) || conflicts >= MAX_CONFLICTS) throw err;
+        if (!isWrongLastSequence(err) || conflicts >= MAX_CONFLICTS) throw err;
       }
       current = await this.get(ref);
     }
   }
-}
-
-/** The server's answer to a create or compare-and-set that lost a race. */
-export function isRevisionConflict(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
 }

@@ -1,9 +1,10 @@
 import type { FollowupPlan, PlannedStep } from "@followup/contracts";
+import type { Backoff } from "@followup/service-kit";
 
 /**
  * The scheduler's decisions, without I/O: whether a scored lead gets follow-ups, when each
  * step is due, what TTL its timer gets, what to do with a marker that arrives before due_at,
- * and how long to wait before retrying after a broker failure.
+ * and the back-off after a broker failure.
  */
 
 /** FOLLOWUP_ENABLED, FOLLOWUP_RULE_TOP_P and FOLLOWUP_SCHEDULES (delays in seconds, in step order). */
@@ -13,6 +14,7 @@ export interface FollowupRule {
   delays: readonly number[];
 }
 
+/** Why a scored lead gets no follow-ups at all (its plan's `skipped`); why planned ones stop is a StopReason. */
 export type SkipReason = NonNullable<FollowupPlan["skipped"]>;
 
 export type Eligibility = { eligible: true } | { eligible: false; reason: SkipReason };
@@ -69,16 +71,10 @@ export function markerTiming(dueAtMs: number, nowMs: number): MarkerTiming {
   return { action: "retry_later", ms: early };
 }
 
-export const RETRY_BASE_MS = 500;
-export const RETRY_MAX_MS = 30_000;
-
 /**
- * How long to wait before a message that hit a broker failure (KV, publish, purge) is tried
- * again: exponential in its delivery count, capped, with up to 20% jitter so copies that failed
- * together do not retry together.
+ * How long a message that hit a broker failure (KV, publish, purge) waits before it is tried
+ * again, here and after a nak: exponential in its attempt (or delivery) count from 500 ms,
+ * capped at 30 s, with up to 20% jitter so copies that failed together do not retry together.
+ * The attempts are those run on the message a copy holds before it naks (see consumer.ts).
  */
-export function retryDelayMs(deliveryCount: number, random: () => number = Math.random): number {
-  const attempt = Math.max(1, Math.floor(deliveryCount));
-  const base = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.min(attempt - 1, 16));
-  return Math.round(base * (1 - 0.2 * random()));
-}
+export const HANDLER_RETRY: Backoff = { baseMs: 500, maxMs: 30_000, jitter: 0.2, attempts: 6 };

@@ -1,5 +1,5 @@
 import type { Topology } from "@followup/contracts";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -61,47 +61,33 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
   const onRetry = (consumer: string) => deps.metrics.retries.inc({ consumer });
 
   const loops: ConsumerLoop[] = [];
+  const start = async (
+    name: "scored" | "markers" | "outcomes",
+    concurrency: number,
+    handle: (msg: JsMsg, log: Logger) => Promise<void>,
+  ) => {
+    const handlerLog = logger.child({ handler: name });
+    const spec = deps.topology.consumers[name];
+    const loop = await startConsumerLoop({
+      js,
+      spec,
+      name,
+      concurrency,
+      logger,
+      onInvalid,
+      onRetry,
+      handle: (msg) => handle(msg, handlerLog),
+    });
+    loops.push(loop);
+  };
   try {
-    const scoredLog = logger.child({ handler: "scored" });
-    loops.push(
-      await startConsumerLoop({
-        js,
-        spec: deps.topology.consumers.scored,
-        name: "scored",
-        concurrency,
-        logger,
-        onInvalid,
-        onRetry,
-        handle: (msg) => handleScored(msg, { ...common, rule: deps.rule, logger: scoredLog }),
-      }),
+    await start("scored", concurrency, (msg, log) =>
+      handleScored(msg, { ...common, rule: deps.rule, logger: log }),
     );
-    const markerLog = logger.child({ handler: "markers" });
-    loops.push(
-      await startConsumerLoop({
-        js,
-        spec: deps.topology.consumers.markers,
-        name: "markers",
-        concurrency: deps.markerConcurrency ?? 1000,
-        logger,
-        onInvalid,
-        onRetry,
-        handle: (msg) =>
-          handleTimerMessage(msg, { ...common, channel: deps.channel, logger: markerLog, markerDeletes }),
-      }),
+    await start("markers", deps.markerConcurrency ?? 1000, (msg, log) =>
+      handleTimerMessage(msg, { ...common, channel: deps.channel, logger: log, markerDeletes }),
     );
-    const outcomeLog = logger.child({ handler: "outcomes" });
-    loops.push(
-      await startConsumerLoop({
-        js,
-        spec: deps.topology.consumers.outcomes,
-        name: "outcomes",
-        concurrency,
-        logger,
-        onInvalid,
-        onRetry,
-        handle: (msg) => handleOutcome(msg, { ...common, logger: outcomeLog }),
-      }),
-    );
+    await start("outcomes", concurrency, (msg, log) => handleOutcome(msg, { ...common, logger: log }));
   } catch (err) {
     await Promise.all(loops.map((loop) => loop.stop(0)));
     throw err;

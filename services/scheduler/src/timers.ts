@@ -1,5 +1,4 @@
 import {
-  decodeEvent,
   encodeEvent,
   type FollowupPlan,
   followupMsgId,
@@ -7,30 +6,20 @@ import {
   type LeadScored,
   makeEvent,
   type PlannedStep,
-  parseLeadSubject,
   subjects,
   type Topology,
 } from "@followup/contracts";
-import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import { isWrongLastSequence } from "@followup/service-kit";
+import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { InvalidEvent } from "./consumer.js";
-import type { SchedulerMetrics } from "./metrics.js";
-import { isRevisionConflict, type PlanStore, type StoredPlan } from "./plans.js";
+import { decodeLeadEvent, type HandlerDeps } from "./handler.js";
+import type { StoredPlan } from "./plans.js";
 import { decideEligibility, type FollowupRule, planSteps, timerTtlSeconds } from "./schedule.js";
 
 /** The `source` of every event the scheduler publishes. */
 export const SOURCE = "/scheduler";
 
-export interface TimerDeps {
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-  plans: PlanStore;
-  topology: Topology;
-  rule: FollowupRule;
-  metrics: SchedulerMetrics;
-  logger: Logger;
-  now: () => Date;
-}
+export type TimerDeps = HandlerDeps & { rule: FollowupRule };
 
 /**
  * A scored lead: plan it once (KV create), publish one timer per pending step, then ack. The
@@ -49,7 +38,7 @@ export interface TimerDeps {
  * purge did not see; it fires into a cancelled plan and is settled without a follow-up.
  */
 export async function handleScored(msg: JsMsg, deps: TimerDeps): Promise<void> {
-  const event = decodeScored(msg);
+  const event = decodeLeadEvent(msg, "lead.scored.v1");
   const ref: LeadRef = { tenant: event.tenant, leadId: event.data.lead_id };
   const log = deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId });
   const predProb = event.data.pred_prob;
@@ -150,20 +139,9 @@ export async function publishTimer(
     );
     return ack.duplicate ? "existing" : "published";
   } catch (err) {
-    if (isRevisionConflict(err)) return "existing";
+    if (isWrongLastSequence(err)) return "existing";
     throw err;
   }
-}
-
-function decodeScored(msg: JsMsg): LeadScored {
-  const event = decodeEvent("lead.scored.v1", msg.data);
-  const ref = parseLeadSubject(msg.subject, "scored");
-  if (ref.tenant !== event.tenant || ref.leadId !== event.data.lead_id) {
-    throw new InvalidEvent(
-      `lead.scored.v1: tenant/lead_id (${event.tenant}/${event.data.lead_id}) do not match the subject ${msg.subject}`,
-    );
-  }
-  return event;
 }
 
 /** Messages in FOLLOWUP_TIMERS: timers still running plus markers not yet handled. */

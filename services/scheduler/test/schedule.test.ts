@@ -1,11 +1,11 @@
+import { backoffDelayMs } from "@followup/service-kit";
 import { describe, expect, it } from "vitest";
 import {
   decideEligibility,
+  HANDLER_RETRY,
   MAX_HOLD_MS,
   markerTiming,
   planSteps,
-  RETRY_MAX_MS,
-  retryDelayMs,
   timerTtlSeconds,
 } from "../src/schedule.js";
 
@@ -138,18 +138,19 @@ describe("markerTiming", () => {
   });
 });
 
-describe("retryDelayMs", () => {
-  it("doubles from 500 ms per delivery and stops at the cap", () => {
-    const noJitter = () => 0;
-    expect([1, 2, 3, 4, 7, 8, 50].map((n) => retryDelayMs(n, noJitter))).toEqual([
+describe("HANDLER_RETRY (the shared back-off, as the scheduler sets it)", () => {
+  it("doubles from 500 ms per attempt and stops at the cap", () => {
+    const top = () => 0.999_999;
+    expect([1, 2, 3, 4, 7, 8, 50].map((n) => backoffDelayMs(n, HANDLER_RETRY, top))).toEqual([
       500, 1000, 2000, 4000, 30_000, 30_000, 30_000,
     ]);
   });
   it("takes off at most 20% as jitter", () => {
-    expect(retryDelayMs(1, () => 0.999_999)).toBe(400);
-    expect(retryDelayMs(100, () => 1)).toBe(RETRY_MAX_MS * 0.8);
+    expect(backoffDelayMs(1, HANDLER_RETRY, () => 0)).toBe(400);
+    expect(backoffDelayMs(100, HANDLER_RETRY, () => 0)).toBe(30_000 * 0.8);
   });
-  it("treats a delivery count below 1 as the first", () => {
-    expect(retryDelayMs(0, () => 0)).toBe(500);
+  it("treats a delivery count below 1 as the first, and runs six attempts before a nak", () => {
+    expect(backoffDelayMs(0, HANDLER_RETRY, () => 0.999_999)).toBe(500);
+    expect(HANDLER_RETRY.attempts).toBe(6);
   });
 });

@@ -1,5 +1,5 @@
 import type { FollowupDueData } from "@followup/contracts";
-import type { Verdict } from "../classify.js";
+import type { Classification } from "../classify.js";
 
 /** One delivery attempt as a channel sees it. */
 export interface ChannelFollowup {
@@ -13,9 +13,9 @@ export interface ChannelFollowup {
   signal?: AbortSignal;
 }
 
-/** What a channel answers: the classified result, and what the receiver said, for results and dead letters. */
-export interface ChannelResult {
-  verdict: Verdict;
+/** What a channel answers: its classification, and what the receiver said, for results and dead letters. */
+export interface ChannelAnswer {
+  classification: Classification;
   /** The receiver's status, or null when none was received (timeout, connection error). */
   statusCode: number | null;
   /** Why it was not delivered; absent when delivered. */
@@ -34,7 +34,7 @@ export interface Channel {
   readonly name: string;
   /** Calls in flight at most, across this process. */
   readonly concurrency: number;
-  send(followup: ChannelFollowup): Promise<ChannelResult>;
+  send(followup: ChannelFollowup): Promise<ChannelAnswer>;
   /** Lets calls in flight finish, then releases connections. */
   close(): Promise<void>;
   /** Abandons calls in flight: for a shutdown that can wait no longer. */

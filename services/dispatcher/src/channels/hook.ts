@@ -1,9 +1,9 @@
 import { strategyName } from "@followup/contracts";
 import { webhookHeaders } from "@followup/service-kit";
 import { Pool } from "undici";
-import { parseRetryAfter } from "../backoff.js";
 import { classifyError, classifyStatus, describeError } from "../classify.js";
-import type { Channel, ChannelFollowup, ChannelResult } from "./channel.js";
+import { parseRetryAfter } from "../retry-after.js";
+import type { Channel, ChannelAnswer, ChannelFollowup } from "./channel.js";
 
 export const HOOK_CHANNEL = "hook";
 export const USER_AGENT = "auto-followup-engine-dispatcher/0.1 (+followup hook)";
@@ -77,7 +77,7 @@ export class HookChannel implements Channel {
     });
   }
 
-  async send(followup: ChannelFollowup): Promise<ChannelResult> {
+  async send(followup: ChannelFollowup): Promise<ChannelAnswer> {
     const body = JSON.stringify(hookPayload(followup, this.#now()));
     const headers = {
       "content-type": "application/json",
@@ -107,18 +107,18 @@ export class HookChannel implements Channel {
         });
       } catch (err) {
         const error = timedOut ? `timeout: no response within ${this.#timeoutMs} ms` : describeError(err);
-        return { verdict: classifyError(err), statusCode: null, error };
+        return { classification: classifyError(err), statusCode: null, error };
       }
       const statusCode = response.statusCode;
       // The status decides; the body only explains a refusal. A receiver that answered 2xx got
       // the follow-up even if its body then stalls, so a body error never turns into a retry.
       const text = await readSome(response.body).catch(() => "");
-      const verdict = classifyStatus(statusCode);
-      if (verdict.kind === "delivered") return { verdict, statusCode };
+      const classification = classifyStatus(statusCode);
+      if (classification.kind === "delivered") return { classification, statusCode };
       const retryAfterMs = parseRetryAfter(response.headers["retry-after"], this.#now());
       const snippet = text.replace(/\s+/g, " ").trim().slice(0, ERROR_BODY_CHARS);
       return {
-        verdict,
+        classification,
         statusCode,
         error: `HTTP ${statusCode}${snippet ? `: ${snippet}` : ""}`,
         ...(retryAfterMs !== null ? { retryAfterMs } : {}),

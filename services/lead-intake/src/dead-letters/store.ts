@@ -8,6 +8,7 @@ import {
   encodeEvent,
   type FollowupDead,
   makeEvent,
+  replayMsgId,
   subjects,
   type Topology,
 } from "@followup/contracts";
@@ -110,7 +111,7 @@ export async function replayDeadLetters(
       data: { ...due, replays },
     });
     await js.publish(subjects.followupDue(letter.event.tenant, due.lead_id, due.step), encodeEvent(event), {
-      msgID: `${due.lead_id}:${due.step}:replay:${replays}`,
+      msgID: replayMsgId({ leadId: due.lead_id, step: due.step }, replays),
     });
     await jsm.streams.deleteMessage(topo.streams.dead.name, letter.seq, false);
     replayed.push(letter);

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { HookReceipt } from "@followup/contracts";
+import { isWrongLastSequence } from "@followup/service-kit";
 import type { KV } from "@nats-io/kv";
-import { isWrongLastSequence } from "../leads/index.js";
 
 /**
  * Receipts of the default hook in the `hook_receipts` bucket: one per webhook-id, written with

@@ -10,6 +10,7 @@ import {
   type LeadView,
   type PlannedStep,
   type StoredLead,
+  stopReason,
   stopsFollowups,
   strategyName,
   type TimelineEntry,
@@ -37,11 +38,7 @@ export interface LeadSources {
 
 /** Whether follow-ups of the lead were stopped: a stopping outcome, a cancellation, a cancelled plan. */
 export function followupsStopped(lead: StoredLead, plan: FollowupPlan | null): boolean {
-  return (
-    (lead.outcome !== undefined && stopsFollowups(lead.outcome.outcome)) ||
-    lead.cancelled_at !== undefined ||
-    plan?.cancelled !== undefined
-  );
+  return stopReason(lead) !== null || plan?.cancelled !== undefined;
 }
 
 /**

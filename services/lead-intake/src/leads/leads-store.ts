@@ -1,5 +1,5 @@
-import { type LeadRef, leadKey, type RecordedOutcome, StoredLead } from "@followup/contracts";
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { type LeadRef, leadKey, type RecordedOutcome, type StoredLead } from "@followup/contracts";
+import { isWrongLastSequence, readLead } from "@followup/service-kit";
 import type { KV } from "@nats-io/kv";
 
 /**
@@ -22,22 +22,12 @@ export async function createLead(kv: KV, lead: StoredLead): Promise<number> {
 
 /** The lead and its revision, or null when the tenant has no such lead. */
 export async function getLead(kv: KV, ref: LeadRef): Promise<{ lead: StoredLead; revision: number } | null> {
-  const entry = await kv.get(leadKey(ref));
-  if (entry === null || entry.operation !== "PUT") return null;
-  const parsed = StoredLead.safeParse(entry.json());
-  if (!parsed.success) {
-    throw new LeadContractError(`lead ${leadKey(ref)} in the leads bucket breaks its contract`);
+  const read = await readLead(kv, ref);
+  if (read.status === "absent") return null;
+  if (read.status === "invalid") {
+    throw new LeadContractError(`lead ${leadKey(ref)} in the leads bucket ${read.error}`);
   }
-  return { lead: parsed.data, revision: entry.revision };
-}
-
-/** JetStream's "wrong last sequence": somebody wrote the key since we read it. */
-export function isWrongLastSequence(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
+  return { lead: read.lead, revision: read.revision };
 }
 
 /**

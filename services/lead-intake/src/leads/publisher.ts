@@ -5,10 +5,11 @@ import {
   type StoredLead,
   subjects,
 } from "@followup/contracts";
+import { isWrongLastSequence } from "@followup/service-kit";
 import type { Broker } from "../broker.js";
 import type { EventPublisher, LeadQueued } from "../deps.js";
 import { onBroker } from "../errors.js";
-import { createLead, isWrongLastSequence } from "./leads-store.js";
+import { createLead } from "./leads-store.js";
 
 /** The `source` of every event lead-intake publishes. */
 export const SOURCE = "/lead-intake";

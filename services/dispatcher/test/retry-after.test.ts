@@ -1,50 +1,34 @@
+import { backoffCeilingMs } from "@followup/service-kit";
 import { describe, expect, it } from "vitest";
-import { backoffCeilingMs, MAX_RETRY_AFTER_MS, parseRetryAfter, retryDelayMs } from "../src/backoff.js";
+import { MAX_RETRY_AFTER_MS, nextAttemptDelayMs, parseRetryAfter } from "../src/retry-after.js";
 
+// The back-off itself (exponential, cap, jitter) is tested with the kit (packages/service-kit/test/backoff.test.ts).
 const policy = { baseMs: 1_000, maxMs: 300_000 };
 
-describe("retry back-off (exponential, full jitter)", () => {
-  it("doubles the ceiling per attempt from the base and stops at the max", () => {
-    expect([1, 2, 3, 4, 5].map((a) => backoffCeilingMs(a, policy))).toEqual([
-      1_000, 2_000, 4_000, 8_000, 16_000,
-    ]);
-    expect(backoffCeilingMs(9, policy)).toBe(256_000);
-    expect(backoffCeilingMs(10, policy)).toBe(300_000);
-    expect(backoffCeilingMs(1_000, policy)).toBe(300_000);
-  });
-
+describe("the next attempt's delay (full jitter, Retry-After as a floor)", () => {
   it("keeps every sampled delay within [0, ceiling], spread over the range", () => {
-    for (const attempt of [1, 2, 3, 6, 12]) {
+    for (const attempt of [1, 3, 12]) {
       const ceiling = backoffCeilingMs(attempt, policy);
-      const samples = Array.from({ length: 2_000 }, () => retryDelayMs(attempt, policy));
+      const samples = Array.from({ length: 2_000 }, () => nextAttemptDelayMs(attempt, policy));
       expect(Math.min(...samples)).toBeGreaterThanOrEqual(0);
       expect(Math.max(...samples)).toBeLessThanOrEqual(ceiling);
-      expect(samples.every(Number.isInteger)).toBe(true);
-      // Full jitter: the samples cover the range rather than cluster at the ceiling.
       expect(Math.min(...samples)).toBeLessThan(ceiling * 0.1);
       expect(Math.max(...samples)).toBeGreaterThan(ceiling * 0.9);
     }
   });
 
-  it("grows on average with the attempt", () => {
-    const mean = (attempt: number) =>
-      Array.from({ length: 2_000 }, () => retryDelayMs(attempt, policy)).reduce((a, b) => a + b, 0) / 2_000;
-    expect(mean(2)).toBeGreaterThan(mean(1) * 1.5);
-    expect(mean(4)).toBeGreaterThan(mean(3) * 1.5);
-  });
-
   it("maps the random source onto the ends of the range", () => {
-    expect(retryDelayMs(3, policy, { random: () => 0 })).toBe(0);
-    expect(retryDelayMs(3, policy, { random: () => 0.999_999_9 })).toBe(4_000);
+    expect(nextAttemptDelayMs(3, policy, { random: () => 0 })).toBe(0);
+    expect(nextAttemptDelayMs(3, policy, { random: () => 0.999_999_9 })).toBe(4_000);
   });
 
   it("is never below a Retry-After, even above the ceiling", () => {
     for (let i = 0; i < 500; i++) {
-      expect(retryDelayMs(1, policy, { retryAfterMs: 2_000 })).toBeGreaterThanOrEqual(2_000);
-      expect(retryDelayMs(1, { baseMs: 200, maxMs: 1_000 }, { retryAfterMs: 5_000 })).toBe(5_000);
+      expect(nextAttemptDelayMs(1, policy, { retryAfterMs: 2_000 })).toBeGreaterThanOrEqual(2_000);
+      expect(nextAttemptDelayMs(1, { baseMs: 200, maxMs: 1_000 }, { retryAfterMs: 5_000 })).toBe(5_000);
     }
-    expect(retryDelayMs(5, policy, { retryAfterMs: 1_000, random: () => 0.9 })).toBe(14_400);
-    expect(retryDelayMs(1, policy, { retryAfterMs: 10 * MAX_RETRY_AFTER_MS })).toBe(MAX_RETRY_AFTER_MS);
+    expect(nextAttemptDelayMs(5, policy, { retryAfterMs: 1_000, random: () => 0.9 })).toBe(14_400);
+    expect(nextAttemptDelayMs(1, policy, { retryAfterMs: 10 * MAX_RETRY_AFTER_MS })).toBe(MAX_RETRY_AFTER_MS);
   });
 });
 

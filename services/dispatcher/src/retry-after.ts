@@ -1,35 +1,25 @@
+import { type Backoff, backoffDelayMs } from "@followup/service-kit";
+
 /**
- * When to try a failed follow-up again: exponential back-off with full jitter
- * (a uniform delay in [0, min(max, base * 2^(attempt-1))]), so copies retrying a
- * recovering hook spread out instead of arriving together. A `Retry-After` from
- * the channel is a floor: never sooner than the receiver asked.
+ * When to try a failed follow-up again: the shared back-off with full jitter (a uniform delay
+ * in [0, min(max, base * 2^(attempt-1))]), so copies retrying a recovering hook spread out
+ * instead of arriving together. A `Retry-After` from the channel is a floor: never sooner than
+ * the receiver asked.
  */
 
-export interface BackoffPolicy {
-  /** The ceiling after the first failed attempt. */
-  baseMs: number;
-  /** No ceiling grows beyond this. */
-  maxMs: number;
-}
+/** FOLLOWUP_RETRY_BASE_MS and FOLLOWUP_RETRY_MAX_MS. */
+export type DeliveryBackoff = Pick<Backoff, "baseMs" | "maxMs">;
 
 /** A receiver asking for more than a day is treated as asking for a day: the follow-up stays retryable. */
 export const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
 
-/** The upper bound of the delay after failed attempt `attempt` (1-based). */
-export function backoffCeilingMs(attempt: number, policy: BackoffPolicy): number {
-  const exponent = Math.max(0, Math.floor(attempt) - 1);
-  // 2^exponent overflows to Infinity long before it matters; min() keeps it at maxMs.
-  return Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(exponent, 60));
-}
-
 /** The delay before the next attempt after failed attempt `attempt`, in whole milliseconds. */
-export function retryDelayMs(
+export function nextAttemptDelayMs(
   attempt: number,
-  policy: BackoffPolicy,
+  backoff: DeliveryBackoff,
   options: { retryAfterMs?: number | null; random?: () => number } = {},
 ): number {
-  const random = options.random ?? Math.random;
-  const jittered = Math.floor(random() * (backoffCeilingMs(attempt, policy) + 1));
+  const jittered = backoffDelayMs(attempt, { ...backoff, jitter: 1 }, options.random);
   const floor = options.retryAfterMs ?? 0;
   return Math.max(jittered, Math.min(Math.max(0, floor), MAX_RETRY_AFTER_MS));
 }

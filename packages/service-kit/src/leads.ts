@@ -1,0 +1,60 @@
+import {
+  type LeadRef,
+  LeadStopState,
+  leadKey,
+  type StopReason,
+  StoredLead,
+  stopReason,
+} from "@followup/contracts";
+import type { KV } from "@nats-io/kv";
+import type { z } from "zod";
+
+/** A lead read from the `leads` bucket: parsed, not there (never stored, or deleted), or breaking its contract. */
+export type LeadRead<T> =
+  | { status: "found"; lead: T; revision: number }
+  | { status: "absent" }
+  | { status: "invalid"; error: string };
+
+/**
+ * The one way to read a lead from the `leads` KV bucket (key `<tenant>.<leadId>`). `schema` is
+ * what the reader needs of it (the whole StoredLead by default): a reader parses no more than
+ * it uses, so a field it does not read cannot make the lead unreadable to it.
+ */
+export async function readLead<S extends z.ZodType = typeof StoredLead>(
+  leads: KV,
+  ref: LeadRef,
+  schema?: S,
+): Promise<LeadRead<z.infer<S>>> {
+  const entry = await leads.get(leadKey(ref));
+  if (entry === null || entry.operation !== "PUT") return { status: "absent" };
+  let json: unknown;
+  try {
+    json = entry.json();
+  } catch (err) {
+    return { status: "invalid", error: `is not JSON (${(err as Error).message})` };
+  }
+  const parsed = (schema ?? StoredLead).safeParse(json);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((issue) => issue.path.join(".") || "(root)");
+    return { status: "invalid", error: `breaks its contract at ${[...new Set(fields)].join(", ")}` };
+  }
+  return { status: "found", lead: parsed.data as z.infer<S>, revision: entry.revision };
+}
+
+/**
+ * Why the lead's follow-ups stop now (contracts' stopReason of the stored lead), or null when
+ * they go ahead. An unreadable lead does not stop them (only a recorded outcome or cancellation
+ * does); `onInvalid` hears about it.
+ */
+export async function readStopReason(
+  leads: KV,
+  ref: LeadRef,
+  onInvalid?: (error: string) => void,
+): Promise<StopReason | null> {
+  const read = await readLead(leads, ref, LeadStopState);
+  if (read.status === "invalid") {
+    onInvalid?.(read.error);
+    return null;
+  }
+  return stopReason(read.status === "found" ? read.lead : null);
+}
