@@ -1,4 +1,5 @@
 import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
 import { createHttpServer, healthRoutes } from "@followup/service-kit";
 import {
   type FastifyBaseLogger,
@@ -8,6 +9,7 @@ import {
   LogController,
 } from "fastify";
 import { serializerCompiler } from "fastify-type-provider-zod";
+import { apiDocsRoutes, openApiOptions } from "./api-docs/index.js";
 import type { Caller } from "./auth.js";
 import { deadLettersRoom } from "./dead-letters/index.js";
 import type { AppDeps } from "./deps.js";
@@ -27,7 +29,11 @@ declare module "fastify" {
     errorCode: string | undefined;
   }
   interface FastifyContextConfig {
-    /** `hook`: the route authenticates the caller itself (signature or API key). */
+    /**
+     * `api_key` (what every /v1 and /ops route gets unless it says otherwise): a valid x-api-key;
+     * `hook`: the route authenticates the caller itself (signature or API key). The OpenAPI
+     * document's security of each route is read from it too.
+     */
     auth?: "api_key" | "hook";
     /** Keep the raw body in `request.rawBody`. */
     rawBody?: boolean;
@@ -43,6 +49,9 @@ function routeOf(request: FastifyRequest): string {
 
 /** /v1 and /ops: API-key authentication, per-key rate limits, then the rooms. */
 const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
+  app.addHook("onRoute", (route) => {
+    route.config = { ...route.config, auth: route.config?.auth ?? "api_key" };
+  });
   app.addHook("onRequest", async (request) => {
     request.caller = deps.apiKeys.lookup(request.headers["x-api-key"]);
   });
@@ -156,8 +165,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     );
   });
 
+  // Before any route: it documents each route as it is added (api-docs/document.ts).
+  await app.register(swagger, openApiOptions());
   await app.register(healthRoutes, { registry: deps.registry, readiness: deps.readiness });
   await app.register(apiRoutes, deps);
+  await app.register(apiDocsRoutes);
   return app;
 }
 

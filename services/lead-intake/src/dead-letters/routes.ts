@@ -10,6 +10,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { AppDeps } from "../deps.js";
 import { onBroker } from "../errors.js";
 import { tenantOf } from "../http/request.js";
+import { errorResponses, jsonResponse } from "../http/responses.js";
 import { listDeadLetters, replayDeadLetters } from "./store.js";
 
 /**
@@ -20,7 +21,21 @@ import { listDeadLetters, replayDeadLetters } from "./store.js";
 export const deadLetterRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   app.get(
     "/ops/dead-letters",
-    { schema: { querystring: DeadLetterQuery, response: { 200: okEnvelope(DeadLetterList) } } },
+    {
+      schema: {
+        operationId: "listDeadLetters",
+        tags: ["dead-letters"],
+        summary: "List dead letters",
+        description:
+          "The caller's tenant's follow-ups that exhausted their attempts, oldest first, optionally of one lead " +
+          "and step; at most `limit` (default 100, at most 1000).",
+        querystring: DeadLetterQuery,
+        response: {
+          200: jsonResponse("The tenant's dead letters", okEnvelope(DeadLetterList)),
+          ...errorResponses([400, 401, 429, 500, 503]),
+        },
+      },
+    },
     async (request) => {
       const tenant = tenantOf(request);
       const { query } = request;
@@ -42,8 +57,18 @@ export const deadLetterRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps
     {
       // No body, or an empty one, replays every dead letter of the tenant.
       schema: {
+        operationId: "replayDeadLetters",
+        tags: ["dead-letters"],
+        summary: "Replay dead letters",
+        description:
+          "Publishes each matching dead letter's due follow-up again with its idempotency key, so a receiver " +
+          "that got it already drops it. No body replays every dead letter of the tenant; at most 1000 a " +
+          "call (`more` says to call again).",
         body: DeadLetterReplayRequest.nullable(),
-        response: { 200: okEnvelope(DeadLettersReplayed) },
+        response: {
+          200: jsonResponse("The dead letters replayed", okEnvelope(DeadLettersReplayed)),
+          ...errorResponses([400, 401, 413, 415, 429, 500, 503]),
+        },
       },
     },
     async (request) => {

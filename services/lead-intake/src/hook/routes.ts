@@ -4,6 +4,7 @@ import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { AppDeps } from "../deps.js";
 import { HttpError, onBroker } from "../errors.js";
+import { errorResponses, jsonResponse } from "../http/responses.js";
 import { receiptKey, recordReceipt } from "./receipts.js";
 
 declare module "fastify" {
@@ -81,7 +82,25 @@ export const hookRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   app.post(
     "/ops/followup-hook",
     {
-      schema: { body: HookPayload, response: { 200: HookAck } },
+      schema: {
+        operationId: "receiveHook",
+        tags: ["hook"],
+        summary: "Receive a follow-up (the default hook receiver)",
+        description:
+          "Records each follow-up once per webhook-id and answers exactly what the system it replaces answered. " +
+          "Two ways in: a Standard Webhooks signature (webhook-id, webhook-timestamp, webhook-signature headers, " +
+          "signed with FOLLOWUP_HOOK_SECRET; the body must name its tenant), as the dispatcher calls it; or an " +
+          "x-api-key, whose tenant the body may repeat but not contradict. A valid key is enough even beside a " +
+          "failing signature. A replayed webhook-id is acknowledged without a second record. Not rate limited.",
+        body: HookPayload,
+        response: {
+          200: jsonResponse("The follow-up is recorded (or was already)", HookAck),
+          ...errorResponses([400, 401, 413, 415, 500, 503], {
+            400: "validation_error naming each bad field (details), or invalid_json; also a signed call without a tenant, or a tenant other than the key's",
+            401: "unauthorized (no valid x-api-key and no signature) or invalid_signature (the signature, its timestamp or its headers are refused)",
+          }),
+        },
+      },
       // Not rate limited: its caller is the dispatcher, whose pace is bounded by its own concurrency.
       config: { auth: "hook", rawBody: true, rateLimit: false },
       // Before the body is validated: an unauthenticated caller learns nothing about its body.

@@ -11,12 +11,28 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { AppDeps } from "../deps.js";
 import { BrokerUnavailableError, notFound, onBroker } from "../errors.js";
 import { tenantOf } from "../http/request.js";
+import { errorResponses, jsonResponse } from "../http/responses.js";
 import { recordOutcome } from "./leads-store.js";
 import { SOURCE } from "./publisher.js";
 
 /** POST /v1/lead/:id/outcome: record the outcome on the lead, then publish lead.outcome. */
 export const outcomeRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
-  const schema = { params: LeadParams, body: OutcomeRequest, response: { 200: okEnvelope(OutcomeAccepted) } };
+  const schema = {
+    operationId: "recordOutcome",
+    tags: ["leads"],
+    summary: "Record a lead's outcome",
+    description:
+      "Records the outcome on the lead, then publishes lead.outcome. booked, unqualified and spam stop the " +
+      "lead's pending follow-ups (stops_followups). A lead still in the local outbox answers 503: retry.",
+    params: LeadParams,
+    body: OutcomeRequest,
+    response: {
+      200: jsonResponse("The outcome was recorded and lead.outcome published", okEnvelope(OutcomeAccepted)),
+      ...errorResponses([400, 401, 404, 413, 415, 429, 500, 503], {
+        503: "service_unavailable: the broker is unreachable, or the lead still waits in the local outbox (Retry-After says when to retry)",
+      }),
+    },
+  };
   app.post("/v1/lead/:id/outcome", { schema, config: { resource: "lead" } }, async (request) => {
     const tenant = tenantOf(request);
     const leadId = request.params.id;

@@ -13,6 +13,7 @@ import { v7 as uuidv7 } from "uuid";
 import type { AppDeps, QueuedLead } from "../deps.js";
 import { notFound, onBroker } from "../errors.js";
 import { tenantOf } from "../http/request.js";
+import { errorResponses, jsonResponse } from "../http/responses.js";
 import { buildLeadView, type LeadSources, readLeadSources } from "../lead-view/index.js";
 import { enrich, leadHour } from "../scoring/index.js";
 import { getLead } from "./leads-store.js";
@@ -23,7 +24,26 @@ export const leadRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   const accepted = okEnvelope(LeadAccepted);
   app.post(
     "/v1/lead",
-    { schema: { body: LeadRequest, response: { 200: accepted, 202: accepted } } },
+    {
+      schema: {
+        operationId: "createLead",
+        tags: ["leads"],
+        summary: "Accept a lead",
+        description:
+          "Enriches and scores the lead, stores it and publishes its lead.scored, which schedules its follow-ups. " +
+          "The x-lead-queued response header says where it went: `published` (200), or `local` (202) when NATS " +
+          "was unreachable and the lead waits in the durable local outbox, to be stored and published once NATS is back.",
+        body: LeadRequest,
+        response: {
+          200: jsonResponse("The lead was stored and its lead.scored published", accepted),
+          202: jsonResponse(
+            "The lead waits in the local outbox (NATS unreachable); data.queued is `local`",
+            accepted,
+          ),
+          ...errorResponses([400, 401, 413, 415, 429, 500, 503]),
+        },
+      },
+    },
     async (request, reply) => {
       const tenant = tenantOf(request);
       const { body } = request;
@@ -109,7 +129,22 @@ export const leadRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
 
   app.get(
     "/v1/lead/:id",
-    { schema: { params: LeadParams, response: { 200: okEnvelope(LeadView) } }, config: { resource: "lead" } },
+    {
+      schema: {
+        operationId: "getLead",
+        tags: ["leads"],
+        summary: "Read a lead",
+        description:
+          "The lead, whether the scheduler qualified it, its follow-ups (pending, due, delivered, failed, " +
+          "cancelled) and its timeline, read from JetStream. A lead of another tenant is not found.",
+        params: LeadParams,
+        response: {
+          200: jsonResponse("The lead view", okEnvelope(LeadView)),
+          ...errorResponses([401, 404, 429, 500, 503]),
+        },
+      },
+      config: { resource: "lead" },
+    },
     async (request, reply) => {
       const tenant = tenantOf(request);
       const leadId = request.params.id;

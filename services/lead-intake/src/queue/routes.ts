@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { Broker } from "../broker.js";
 import type { AppDeps, LocalOutbox } from "../deps.js";
 import { isBrokerError } from "../errors.js";
+import { errorResponses, jsonResponse } from "../http/responses.js";
 
 /**
  * The follow-up queue as JetStream holds it, not as any process remembers it: due follow-ups
@@ -49,7 +50,20 @@ async function jetStreamQueueStatus(broker: Broker, followupsEnabled: boolean): 
 
 /** GET /ops/followup/queue: the body of QueueStatus itself (no envelope), as the system it replaces. */
 export const queueRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
-  app.get("/ops/followup/queue", { schema: { response: { 200: QueueStatus } } }, async () =>
+  const schema = {
+    operationId: "getQueue",
+    tags: ["queue"],
+    summary: "The follow-up queue",
+    description:
+      "Due follow-ups, timers not yet expired and dead letters not yet replayed, counted in JetStream, and the " +
+      "leads waiting in the local outbox. Not an envelope: the body of the system it replaces. With NATS " +
+      "unreachable it still answers 200, with enabled false and the reason.",
+    response: {
+      200: jsonResponse("The queue as JetStream holds it", QueueStatus),
+      ...errorResponses([401, 429, 500]),
+    },
+  };
+  app.get("/ops/followup/queue", { schema }, async () =>
     queueStatus(deps.broker, deps.config.FOLLOWUP_ENABLED, deps.outbox),
   );
 };
