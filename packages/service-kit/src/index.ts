@@ -31,12 +31,16 @@ export { createMetricsRegistry } from "./metrics.js";
 export { type ConnectOptions, connectNats, type NatsSettings } from "./nats.js";
 export {
   consumerConfig,
+  isPermissionViolation,
+  type ProvisionOptions,
   type ProvisionSelection,
+  prepareTopology,
   provisionBucket,
   provisionConsumer,
   provisionStream,
   provisionTopology,
   streamConfig,
+  TopologyNotProvisionedError,
 } from "./provision.js";
 export { Readiness } from "./readiness.js";
 export {

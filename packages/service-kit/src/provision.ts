@@ -1,4 +1,12 @@
-import type { BucketSpec, ConsumerSpec, StreamSpec, Topology } from "@followup/contracts";
+import {
+  type BucketSpec,
+  bucketStream,
+  type ConsumerSpec,
+  type ServiceIdentity,
+  type StreamSpec,
+  scopeOf,
+  type Topology,
+} from "@followup/contracts";
 import {
   AckPolicy,
   type ConsumerConfig,
@@ -11,7 +19,13 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { type NatsConnection, nanos, RequestError, TimeoutError } from "@nats-io/transport-node";
+import {
+  type NatsConnection,
+  nanos,
+  PermissionViolationError,
+  RequestError,
+  TimeoutError,
+} from "@nats-io/transport-node";
 import type { Logger } from "pino";
 
 /** The JetStream stream configuration of a spec. */
@@ -68,14 +82,32 @@ function isApiError(err: unknown, code: number): boolean {
 }
 
 /**
+ * A stream, consumer or bucket is missing or differs from the topology, and this connection
+ * only checks (NATS_PROVISION=false): provisioning has not run yet, or ran for another version.
+ */
+export class TopologyNotProvisionedError extends Error {
+  constructor(what: string) {
+    super(`${what}; provision the topology first (pnpm provision, as the provision identity)`);
+    this.name = "TopologyNotProvisionedError";
+  }
+}
+
+/** Options of each provisioning step: `checkOnly` verifies and never creates or updates. */
+interface StepOptions {
+  logger?: Logger | undefined;
+  checkOnly?: boolean | undefined;
+}
+
+/**
  * Creates the stream, or updates it when its mutable settings differ. Safe to run from
  * every copy of every service at every start.
  */
 export async function provisionStream(
   jsm: JetStreamManager,
   spec: StreamSpec,
-  logger?: Logger,
+  options: StepOptions = {},
 ): Promise<void> {
+  const { logger, checkOnly } = options;
   const wanted = streamConfig(spec);
   try {
     const info = await jsm.streams.info(spec.name);
@@ -84,6 +116,11 @@ export async function provisionStream(
       ([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v),
     );
     if (changed.length === 0) return;
+    if (checkOnly) {
+      throw new TopologyNotProvisionedError(
+        `stream ${spec.name} differs from the topology in ${changed.map(([k]) => k).join(", ")}`,
+      );
+    }
     if (current.retention !== wanted.retention) {
       throw new Error(
         `stream ${spec.name} exists with retention ${String(current.retention)}, expected ${wanted.retention}; ` +
@@ -94,6 +131,7 @@ export async function provisionStream(
     logger?.info({ stream: spec.name, changed: changed.map(([k]) => k) }, "stream_updated");
   } catch (err) {
     if (!isApiError(err, STREAM_NOT_FOUND)) throw err;
+    if (checkOnly) throw new TopologyNotProvisionedError(`stream ${spec.name} does not exist`);
     await jsm.streams.add(wanted);
     logger?.info({ stream: spec.name }, "stream_created");
   }
@@ -103,8 +141,9 @@ export async function provisionStream(
 export async function provisionConsumer(
   jsm: JetStreamManager,
   spec: ConsumerSpec,
-  logger?: Logger,
+  options: StepOptions = {},
 ): Promise<void> {
+  const { logger, checkOnly } = options;
   const wanted = consumerConfig(spec);
   try {
     const info = await jsm.consumers.info(spec.stream, spec.durable);
@@ -113,6 +152,11 @@ export async function provisionConsumer(
       ([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v),
     );
     if (changed.length === 0) return;
+    if (checkOnly) {
+      throw new TopologyNotProvisionedError(
+        `consumer ${spec.stream}/${spec.durable} differs from the topology in ${changed.map(([k]) => k).join(", ")}`,
+      );
+    }
     await jsm.consumers.update(spec.stream, spec.durable, {
       description: wanted.description,
       ack_wait: wanted.ack_wait,
@@ -127,20 +171,29 @@ export async function provisionConsumer(
     );
   } catch (err) {
     if (!isApiError(err, CONSUMER_NOT_FOUND)) throw err;
+    if (checkOnly) {
+      throw new TopologyNotProvisionedError(`consumer ${spec.stream}/${spec.durable} does not exist`);
+    }
     await jsm.consumers.add(spec.stream, wanted);
     logger?.info({ stream: spec.stream, consumer: spec.durable }, "consumer_created");
   }
 }
 
 /** Creates the KV bucket when missing (its stream is KV_<bucket>). */
-export async function provisionBucket(nc: NatsConnection, spec: BucketSpec, logger?: Logger): Promise<void> {
+export async function provisionBucket(
+  nc: NatsConnection,
+  spec: BucketSpec,
+  options: StepOptions = {},
+): Promise<void> {
+  const { logger, checkOnly } = options;
   const jsm = await jetstreamManager(nc);
   try {
-    await jsm.streams.info(`KV_${spec.bucket}`);
+    await jsm.streams.info(bucketStream(spec.bucket));
     return;
   } catch (err) {
     if (!isApiError(err, STREAM_NOT_FOUND)) throw err;
   }
+  if (checkOnly) throw new TopologyNotProvisionedError(`bucket ${spec.bucket} does not exist`);
   await new Kvm(nc).create(spec.bucket, {
     description: spec.description,
     history: spec.history,
@@ -156,24 +209,43 @@ export interface ProvisionSelection {
   buckets?: (keyof Topology["buckets"])[];
 }
 
+export interface ProvisionOptions {
+  /** What to provision (all of the topology by default). */
+  select?: ProvisionSelection;
+  logger?: Logger;
+  /** How many times a transient failure is tried (default 5). */
+  attempts?: number;
+  /** Only verify that the selection exists as the topology says; never create or update. */
+  checkOnly?: boolean;
+}
+
 /**
  * Provisions what a service needs of the topology (all of it by default). Every service
  * provisions what it touches, so they can start in any order. A JetStream that does not answer
  * in time (a cluster still electing the leaders of streams another service just created, a
  * server still starting) is asked again, up to `attempts` times (default 5) with a growing pause,
- * instead of failing the service's start; any other error fails at once.
+ * instead of failing the service's start; so is, with `checkOnly`, a topology not provisioned
+ * yet. Any other error fails at once; a permissions violation says which setting to change.
  */
 export async function provisionTopology(
   nc: NatsConnection,
   topology: Topology,
-  options: { select?: ProvisionSelection; logger?: Logger; attempts?: number } = {},
+  options: ProvisionOptions = {},
 ): Promise<void> {
   const { logger, attempts = 5 } = options;
+  const step = { logger, checkOnly: options.checkOnly };
   for (let attempt = 1; ; attempt++) {
     try {
-      await provisionOnce(nc, topology, options.select ?? {}, logger);
+      await provisionOnce(nc, topology, options.select ?? {}, step);
       return;
     } catch (err) {
+      if (isPermissionViolation(err)) {
+        throw new Error(
+          `this NATS identity may not ${options.checkOnly ? "check" : "provision"} the topology (${(err as Error).message}); ` +
+            "a service identity runs with NATS_PROVISION=false after `pnpm provision`",
+          { cause: err },
+        );
+      }
       if (!isTransient(err) || attempt >= attempts) throw err;
       const retryInMs = 1000 * attempt;
       logger?.warn({ err, attempt, retry_in_ms: retryInMs }, "topology_provisioning_retrying");
@@ -182,24 +254,48 @@ export async function provisionTopology(
   }
 }
 
+/**
+ * What a service does with the topology at start. NATS_PROVISION=true (the default, for an
+ * unrestricted connection): provision all of it. false (a service identity, which may not create
+ * streams): check that what `identity` uses exists, waiting a little for `pnpm provision`.
+ */
+export function prepareTopology(
+  nc: NatsConnection,
+  topology: Topology,
+  options: { identity: ServiceIdentity; provision: boolean; logger?: Logger; attempts?: number },
+): Promise<void> {
+  const { identity, provision, ...rest } = options;
+  if (provision) return provisionTopology(nc, topology, rest);
+  return provisionTopology(nc, topology, { ...rest, checkOnly: true, select: scopeOf(identity, topology) });
+}
+
 async function provisionOnce(
   nc: NatsConnection,
   topology: Topology,
   select: ProvisionSelection,
-  logger: Logger | undefined,
+  step: StepOptions,
 ): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const streams = select.streams ?? (Object.keys(topology.streams) as (keyof Topology["streams"])[]);
   const consumers = select.consumers ?? (Object.keys(topology.consumers) as (keyof Topology["consumers"])[]);
   const buckets = select.buckets ?? (Object.keys(topology.buckets) as (keyof Topology["buckets"])[]);
-  for (const key of streams) await provisionStream(jsm, topology.streams[key], logger);
-  for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], logger);
-  for (const key of buckets) await provisionBucket(nc, topology.buckets[key], logger);
+  for (const key of streams) await provisionStream(jsm, topology.streams[key], step);
+  for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], step);
+  for (const key of buckets) await provisionBucket(nc, topology.buckets[key], step);
+}
+
+/** The server refused a subject to this connection (the error, or one it was caused by). */
+export function isPermissionViolation(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof PermissionViolationError) return true;
+  }
+  return false;
 }
 
 /** JetStream did not answer (in time, or at all yet): the same request may well succeed later. */
 function isTransient(err: unknown): boolean {
   return (
+    err instanceof TopologyNotProvisionedError ||
     err instanceof TimeoutError ||
     (err instanceof RequestError && err.isNoResponders()) ||
     // What jetstreamManager() throws while the server's JetStream does not answer yet (not exported).
