@@ -1,3 +1,4 @@
+export { AUTH_CONFIG_FILE, envFileOf, identityEnv, writeBrokerAuth } from "./broker-auth.js";
 export {
   ConfigError,
   commonEnv,
