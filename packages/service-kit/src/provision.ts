@@ -98,6 +98,23 @@ interface StepOptions {
   checkOnly?: boolean | undefined;
 }
 
+/** The settings of `wanted` that `current` does not have; with `checkOnly`, any is an error. */
+function differences(
+  what: string,
+  wanted: object,
+  current: object,
+  checkOnly: boolean | undefined,
+): string[] {
+  const have = current as Record<string, unknown>;
+  const changed = Object.entries(wanted)
+    .filter(([k, v]) => JSON.stringify(have[k]) !== JSON.stringify(v))
+    .map(([k]) => k);
+  if (checkOnly && changed.length > 0) {
+    throw new TopologyNotProvisionedError(`${what} differs from the topology in ${changed.join(", ")}`);
+  }
+  return changed;
+}
+
 /**
  * Creates the stream, or updates it when its mutable settings differ. Safe to run from
  * every copy of every service at every start.
@@ -111,24 +128,16 @@ export async function provisionStream(
   const wanted = streamConfig(spec);
   try {
     const info = await jsm.streams.info(spec.name);
-    const current = info.config as unknown as Record<string, unknown>;
-    const changed = Object.entries(wanted).filter(
-      ([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v),
-    );
+    const changed = differences(`stream ${spec.name}`, wanted, info.config, checkOnly);
     if (changed.length === 0) return;
-    if (checkOnly) {
-      throw new TopologyNotProvisionedError(
-        `stream ${spec.name} differs from the topology in ${changed.map(([k]) => k).join(", ")}`,
-      );
-    }
-    if (current.retention !== wanted.retention) {
+    if (info.config.retention !== wanted.retention) {
       throw new Error(
-        `stream ${spec.name} exists with retention ${String(current.retention)}, expected ${wanted.retention}; ` +
+        `stream ${spec.name} exists with retention ${String(info.config.retention)}, expected ${wanted.retention}; ` +
           "retention cannot change in place: move its messages and delete the stream",
       );
     }
     await jsm.streams.update(spec.name, { ...info.config, ...wanted });
-    logger?.info({ stream: spec.name, changed: changed.map(([k]) => k) }, "stream_updated");
+    logger?.info({ stream: spec.name, changed }, "stream_updated");
   } catch (err) {
     if (!isApiError(err, STREAM_NOT_FOUND)) throw err;
     if (checkOnly) throw new TopologyNotProvisionedError(`stream ${spec.name} does not exist`);
@@ -147,16 +156,8 @@ export async function provisionConsumer(
   const wanted = consumerConfig(spec);
   try {
     const info = await jsm.consumers.info(spec.stream, spec.durable);
-    const current = info.config as unknown as Record<string, unknown>;
-    const changed = Object.entries(wanted).filter(
-      ([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v),
-    );
+    const changed = differences(`consumer ${spec.stream}/${spec.durable}`, wanted, info.config, checkOnly);
     if (changed.length === 0) return;
-    if (checkOnly) {
-      throw new TopologyNotProvisionedError(
-        `consumer ${spec.stream}/${spec.durable} differs from the topology in ${changed.map(([k]) => k).join(", ")}`,
-      );
-    }
     await jsm.consumers.update(spec.stream, spec.durable, {
       description: wanted.description,
       ack_wait: wanted.ack_wait,
@@ -165,10 +166,7 @@ export async function provisionConsumer(
       ...(wanted.filter_subject ? { filter_subject: wanted.filter_subject } : {}),
       ...(wanted.filter_subjects ? { filter_subjects: wanted.filter_subjects } : {}),
     });
-    logger?.info(
-      { stream: spec.stream, consumer: spec.durable, changed: changed.map(([k]) => k) },
-      "consumer_updated",
-    );
+    logger?.info({ stream: spec.stream, consumer: spec.durable, changed }, "consumer_updated");
   } catch (err) {
     if (!isApiError(err, CONSUMER_NOT_FOUND)) throw err;
     if (checkOnly) {
