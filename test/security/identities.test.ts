@@ -75,6 +75,14 @@ describe("the engine under its broker identities", () => {
     );
     expect(view.followups).toHaveLength(2);
     expect((await live.api.queueStatus()).enabled).toBe(true);
+
+    // lead-intake's own hook receiver: a receipt written to hook_receipts, then read back in the view.
+    const hook = await live.api.request("POST", "/ops/followup-hook", {
+      body: { lead_id: accepted.lead_id, strategy: "1s", message: "by hand", ts: "x" },
+    });
+    expect(hook.status).toBe(200);
+    const received = await live.api.getLead(accepted.lead_id);
+    expect(received.timeline.map((e) => e.event)).toContain("hook_received");
     expectNoViolation(live);
   });
 

@@ -31,9 +31,7 @@ export function identityEnv(identity: Identity, password: string): Record<string
     NATS_USER: identity,
     NATS_PASSWORD: password,
     NATS_INBOX_PREFIX: inboxPrefixOf(identity),
-    ...((SERVICE_IDENTITIES as readonly string[]).includes(identity as ServiceIdentity)
-      ? { NATS_PROVISION: "false" }
-      : {}),
+    ...(SERVICE_IDENTITIES.includes(identity as ServiceIdentity) ? { NATS_PROVISION: "false" } : {}),
   };
 }
 
