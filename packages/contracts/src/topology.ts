@@ -1,10 +1,37 @@
 import { wildcards } from "./subjects.js";
 
 /**
- * Streams, consumers and KV buckets as data: provisioning (service-kit) and tests read this
- * one definition. Durations are milliseconds; 0 means "no limit". Field meanings follow the
- * JetStream API of the same names.
+ * Streams, consumers and KV buckets as data: provisioning (service-kit), the broker permissions
+ * (permissions.ts) and tests read this one definition. Durations are milliseconds; 0 means "no
+ * limit". Field meanings follow the JetStream API of the same names. Each entry also says which
+ * service does what with it (`access`, `consumedBy`): that is all the broker lets the service do.
  */
+
+/** The services that connect to NATS, each under its own broker identity (permissions.ts). */
+export const SERVICE_IDENTITIES = ["lead-intake", "scheduler", "dispatcher"] as const;
+export type ServiceIdentity = (typeof SERVICE_IDENTITIES)[number];
+
+/** What each service does with a stream, besides consuming it through a durable (ConsumerSpec). */
+export interface StreamAccess {
+  /** Publish to the stream's subjects (acknowledged JetStream publishes). */
+  writers: readonly ServiceIdentity[];
+  /** Read stored messages by subject or sequence (direct get, batched or not). */
+  readers: readonly ServiceIdentity[];
+  /** Read the stream's info only (its message count). */
+  inspectors: readonly ServiceIdentity[];
+  /** Purge messages by subject filter. */
+  purgers: readonly ServiceIdentity[];
+  /** Delete single messages by sequence. */
+  deleters: readonly ServiceIdentity[];
+}
+
+/** What each service does with a KV bucket. */
+export interface BucketAccess {
+  /** Put, create, update (and so delete) keys. */
+  writers: readonly ServiceIdentity[];
+  /** Get keys, and read the bucket's messages by subject. */
+  readers: readonly ServiceIdentity[];
+}
 
 export type Retention = "limits" | "workqueue" | "interest";
 
@@ -22,6 +49,7 @@ export interface StreamSpec {
   subjectDeleteMarkerTtlMs?: number;
   maxMsgsPerSubject?: number;
   republish?: { src: string; dest: string; headersOnly: boolean };
+  access: StreamAccess;
 }
 
 export interface ConsumerSpec {
@@ -33,6 +61,8 @@ export interface ConsumerSpec {
   /** -1: redeliver until acked or terminated; poison messages are terminated by the code. */
   maxDeliver: number;
   maxAckPending: number;
+  /** The one service that pulls from and acknowledges on this durable. */
+  consumedBy: ServiceIdentity;
 }
 
 export interface BucketSpec {
@@ -41,6 +71,7 @@ export interface BucketSpec {
   history: number;
   ttlMs: number;
   replicas: number;
+  access: BucketAccess;
 }
 
 export interface TopologyOptions {
@@ -49,6 +80,15 @@ export interface TopologyOptions {
   /** FOLLOWUP_QUEUE: the work queue's name; its stream is the upper-cased name. */
   queue?: string;
 }
+
+/** Roles nobody has, so each entry below names only the roles that somebody has. */
+const NO_STREAM_ACCESS: StreamAccess = {
+  writers: [],
+  readers: [],
+  inspectors: [],
+  purgers: [],
+  deleters: [],
+};
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -81,6 +121,8 @@ export function topology(options: TopologyOptions = {}) {
       replicas,
       maxAgeMs: 90 * DAY,
       duplicateWindowMs: 2 * MINUTE,
+      // lead-intake reads a lead's events back for GET /v1/lead/:id.
+      access: { ...NO_STREAM_ACCESS, writers: ["lead-intake"], readers: ["lead-intake"] },
     },
     timers: {
       name: "FOLLOWUP_TIMERS",
@@ -95,6 +137,15 @@ export function topology(options: TopologyOptions = {}) {
       maxMsgsPerSubject: 1,
       subjectDeleteMarkerTtlMs: MARKER_TTL_MS,
       republish: { src: wildcards.followupTimer, dest: wildcards.followupFired, headersOnly: true },
+      // The scheduler deletes a handled marker; a stopping outcome purges the lead's timers.
+      // lead-intake counts them for GET /v1/queue.
+      access: {
+        ...NO_STREAM_ACCESS,
+        writers: ["scheduler"],
+        inspectors: ["scheduler", "lead-intake"],
+        purgers: ["scheduler"],
+        deleters: ["scheduler"],
+      },
     },
     followups: {
       name: queueStreamName(queue),
@@ -104,6 +155,13 @@ export function topology(options: TopologyOptions = {}) {
       replicas,
       maxAgeMs: 0,
       duplicateWindowMs: 10 * MINUTE,
+      // lead-intake publishes a replayed dead letter's follow-up here again.
+      access: {
+        ...NO_STREAM_ACCESS,
+        writers: ["scheduler", "lead-intake"],
+        inspectors: ["lead-intake"],
+        purgers: ["scheduler"],
+      },
     },
     results: {
       name: "FOLLOWUP_RESULTS",
@@ -113,6 +171,7 @@ export function topology(options: TopologyOptions = {}) {
       replicas,
       maxAgeMs: 90 * DAY,
       duplicateWindowMs: 2 * MINUTE,
+      access: { ...NO_STREAM_ACCESS, writers: ["dispatcher"], readers: ["lead-intake"] },
     },
     dead: {
       name: "FOLLOWUP_DLQ",
@@ -122,6 +181,14 @@ export function topology(options: TopologyOptions = {}) {
       replicas,
       maxAgeMs: 0,
       duplicateWindowMs: 2 * MINUTE,
+      // lead-intake lists dead letters, and deletes one once its replay is acknowledged.
+      access: {
+        ...NO_STREAM_ACCESS,
+        writers: ["dispatcher"],
+        readers: ["lead-intake"],
+        inspectors: ["lead-intake"],
+        deleters: ["lead-intake"],
+      },
     },
   } satisfies Record<string, StreamSpec>;
 
@@ -134,6 +201,7 @@ export function topology(options: TopologyOptions = {}) {
       ackWaitMs: 30 * SECOND,
       maxDeliver: -1,
       maxAckPending: 1000,
+      consumedBy: "scheduler",
     },
     outcomes: {
       stream: streams.leads.name,
@@ -143,6 +211,7 @@ export function topology(options: TopologyOptions = {}) {
       ackWaitMs: 30 * SECOND,
       maxDeliver: -1,
       maxAckPending: 1000,
+      consumedBy: "scheduler",
     },
     markers: {
       stream: streams.timers.name,
@@ -152,6 +221,7 @@ export function topology(options: TopologyOptions = {}) {
       ackWaitMs: 30 * SECOND,
       maxDeliver: -1,
       maxAckPending: 2000,
+      consumedBy: "scheduler",
     },
     dispatch: {
       stream: streams.followups.name,
@@ -161,6 +231,7 @@ export function topology(options: TopologyOptions = {}) {
       ackWaitMs: 30 * SECOND,
       maxDeliver: -1,
       maxAckPending: 256,
+      consumedBy: "dispatcher",
     },
   } satisfies Record<string, ConsumerSpec>;
 
@@ -171,6 +242,7 @@ export function topology(options: TopologyOptions = {}) {
       history: 5,
       ttlMs: 0,
       replicas,
+      access: { writers: ["lead-intake"], readers: ["lead-intake", "scheduler", "dispatcher"] },
     },
     plans: {
       bucket: "followup_plans",
@@ -178,6 +250,7 @@ export function topology(options: TopologyOptions = {}) {
       history: 5,
       ttlMs: 0,
       replicas,
+      access: { writers: ["scheduler"], readers: ["scheduler", "lead-intake"] },
     },
     receipts: {
       bucket: "hook_receipts",
@@ -185,6 +258,7 @@ export function topology(options: TopologyOptions = {}) {
       history: 1,
       ttlMs: 30 * DAY,
       replicas,
+      access: { writers: ["lead-intake"], readers: ["lead-intake"] },
     },
   } satisfies Record<string, BucketSpec>;
 

@@ -172,6 +172,17 @@ export const commonEnv = {
   NATS_TLS_CA: z.string().optional(),
   NATS_TLS_CERT: z.string().optional(),
   NATS_TLS_KEY: z.string().optional(),
+  /** The broker identity's inbox prefix (`_INBOX.<identity>`, see permissionsFor in contracts). */
+  NATS_INBOX_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[^\s*>]+$/, { message: "expected a subject prefix without spaces or wildcards" })
+    .optional(),
+  /**
+   * true: provision the whole topology at start (an unrestricted connection). false: only check
+   * that what this service uses exists (a service identity; run `pnpm provision` first).
+   */
+  NATS_PROVISION: env.boolean(true),
   NATS_REPLICAS: env.number(1, { min: 1, max: 5, integer: true }),
   LOG_LEVEL: env.oneOf(LOG_LEVELS, "info"),
   ...httpEnv,

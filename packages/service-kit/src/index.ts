@@ -6,6 +6,7 @@ export {
   type RetryOptions,
   retry,
 } from "./backoff.js";
+export { AUTH_CONFIG_FILE, envFileOf, identityEnv, writeBrokerAuth } from "./broker-auth.js";
 export {
   ConfigError,
   commonEnv,
@@ -41,12 +42,16 @@ export { createMetricsRegistry, metricsOn } from "./metrics.js";
 export { type ConnectOptions, connectNats, type NatsSettings } from "./nats.js";
 export {
   consumerConfig,
+  isPermissionViolation,
+  type ProvisionOptions,
   type ProvisionSelection,
+  prepareTopology,
   provisionBucket,
   provisionConsumer,
   provisionStream,
   provisionTopology,
   streamConfig,
+  TopologyNotProvisionedError,
 } from "./provision.js";
 export { Readiness } from "./readiness.js";
 export {

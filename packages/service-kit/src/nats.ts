@@ -12,6 +12,8 @@ export interface NatsSettings {
   NATS_TLS_CA?: string | undefined;
   NATS_TLS_CERT?: string | undefined;
   NATS_TLS_KEY?: string | undefined;
+  /** Replies to this connection's requests come back under it; a restricted identity may subscribe only there. */
+  NATS_INBOX_PREFIX?: string | undefined;
 }
 
 export interface ConnectOptions {
@@ -59,6 +61,7 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
     ...(settings.NATS_USER ? { user: settings.NATS_USER, pass: settings.NATS_PASSWORD ?? "" } : {}),
     ...(settings.NATS_TOKEN ? { token: settings.NATS_TOKEN } : {}),
     ...(tls ? { tls } : {}),
+    ...(settings.NATS_INBOX_PREFIX ? { inboxPrefix: settings.NATS_INBOX_PREFIX } : {}),
   });
   logger.info({ server: nc.getServer(), name }, "nats_connected");
   readiness?.set("nats", true);

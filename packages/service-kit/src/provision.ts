@@ -1,4 +1,12 @@
-import type { BucketSpec, ConsumerSpec, StreamSpec, Topology } from "@followup/contracts";
+import {
+  type BucketSpec,
+  bucketStream,
+  type ConsumerSpec,
+  type ServiceIdentity,
+  type StreamSpec,
+  scopeOf,
+  type Topology,
+} from "@followup/contracts";
 import {
   AckPolicy,
   type ConsumerConfig,
@@ -10,7 +18,7 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { type NatsConnection, nanos } from "@nats-io/transport-node";
+import { type NatsConnection, nanos, PermissionViolationError } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { type Backoff, retry } from "./backoff.js";
 import { isConsumerNotFound, isNotAnswering, isStreamNotFound } from "./jetstream-errors.js";
@@ -61,12 +69,38 @@ export function consumerConfig(spec: ConsumerSpec): Partial<ConsumerConfig> & { 
   };
 }
 
-/** The settings of `wanted` that `current` (a stream's or consumer's config as the server has it) does not match. */
-function changedSettings(current: object, wanted: object): string[] {
+/**
+ * A stream, consumer or bucket is missing or differs from the topology, and this connection
+ * only checks (NATS_PROVISION=false): provisioning has not run yet, or ran for another version.
+ */
+export class TopologyNotProvisionedError extends Error {
+  constructor(what: string) {
+    super(`${what}; provision the topology first (pnpm provision, as the provision identity)`);
+    this.name = "TopologyNotProvisionedError";
+  }
+}
+
+/** Options of each provisioning step: `checkOnly` verifies and never creates or updates. */
+interface StepOptions {
+  logger?: Logger | undefined;
+  checkOnly?: boolean | undefined;
+}
+
+/** The settings of `wanted` that `current` does not have; with `checkOnly`, any is an error. */
+function differences(
+  what: string,
+  wanted: object,
+  current: object,
+  checkOnly: boolean | undefined,
+): string[] {
   const have = current as Record<string, unknown>;
-  return Object.entries(wanted)
+  const changed = Object.entries(wanted)
     .filter(([k, v]) => JSON.stringify(have[k]) !== JSON.stringify(v))
     .map(([k]) => k);
+  if (checkOnly && changed.length > 0) {
+    throw new TopologyNotProvisionedError(`${what} differs from the topology in ${changed.join(", ")}`);
+  }
+  return changed;
 }
 
 /**
@@ -76,12 +110,13 @@ function changedSettings(current: object, wanted: object): string[] {
 export async function provisionStream(
   jsm: JetStreamManager,
   spec: StreamSpec,
-  logger?: Logger,
+  options: StepOptions = {},
 ): Promise<void> {
+  const { logger, checkOnly } = options;
   const wanted = streamConfig(spec);
   try {
     const info = await jsm.streams.info(spec.name);
-    const changed = changedSettings(info.config, wanted);
+    const changed = differences(`stream ${spec.name}`, wanted, info.config, checkOnly);
     if (changed.length === 0) return;
     if (info.config.retention !== wanted.retention) {
       throw new Error(
@@ -93,6 +128,7 @@ export async function provisionStream(
     logger?.info({ stream: spec.name, changed }, "stream_updated");
   } catch (err) {
     if (!isStreamNotFound(err)) throw err;
+    if (checkOnly) throw new TopologyNotProvisionedError(`stream ${spec.name} does not exist`);
     await jsm.streams.add(wanted);
     logger?.info({ stream: spec.name }, "stream_created");
   }
@@ -102,12 +138,13 @@ export async function provisionStream(
 export async function provisionConsumer(
   jsm: JetStreamManager,
   spec: ConsumerSpec,
-  logger?: Logger,
+  options: StepOptions = {},
 ): Promise<void> {
+  const { logger, checkOnly } = options;
   const wanted = consumerConfig(spec);
   try {
     const info = await jsm.consumers.info(spec.stream, spec.durable);
-    const changed = changedSettings(info.config, wanted);
+    const changed = differences(`consumer ${spec.stream}/${spec.durable}`, wanted, info.config, checkOnly);
     if (changed.length === 0) return;
     await jsm.consumers.update(spec.stream, spec.durable, {
       description: wanted.description,
@@ -120,20 +157,29 @@ export async function provisionConsumer(
     logger?.info({ stream: spec.stream, consumer: spec.durable, changed }, "consumer_updated");
   } catch (err) {
     if (!isConsumerNotFound(err)) throw err;
+    if (checkOnly) {
+      throw new TopologyNotProvisionedError(`consumer ${spec.stream}/${spec.durable} does not exist`);
+    }
     await jsm.consumers.add(spec.stream, wanted);
     logger?.info({ stream: spec.stream, consumer: spec.durable }, "consumer_created");
   }
 }
 
 /** Creates the KV bucket when missing (its stream is KV_<bucket>). */
-export async function provisionBucket(nc: NatsConnection, spec: BucketSpec, logger?: Logger): Promise<void> {
+export async function provisionBucket(
+  nc: NatsConnection,
+  spec: BucketSpec,
+  options: StepOptions = {},
+): Promise<void> {
+  const { logger, checkOnly } = options;
   const jsm = await jetstreamManager(nc);
   try {
-    await jsm.streams.info(`KV_${spec.bucket}`);
+    await jsm.streams.info(bucketStream(spec.bucket));
     return;
   } catch (err) {
     if (!isStreamNotFound(err)) throw err;
   }
+  if (checkOnly) throw new TopologyNotProvisionedError(`bucket ${spec.bucket} does not exist`);
   await new Kvm(nc).create(spec.bucket, {
     description: spec.description,
     history: spec.history,
@@ -149,6 +195,16 @@ export interface ProvisionSelection {
   buckets?: (keyof Topology["buckets"])[];
 }
 
+export interface ProvisionOptions {
+  /** What to provision (all of the topology by default). */
+  select?: ProvisionSelection;
+  logger?: Logger;
+  /** How many times a transient failure is tried (default 5). */
+  attempts?: number;
+  /** Only verify that the selection exists as the topology says; never create or update. */
+  checkOnly?: boolean;
+}
+
 /**
  * How often provisioning asks a JetStream that does not answer in time: 1, 2, 4, 4 s between
  * five attempts (about the 10 s the linear 1-4 s pauses gave before the shared back-off).
@@ -160,36 +216,70 @@ export const PROVISION_BACKOFF: Backoff = { baseMs: 1_000, maxMs: 4_000, attempt
  * provisions what it touches, so they can start in any order. A JetStream that does not answer
  * in time (a cluster still electing the leaders of streams another service just created, a
  * server still starting) is asked again, up to `attempts` times (PROVISION_BACKOFF), instead of
- * failing the service's start; any other error fails at once.
+ * failing the service's start; so is, with `checkOnly`, a topology not provisioned yet. Any
+ * other error fails at once; a permissions violation says which setting to change.
  */
 export async function provisionTopology(
   nc: NatsConnection,
   topology: Topology,
-  options: { select?: ProvisionSelection; logger?: Logger; attempts?: number } = {},
+  options: ProvisionOptions = {},
 ): Promise<void> {
   const { logger } = options;
-  await retry(
-    () => provisionOnce(nc, topology, options.select ?? {}, logger),
-    { ...PROVISION_BACKOFF, ...(options.attempts !== undefined ? { attempts: options.attempts } : {}) },
-    {
-      retryable: isNotAnswering,
-      onRetry: (err, attempt, retryInMs) =>
-        logger?.warn({ err, attempt, retry_in_ms: retryInMs }, "topology_provisioning_retrying"),
-    },
-  );
+  const step = { logger, checkOnly: options.checkOnly };
+  try {
+    await retry(
+      () => provisionOnce(nc, topology, options.select ?? {}, step),
+      { ...PROVISION_BACKOFF, ...(options.attempts !== undefined ? { attempts: options.attempts } : {}) },
+      {
+        retryable: (err) => err instanceof TopologyNotProvisionedError || isNotAnswering(err),
+        onRetry: (err, attempt, retryInMs) =>
+          logger?.warn({ err, attempt, retry_in_ms: retryInMs }, "topology_provisioning_retrying"),
+      },
+    );
+  } catch (err) {
+    if (!isPermissionViolation(err)) throw err;
+    throw new Error(
+      `this NATS identity may not ${options.checkOnly ? "check" : "provision"} the topology (${(err as Error).message}); ` +
+        "a service identity runs with NATS_PROVISION=false after `pnpm provision`",
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * What a service does with the topology at start. NATS_PROVISION=true (the default, for an
+ * unrestricted connection): provision all of it. false (a service identity, which may not create
+ * streams): check that what `identity` uses exists, waiting a little for `pnpm provision`.
+ */
+export function prepareTopology(
+  nc: NatsConnection,
+  topology: Topology,
+  options: { identity: ServiceIdentity; provision: boolean; logger?: Logger; attempts?: number },
+): Promise<void> {
+  const { identity, provision, ...rest } = options;
+  if (provision) return provisionTopology(nc, topology, rest);
+  return provisionTopology(nc, topology, { ...rest, checkOnly: true, select: scopeOf(identity, topology) });
 }
 
 async function provisionOnce(
   nc: NatsConnection,
   topology: Topology,
   select: ProvisionSelection,
-  logger: Logger | undefined,
+  step: StepOptions,
 ): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const streams = select.streams ?? (Object.keys(topology.streams) as (keyof Topology["streams"])[]);
   const consumers = select.consumers ?? (Object.keys(topology.consumers) as (keyof Topology["consumers"])[]);
   const buckets = select.buckets ?? (Object.keys(topology.buckets) as (keyof Topology["buckets"])[]);
-  for (const key of streams) await provisionStream(jsm, topology.streams[key], logger);
-  for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], logger);
-  for (const key of buckets) await provisionBucket(nc, topology.buckets[key], logger);
+  for (const key of streams) await provisionStream(jsm, topology.streams[key], step);
+  for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], step);
+  for (const key of buckets) await provisionBucket(nc, topology.buckets[key], step);
+}
+
+/** The server refused a subject to this connection (the error, or one it was caused by). */
+export function isPermissionViolation(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof PermissionViolationError) return true;
+  }
+  return false;
 }

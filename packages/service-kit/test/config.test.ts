@@ -88,6 +88,16 @@ describe("loadConfig", () => {
     }
   });
 
+  it("reads a broker identity's inbox prefix and whether to provision, naming what is wrong", () => {
+    expect(loadConfig(shape, { API_KEYS: "k:t" })).toMatchObject({ NATS_PROVISION: true });
+    expect(
+      loadConfig(shape, { API_KEYS: "k:t", NATS_PROVISION: "false", NATS_INBOX_PREFIX: "_INBOX.scheduler" }),
+    ).toMatchObject({ NATS_PROVISION: false, NATS_INBOX_PREFIX: "_INBOX.scheduler" });
+    const found = problems({ NATS_PROVISION: "maybe", NATS_INBOX_PREFIX: "_INBOX.>" });
+    expect(found.NATS_PROVISION).toMatch(/expected true or false/);
+    expect(found.NATS_INBOX_PREFIX).toMatch(/without spaces or wildcards; got "_INBOX.>"/);
+  });
+
   it("reads a queue name and a webhook secret, naming what is wrong with either", () => {
     const shape = { FOLLOWUP_QUEUE: env.queue(), FOLLOWUP_HOOK_SECRET: env.webhookSecret() };
     const secret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;

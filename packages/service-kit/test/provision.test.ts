@@ -94,4 +94,27 @@ describe("provisionTopology (real nats-server)", () => {
     ).rejects.toThrow(/retention cannot change in place/);
     await jsm.streams.delete("RETENTION_TEST");
   });
+
+  it("only checks with checkOnly: a missing or differing part is reported, never created or changed", async () => {
+    // Its own subjects: the other tests' FOLLOWUPS holds followup.due.>.
+    const t = topology({ queue: "check_only" });
+    t.streams.followups.subjects = ["check.only.>"] as never;
+    const jsm = await jetstreamManager(nc);
+    const select = { streams: ["followups" as const], consumers: [], buckets: [] };
+    await expect(provisionTopology(nc, t, { select, checkOnly: true, attempts: 1 })).rejects.toThrow(
+      /stream CHECK_ONLY does not exist; provision the topology first/,
+    );
+    await expect(jsm.streams.info("CHECK_ONLY")).rejects.toThrow(/stream not found/);
+
+    await provisionTopology(nc, t, { select });
+    await provisionTopology(nc, t, { select, checkOnly: true, attempts: 1 });
+    const changed = topology({ queue: "check_only" });
+    changed.streams.followups.subjects = ["check.only.>"] as never;
+    changed.streams.followups.duplicateWindowMs = 60_000;
+    await expect(provisionTopology(nc, changed, { select, checkOnly: true, attempts: 1 })).rejects.toThrow(
+      /stream CHECK_ONLY differs from the topology in duplicate_window/,
+    );
+    expect((await jsm.streams.info("CHECK_ONLY")).config.duplicate_window).toBe(nanos(10 * 60_000));
+    await jsm.streams.delete("CHECK_ONLY");
+  });
 });

@@ -4,7 +4,7 @@ import {
   createLogger,
   createMetricsRegistry,
   onShutdown,
-  provisionTopology,
+  prepareTopology,
   Readiness,
   runMain,
   startHealthServer,
@@ -26,7 +26,7 @@ runMain("dispatcher", async () => {
 
   const nc = await connectNats({ settings: config, name: "dispatcher", logger, readiness });
   const topo = topology({ replicas: config.NATS_REPLICAS, queue: config.FOLLOWUP_QUEUE });
-  await provisionTopology(nc, topo, { logger });
+  await prepareTopology(nc, topo, { identity: "dispatcher", provision: config.NATS_PROVISION, logger });
 
   const channels = new ChannelRegistry().register(
     new HookChannel({

@@ -7,7 +7,7 @@ import {
   createMetricsRegistry,
   onShutdown,
   pause,
-  provisionTopology,
+  prepareTopology,
   Readiness,
   runMain,
 } from "@followup/service-kit";
@@ -101,7 +101,11 @@ runMain("lead-intake", async () => {
     broker.setReason("provisioning the JetStream topology");
     for (let attempt = 1; !stopping; attempt++) {
       try {
-        await provisionTopology(nc, topo, { logger });
+        await prepareTopology(nc, topo, {
+          identity: "lead-intake",
+          provision: config.NATS_PROVISION,
+          logger,
+        });
         await broker.attach(nc);
         readiness.set("topology", true);
         logger.info({ attempt }, "broker_ready");

@@ -4,7 +4,7 @@ import {
   createLogger,
   createMetricsRegistry,
   onShutdown,
-  provisionTopology,
+  prepareTopology,
   Readiness,
   runMain,
   startHealthServer,
@@ -26,7 +26,7 @@ runMain("scheduler", async () => {
 
   const nc = await connectNats({ settings: config, name: "scheduler", logger, readiness });
   const topo = topology({ replicas: config.NATS_REPLICAS, queue: config.FOLLOWUP_QUEUE });
-  await provisionTopology(nc, topo, { logger });
+  await prepareTopology(nc, topo, { identity: "scheduler", provision: config.NATS_PROVISION, logger });
   readiness.set("streams", true);
 
   const jsm = await jetstreamManager(nc);

@@ -1,0 +1,197 @@
+import {
+  type BucketSpec,
+  type ConsumerSpec,
+  SERVICE_IDENTITIES,
+  type ServiceIdentity,
+  type StreamSpec,
+  type Topology,
+} from "./topology.js";
+
+/**
+ * Broker permissions derived from the topology: each service may publish, call and read exactly
+ * what its `access` and `consumedBy` entries say, so a new stream or bucket cannot be left out
+ * of them. In nats-server's terms: a subject list to allow (and to deny) for publish and for
+ * subscribe; a request's reply comes back on the identity's own inbox prefix.
+ */
+
+/** `tail`: read-only operators (`nats sub`); `provision`: creates and updates the topology. */
+export const OPERATOR_IDENTITIES = ["tail", "provision"] as const;
+export type OperatorIdentity = (typeof OPERATOR_IDENTITIES)[number];
+export type Identity = ServiceIdentity | OperatorIdentity;
+export const IDENTITIES: readonly Identity[] = [...SERVICE_IDENTITIES, ...OPERATOR_IDENTITIES];
+
+export interface SubjectPermission {
+  allow: string[];
+  deny?: string[];
+}
+
+export interface Permissions {
+  publish: SubjectPermission;
+  subscribe: SubjectPermission;
+}
+
+const API = "$JS.API";
+
+/**
+ * The inbox prefix of an identity (nats.js `inboxPrefix`, NATS_INBOX_PREFIX): replies to its
+ * requests, JetStream's included, come back under it, and no other identity may subscribe there.
+ */
+export function inboxPrefixOf(identity: Identity): string {
+  return `_INBOX.${identity}`;
+}
+
+/** The stream behind a KV bucket. */
+export function bucketStream(bucket: string): string {
+  return `KV_${bucket}`;
+}
+
+/** What one service touches: the streams, consumers and buckets it must find provisioned at start. */
+export interface IdentityScope {
+  streams: (keyof Topology["streams"])[];
+  consumers: (keyof Topology["consumers"])[];
+  buckets: (keyof Topology["buckets"])[];
+}
+
+export function scopeOf(identity: ServiceIdentity, topo: Topology): IdentityScope {
+  const keys = <T extends object>(o: T) => Object.keys(o) as (keyof T)[];
+  const has = (access: object) =>
+    Object.values(access).some((who: readonly ServiceIdentity[]) => who.includes(identity));
+  const consumers = keys(topo.consumers).filter((k) => consumer(topo, k).consumedBy === identity);
+  const consumedStreams = new Set<string>(consumers.map((k) => consumer(topo, k).stream));
+  const streams = keys(topo.streams).filter((k) => {
+    const spec = stream(topo, k);
+    return consumedStreams.has(spec.name) || has(spec.access);
+  });
+  const buckets = keys(topo.buckets).filter((k) => has(bucket(topo, k).access));
+  return { streams, consumers, buckets };
+}
+
+// The topology's entries as their general spec types (topology() infers narrower literals).
+const stream = (topo: Topology, key: keyof Topology["streams"]): StreamSpec => topo.streams[key];
+const consumer = (topo: Topology, key: keyof Topology["consumers"]): ConsumerSpec => topo.consumers[key];
+const bucket = (topo: Topology, key: keyof Topology["buckets"]): BucketSpec => topo.buckets[key];
+
+function servicePermissions(identity: ServiceIdentity, topo: Topology): Permissions {
+  const scope = scopeOf(identity, topo);
+  const publish = new Set<string>([`${API}.INFO`]);
+  for (const key of scope.streams) {
+    const { name, subjects, access } = stream(topo, key);
+    // Every stream in scope: the start-up check reads its info.
+    publish.add(`${API}.STREAM.INFO.${name}`);
+    if (access.writers.includes(identity)) for (const subject of subjects) publish.add(subject);
+    if (access.readers.includes(identity)) for (const s of readSubjects(name)) publish.add(s);
+    if (access.purgers.includes(identity)) publish.add(`${API}.STREAM.PURGE.${name}`);
+    if (access.deleters.includes(identity)) publish.add(`${API}.STREAM.MSG.DELETE.${name}`);
+  }
+  for (const key of scope.consumers) {
+    const { stream: name, durable } = consumer(topo, key);
+    publish.add(`${API}.CONSUMER.INFO.${name}.${durable}`);
+    publish.add(`${API}.CONSUMER.MSG.NEXT.${name}.${durable}`);
+    // Acks, naks, terms and in-progress: the reply subject of each message delivered.
+    publish.add(`$JS.ACK.${name}.${durable}.>`);
+  }
+  for (const key of scope.buckets) {
+    const { bucket: name, access } = bucket(topo, key);
+    const kvStream = bucketStream(name);
+    publish.add(`${API}.STREAM.INFO.${kvStream}`);
+    if (access.writers.includes(identity)) publish.add(`$KV.${name}.>`);
+    if (access.readers.includes(identity)) for (const s of readSubjects(kvStream)) publish.add(s);
+  }
+  return {
+    publish: { allow: [...publish] },
+    subscribe: { allow: [`${inboxPrefixOf(identity)}.>`] },
+  };
+}
+
+/** Reading a stream's stored messages: a get by sequence or subject, direct or through the leader. */
+function readSubjects(stream: string): string[] {
+  return [`${API}.STREAM.MSG.GET.${stream}`, `${API}.DIRECT.GET.${stream}`, `${API}.DIRECT.GET.${stream}.>`];
+}
+
+/** Operators watching the engine: every family of subjects the topology stores or republishes. */
+function tailPermissions(topo: Topology): Permissions {
+  const families = new Set<string>();
+  for (const spec of Object.values(topo.streams) as StreamSpec[]) {
+    const subjects = [...spec.subjects, ...(spec.republish ? [spec.republish.dest] : [])];
+    for (const subject of subjects) families.add(`${subject.split(".")[0]}.>`);
+  }
+  return { publish: { allow: [], deny: [">"] }, subscribe: { allow: [...families] } };
+}
+
+/** Creates and updates the topology's streams, consumers and buckets; touches no message. */
+function provisionPermissions(topo: Topology): Permissions {
+  const publish = new Set<string>([`${API}.INFO`]);
+  const streams = [
+    ...Object.values(topo.streams).map((s) => s.name),
+    ...Object.values(topo.buckets).map((b) => bucketStream(b.bucket)),
+  ];
+  for (const name of streams) {
+    for (const op of ["INFO", "CREATE", "UPDATE"]) publish.add(`${API}.STREAM.${op}.${name}`);
+  }
+  for (const { stream, durable } of Object.values(topo.consumers)) {
+    publish.add(`${API}.CONSUMER.INFO.${stream}.${durable}`);
+    // nats.js names the filter subject in the create subject when there is one filter.
+    publish.add(`${API}.CONSUMER.CREATE.${stream}.${durable}`);
+    publish.add(`${API}.CONSUMER.CREATE.${stream}.${durable}.>`);
+    publish.add(`${API}.CONSUMER.DURABLE.CREATE.${stream}.${durable}`);
+  }
+  return {
+    publish: { allow: [...publish] },
+    subscribe: { allow: [`${inboxPrefixOf("provision")}.>`] },
+  };
+}
+
+/** The broker permissions of an identity, in nats-server's terms. */
+export function permissionsFor(identity: Identity, topo: Topology): Permissions {
+  if (identity === "tail") return tailPermissions(topo);
+  if (identity === "provision") return provisionPermissions(topo);
+  return servicePermissions(identity, topo);
+}
+
+export interface BrokerUser {
+  identity: Identity;
+  /** The user's password, or a bcrypt hash of it (nats-server accepts both). */
+  password: string;
+}
+
+/**
+ * The nats-server `authorization { users = [...] }` block: one user per identity, named after it,
+ * with its permissions. There is no `no_auth_user`, so a client without credentials is refused.
+ */
+export function authorizationConfig(users: readonly BrokerUser[], topo: Topology): string {
+  const seen = new Set<string>();
+  const entries = users.map(({ identity, password }) => {
+    if (!IDENTITIES.includes(identity)) {
+      throw new Error(`identity must be one of ${IDENTITIES.join(", ")} (got ${JSON.stringify(identity)})`);
+    }
+    if (seen.has(identity)) throw new Error(`identity ${identity} is given twice`);
+    seen.add(identity);
+    if (password.length === 0) throw new Error(`password of ${identity} must not be empty`);
+    const { publish, subscribe } = permissionsFor(identity, topo);
+    return [
+      "    {",
+      `      user: ${JSON.stringify(identity)}`,
+      `      password: ${JSON.stringify(password)}`,
+      "      permissions: {",
+      `        publish: ${permissionBlock(publish)}`,
+      `        subscribe: ${permissionBlock(subscribe)}`,
+      "      }",
+      "    }",
+    ].join("\n");
+  });
+  return `authorization {\n  users = [\n${entries.join("\n")}\n  ]\n}\n`;
+}
+
+function permissionBlock(permission: SubjectPermission): string {
+  const parts: string[] = [];
+  // An empty allow list would mean "no allow list", i.e. everything: refuse instead.
+  const deny =
+    permission.allow.length === 0 ? [...new Set([...(permission.deny ?? []), ">"])] : permission.deny;
+  if (permission.allow.length > 0) parts.push(`allow: ${subjectList(permission.allow)}`);
+  if (deny && deny.length > 0) parts.push(`deny: ${subjectList(deny)}`);
+  return `{ ${parts.join(", ")} }`;
+}
+
+function subjectList(subjects: readonly string[]): string {
+  return `[${subjects.map((s) => JSON.stringify(s)).join(", ")}]`;
+}

@@ -1,0 +1,173 @@
+import { describe, expect, it } from "vitest";
+import {
+  authorizationConfig,
+  IDENTITIES,
+  type Identity,
+  inboxPrefixOf,
+  permissionsFor,
+  SERVICE_IDENTITIES,
+  type SubjectPermission,
+  scopeOf,
+  type Topology,
+  topology,
+} from "../src/index.js";
+
+/** nats-server's subject matching: `*` one token, `>` one or more trailing tokens. */
+function matches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i;
+    if (i >= s.length || (p[i] !== "*" && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+/** Whether nats-server would let `subject` through (allow list, then deny list). */
+function allowed(permission: SubjectPermission, subject: string): boolean {
+  const allow = permission.allow.length === 0 || permission.allow.some((p) => matches(p, subject));
+  return allow && !(permission.deny ?? []).some((p) => matches(p, subject));
+}
+
+const topo = topology();
+const canPublish = (identity: Identity, subject: string) =>
+  allowed(permissionsFor(identity, topo).publish, subject);
+
+describe("permissionsFor", () => {
+  it.each([
+    ["lead-intake", "lead.scored.acme.L1", true],
+    ["lead-intake", "$KV.leads.acme.L1", true],
+    ["lead-intake", "$JS.API.STREAM.MSG.DELETE.FOLLOWUP_DLQ", true],
+    ["lead-intake", "$JS.API.STREAM.PURGE.FOLLOWUP_TIMERS", false],
+    ["lead-intake", "followup.timer.acme.L1.1", false],
+    ["lead-intake", "$KV.followup_plans.acme.L1", false],
+    ["scheduler", "followup.timer.acme.L1.1", true],
+    ["scheduler", "followup.due.acme.L1.1", true],
+    ["scheduler", "$JS.API.STREAM.PURGE.FOLLOWUP_TIMERS", true],
+    ["scheduler", "$JS.API.CONSUMER.MSG.NEXT.LEADS.scheduler-scored", true],
+    ["scheduler", "$JS.ACK.FOLLOWUP_TIMERS.scheduler-markers.1.2.3.4.0", true],
+    ["scheduler", "$KV.leads.acme.L1", false],
+    ["scheduler", "$JS.API.STREAM.MSG.GET.KV_hook_receipts", false],
+    ["scheduler", "lead.scored.acme.L1", false],
+    ["dispatcher", "followup.result.acme.L1.1", true],
+    ["dispatcher", "$JS.API.STREAM.MSG.GET.KV_leads", true],
+    ["dispatcher", "$JS.ACK.FOLLOWUPS.dispatcher.1.2.3.4.0", true],
+    ["dispatcher", "lead.scored.acme.L1", false],
+    ["dispatcher", "$JS.API.CONSUMER.MSG.NEXT.LEADS.scheduler-scored", false],
+    ["dispatcher", "$JS.API.STREAM.PURGE.FOLLOWUPS", false],
+    ["tail", "lead.scored.acme.L1", false],
+    ["tail", "$JS.API.INFO", false],
+    ["provision", "$JS.API.STREAM.CREATE.LEADS", true],
+    ["provision", "$JS.API.STREAM.CREATE.KV_leads", true],
+    ["provision", "$JS.API.CONSUMER.CREATE.FOLLOWUPS.dispatcher.followup.due.>", true],
+    ["provision", "$JS.API.STREAM.CREATE.ROGUE", false],
+    ["provision", "$JS.API.STREAM.DELETE.LEADS", false],
+    ["provision", "lead.scored.acme.L1", false],
+    ["provision", "$JS.API.STREAM.MSG.GET.KV_leads", false],
+  ] as const)("%s publishing %s: %s", (identity, subject, expected) => {
+    expect(canPublish(identity, subject)).toBe(expected);
+  });
+
+  it("no service may create, update or delete a stream or consumer", () => {
+    for (const identity of SERVICE_IDENTITIES) {
+      for (const op of [
+        "STREAM.CREATE",
+        "STREAM.UPDATE",
+        "STREAM.DELETE",
+        "CONSUMER.CREATE",
+        "CONSUMER.DELETE",
+      ]) {
+        expect(canPublish(identity, `$JS.API.${op}.LEADS.x`), `${identity} ${op}`).toBe(false);
+        expect(canPublish(identity, `$JS.API.${op}.LEADS`), `${identity} ${op}`).toBe(false);
+      }
+    }
+  });
+
+  it("lets tail subscribe to lead.> and followup.> and publish nothing", () => {
+    const tail = permissionsFor("tail", topo);
+    expect(tail.subscribe.allow.sort()).toEqual(["followup.>", "lead.>"]);
+    expect(allowed(tail.publish, "anything.at.all")).toBe(false);
+    expect(allowed(tail.subscribe, "_INBOX.tail.x")).toBe(false);
+  });
+
+  it("gives each identity its own inbox, and no other identity's", () => {
+    for (const identity of IDENTITIES.filter((id) => id !== "tail")) {
+      const { subscribe } = permissionsFor(identity, topo);
+      expect(subscribe.allow).toEqual([`${inboxPrefixOf(identity)}.>`]);
+      for (const other of IDENTITIES.filter((id) => id !== identity)) {
+        expect(allowed(subscribe, `${inboxPrefixOf(other)}.x.1`)).toBe(false);
+      }
+    }
+  });
+
+  it("names the work queue after FOLLOWUP_QUEUE", () => {
+    const custom = topology({ queue: "acme_jobs" });
+    const dispatcher = permissionsFor("dispatcher", custom).publish;
+    expect(allowed(dispatcher, "$JS.API.CONSUMER.MSG.NEXT.ACME_JOBS.dispatcher")).toBe(true);
+    expect(allowed(dispatcher, "$JS.API.CONSUMER.MSG.NEXT.FOLLOWUPS.dispatcher")).toBe(false);
+  });
+
+  it("follows the topology: a stream added with its writer is in that writer's permissions and provisioning", () => {
+    const extra = {
+      ...topo.streams.results,
+      name: "FOLLOWUP_AUDIT",
+      subjects: ["audit.>"],
+      access: { ...topo.streams.results.access, writers: ["scheduler"] as const, readers: [] },
+    };
+    const grown = { ...topo, streams: { ...topo.streams, results: extra } } as unknown as Topology;
+    expect(allowed(permissionsFor("scheduler", grown).publish, "audit.x")).toBe(true);
+    expect(allowed(permissionsFor("dispatcher", grown).publish, "audit.x")).toBe(false);
+    expect(allowed(permissionsFor("provision", grown).publish, "$JS.API.STREAM.CREATE.FOLLOWUP_AUDIT")).toBe(
+      true,
+    );
+    expect(permissionsFor("tail", grown).subscribe.allow).toContain("audit.>");
+  });
+
+  it("leaves nothing of the topology to nobody: every stream has a writer, every part a service", () => {
+    const scopes = SERVICE_IDENTITIES.map((id) => scopeOf(id, topo));
+    for (const key of Object.keys(topo.streams) as (keyof Topology["streams"])[]) {
+      expect(topo.streams[key].access.writers.length, key).toBeGreaterThan(0);
+      expect(
+        scopes.some((s) => s.streams.includes(key)),
+        key,
+      ).toBe(true);
+    }
+    for (const key of Object.keys(topo.consumers) as (keyof Topology["consumers"])[]) {
+      expect(
+        scopes.filter((s) => s.consumers.includes(key)),
+        key,
+      ).toHaveLength(1);
+    }
+    for (const key of Object.keys(topo.buckets) as (keyof Topology["buckets"])[]) {
+      expect(topo.buckets[key].access.writers.length, key).toBeGreaterThan(0);
+    }
+  });
+
+  it("scopes a service to what it touches: the dispatcher neither sees LEADS nor the plans", () => {
+    expect(scopeOf("dispatcher", topo)).toEqual({
+      streams: ["followups", "results", "dead"],
+      consumers: ["dispatch"],
+      buckets: ["leads"],
+    });
+  });
+});
+
+describe("authorizationConfig", () => {
+  const users = IDENTITIES.map((identity) => ({ identity, password: `pw-${identity}` }));
+
+  it("lists one user per identity with its permissions and no user for anonymous clients", () => {
+    const text = authorizationConfig(users, topo);
+    for (const identity of IDENTITIES) expect(text).toContain(`user: "${identity}"`);
+    expect(text).not.toMatch(/no_auth_user/);
+    expect(text).toContain('publish: { deny: [">"] }');
+    expect(text).toContain('"$JS.API.STREAM.PURGE.FOLLOWUP_TIMERS"');
+  });
+
+  it("refuses an unknown identity, a repeated one and an empty password, naming it", () => {
+    expect(() => authorizationConfig([{ identity: "root" as Identity, password: "x" }], topo)).toThrow(
+      /identity/,
+    );
+    expect(() => authorizationConfig([users[0]!, users[0]!], topo)).toThrow(/lead-intake is given twice/);
+    expect(() => authorizationConfig([{ identity: "tail", password: "" }], topo)).toThrow(/password of tail/);
+  });
+});

@@ -1,0 +1,125 @@
+// The engine under its broker identities: `pnpm broker-auth` writes the users and credentials,
+// nats-server loads them (no anonymous client), `pnpm provision` runs as the provision
+// identity, then lead-intake, scheduler and dispatcher run each as its own identity with
+// NATS_PROVISION=false, and a lead gets its follow-ups delivered and shown.
+
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Identity, SERVICE_IDENTITIES, topology } from "@followup/contracts";
+import { type NatsServer, spawnProcess, startNatsServer, waitFor } from "@followup/nats-harness";
+import { AUTH_CONFIG_FILE, envFileOf, writeBrokerAuth } from "@followup/service-kit";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Engine, REFERENCE_LEADS, REPO_ROOT, startEngine } from "../support/index.js";
+
+let dir: string;
+let server: NatsServer;
+let engine: Engine | undefined;
+
+function envOf(identity: Identity): Record<string, string> {
+  const text = readFileSync(join(dir, envFileOf(identity)), "utf8");
+  return Object.fromEntries(
+    text
+      .split("\n")
+      .filter((line) => line.includes("="))
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  );
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(process.env.FOLLOWUP_HARNESS_RUN_DIR || tmpdir(), "broker-auth-"));
+  writeBrokerAuth(dir, topology());
+  // nats-server resolves `include` relative to the including file, even for an absolute path:
+  // the harness writes its config elsewhere, so the block goes in as text.
+  server = await startNatsServer({ extraConfig: readFileSync(join(dir, AUTH_CONFIG_FILE), "utf8") });
+
+  const provision = spawnProcess({
+    name: "pnpm provision",
+    command: process.execPath,
+    args: ["--import", "tsx", join(REPO_ROOT, "packages/service-kit/scripts/provision.ts")],
+    cwd: REPO_ROOT,
+    env: { NATS_URL: server.url, ...envOf("provision"), LOG_LEVEL: "info" },
+  });
+  const exit = await provision.waitForExit(45_000);
+  expect(exit.code, provision.output().join("\n")).toBe(0);
+
+  const serviceEnv = Object.fromEntries(SERVICE_IDENTITIES.map((id) => [id, envOf(id)]));
+  engine = await startEngine({ natsUrl: server.url, schedules: "1s,2s", serviceEnv });
+}, 120_000);
+
+afterAll(async () => {
+  await engine?.stop();
+  await server?.cleanup();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the engine under its broker identities", () => {
+  it("refuses an anonymous client", async () => {
+    await expect(connect({ servers: server.url, maxReconnectAttempts: 0 })).rejects.toThrow(/authoriz/i);
+  });
+
+  it("delivers a lead's follow-ups and shows them, with no permissions violation", async () => {
+    const live = engine!;
+    const accepted = await live.api.postLead(REFERENCE_LEADS.high);
+    await waitFor(() => live.hook!.deliveredFor(accepted.lead_id).length === 2, {
+      description: "both follow-ups of the lead to reach the hook",
+      timeoutMs: 20_000,
+    });
+    const view = await waitFor(
+      async () => {
+        const v = await live.api.getLead(accepted.lead_id);
+        return v.followups.every((f) => f.status === "delivered") && v;
+      },
+      { description: "the lead view to show both follow-ups delivered" },
+    );
+    expect(view.followups).toHaveLength(2);
+    expect((await live.api.queueStatus()).enabled).toBe(true);
+
+    // lead-intake's own hook receiver: a receipt written to hook_receipts, then read back in the view.
+    const hook = await live.api.request("POST", "/ops/followup-hook", {
+      body: { lead_id: accepted.lead_id, strategy: "1s", message: "by hand", ts: "x" },
+    });
+    expect(hook.status).toBe(200);
+    const received = await live.api.getLead(accepted.lead_id);
+    expect(received.timeline.map((e) => e.event)).toContain("hook_received");
+    expectNoViolation(live);
+  });
+
+  it("cancels on a stopping outcome, dead-letters a refused follow-up and replays it", async () => {
+    const live = engine!;
+    const cancelled = await live.api.postLead(REFERENCE_LEADS.high);
+    await live.api.recordOutcome(cancelled.lead_id, "booked");
+    await waitFor(
+      async () =>
+        (await live.api.getLead(cancelled.lead_id)).followups.every((f) => f.status === "cancelled"),
+      { description: "the booked lead's follow-ups to be cancelled (the scheduler purged its timers)" },
+    );
+
+    const { lead_id: leadId } = await live.api.postLead(REFERENCE_LEADS.high);
+    let accept = false;
+    live.hook!.respond((call) =>
+      call.body?.lead_id === leadId && call.body.step === 1 && !accept
+        ? { status: 410, body: "gone" }
+        : undefined,
+    );
+    await waitFor(async () => (await live.api.deadLetters({ lead_id: leadId })).count === 1, {
+      description: "step 1 of the lead to be dead-lettered",
+      timeoutMs: 15_000,
+    });
+    accept = true;
+    expect(await live.api.replayDeadLetters({ lead_id: leadId })).toMatchObject({ replayed: 1 });
+    await waitFor(
+      async () => (await live.api.getLead(leadId)).followups.every((f) => f.status === "delivered"),
+      { description: "the replayed follow-up to be delivered", timeoutMs: 15_000 },
+    );
+    expect((await live.api.deadLetters({ lead_id: leadId })).count).toBe(0);
+    expectNoViolation(live);
+  }, 40_000);
+});
+
+function expectNoViolation(live: Engine): void {
+  for (const service of live.all()) {
+    expect(service.output().filter((line) => /permissions violation/i.test(line))).toEqual([]);
+  }
+}
