@@ -282,11 +282,24 @@ describe("the engine end to end", () => {
         "the replayed follow-up to be delivered",
       );
       expect(replayed.followups[0]?.status).toBe("delivered");
+      // Attempts are numbered across the replay: the hook, the lead view and the timeline agree.
       const calls = hook.callsFor(webhookId(leadId, 1));
       expect(calls.map((c) => [c.status, c.body?.attempt])).toEqual([
         [410, 1],
-        [200, 1],
+        [200, 2],
       ]);
+      expect(replayed.followups[0]?.attempts).toBe(2);
+      const stepOne = replayed.timeline.filter((e) => e.step === 1);
+      expect(stepOne.map((e) => [e.event, e.detail?.attempt])).toEqual([
+        ["due", undefined],
+        ["dead", 1],
+        ["replayed", undefined],
+        ["attempt_ok", 2],
+      ]);
+      expect(stepOne.find((e) => e.event === "replayed")?.detail).toMatchObject({
+        replays: 1,
+        attempts_before: 1,
+      });
       expect((await engine.api.deadLetters({ lead_id: leadId })).count).toBe(0);
       const metrics = await dispatcher().metrics();
       expect(metrics.value("followup_dead_letters_total", { reason: "permanent" })).toBe(1);

@@ -23,10 +23,12 @@ export const SUBJECT_CONTRACTS: Record<string, { type: EventType; sources: strin
   "lead.scored": { type: "lead.scored.v1", sources: ["/lead-intake"] },
   "lead.outcome": { type: "lead.outcome.v1", sources: ["/lead-intake"] },
   "followup.timer": { type: "followup.timer.v1", sources: ["/scheduler"] },
-  // A replay from the dead letters publishes the due follow-up again (service-kit, for lead-intake).
+  // A replay from the dead letters (lead-intake's /ops/dead-letters/replay) publishes the due
+  // follow-up again and records the replay.
   "followup.due": { type: "followup.due.v1", sources: ["/scheduler", "/dead-letter-replay"] },
   "followup.result": { type: "followup.result.v1", sources: ["/dispatcher"] },
   "followup.dead": { type: "followup.dead.v1", sources: ["/dispatcher"] },
+  "followup.replayed": { type: "followup.replayed.v1", sources: ["/dead-letter-replay"] },
 };
 
 /** A message that broke its contract, and every way it did. */

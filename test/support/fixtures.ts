@@ -63,6 +63,7 @@ export function dueData(tenant: string, leadId: string, step: number): FollowupD
     pred_prob: 0.9,
     fired_at: now,
     replays: 0,
+    attempts_before: 0,
   };
 }
 

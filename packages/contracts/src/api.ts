@@ -100,7 +100,7 @@ export type LeadFollowup = z.infer<typeof LeadFollowup>;
 
 export const TimelineEntry = z.object({
   at: z.iso.datetime(),
-  /** What happened: scored, scheduled, outcome, due, attempt_ok, attempt_error, dead, hook_received, cancelled. */
+  /** What happened: scored, scheduled, outcome, due, attempt_ok, attempt_error, dead, replayed, hook_received, cancelled. */
   event: z.string(),
   step: z.number().int().optional(),
   detail: z.record(z.string(), z.unknown()).optional(),

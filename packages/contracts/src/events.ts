@@ -99,6 +99,11 @@ export const FollowupDueData = z.looseObject({
   fired_at: z.iso.datetime(),
   /** How many times this follow-up was replayed from the dead letters (0 at first). */
   replays: z.number().int().min(0).default(0),
+  /**
+   * The attempts made before this replay (0 at first): attempts are numbered across replays, so
+   * the hook, the results and the lead view count the same way (see attemptNumber).
+   */
+  attempts_before: z.number().int().min(0).default(0),
 });
 export const FollowupDue = eventSchema(
   "followup.due.v1",
@@ -145,6 +150,27 @@ export const FollowupDead = eventSchema(
   "A follow-up that could not be delivered (followup.dead.<tenant>.<leadId>.<step>)",
 );
 
+export const FollowupReplayedData = z.looseObject({
+  ...DeliveryRef,
+  /** Which replay this is: 1 for the first replay of the follow-up. */
+  replays: z.number().int().min(1),
+  /** The attempts made before it; the replay's first attempt is attempts_before + 1. */
+  attempts_before: z.number().int().min(0),
+});
+export const FollowupReplayed = eventSchema(
+  "followup.replayed.v1",
+  FollowupReplayedData,
+  "A dead letter's follow-up published again for delivery (followup.replayed.<tenant>.<leadId>.<step>)",
+);
+
+/**
+ * The number of an attempt across replays: the attempts before this replay plus this replay's
+ * delivery count. The retry budget (FOLLOWUP_MAX_ATTEMPTS) is per replay; the number is not.
+ */
+export function attemptNumber(due: Pick<FollowupDueData, "attempts_before">, delivery: number): number {
+  return due.attempts_before + delivery;
+}
+
 /** Every event type, by its `type` attribute. */
 export const EVENT_SCHEMAS = {
   "lead.scored.v1": LeadScored,
@@ -153,6 +179,7 @@ export const EVENT_SCHEMAS = {
   "followup.due.v1": FollowupDue,
   "followup.result.v1": FollowupResult,
   "followup.dead.v1": FollowupDead,
+  "followup.replayed.v1": FollowupReplayed,
 } as const;
 export type EventType = keyof typeof EVENT_SCHEMAS;
 export type EventOf<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T]>;
@@ -162,6 +189,7 @@ export type FollowupTimer = EventOf<"followup.timer.v1">;
 export type FollowupDue = EventOf<"followup.due.v1">;
 export type FollowupResult = EventOf<"followup.result.v1">;
 export type FollowupDead = EventOf<"followup.dead.v1">;
+export type FollowupReplayed = EventOf<"followup.replayed.v1">;
 
 /** Builds an event in the shared envelope; validated, so a producer cannot publish what its contract forbids. */
 export function makeEvent<T extends EventType>(

@@ -1,8 +1,10 @@
 import {
+  type BucketAccess,
   type BucketSpec,
   type ConsumerSpec,
   SERVICE_IDENTITIES,
   type ServiceIdentity,
+  type StreamAccess,
   type StreamSpec,
   type Topology,
 } from "./topology.js";
@@ -54,8 +56,12 @@ export interface IdentityScope {
 
 export function scopeOf(identity: ServiceIdentity, topo: Topology): IdentityScope {
   const keys = <T extends object>(o: T) => Object.keys(o) as (keyof T)[];
-  const has = (access: object) =>
-    Object.values(access).some((who: readonly ServiceIdentity[]) => who.includes(identity));
+  const has = (access: StreamAccess | BucketAccess): boolean =>
+    Object.values(access).some((who: readonly ServiceIdentity[] | StreamAccess["subjectWriters"]) =>
+      Array.isArray(who)
+        ? who.includes(identity)
+        : Object.values(who ?? {}).some((w) => w.includes(identity)),
+    );
   const consumers = keys(topo.consumers).filter((k) => consumer(topo, k).consumedBy === identity);
   const consumedStreams = new Set<string>(consumers.map((k) => consumer(topo, k).stream));
   const streams = keys(topo.streams).filter((k) => {
@@ -79,6 +85,9 @@ function servicePermissions(identity: ServiceIdentity, topo: Topology): Permissi
     // Every stream in scope: the start-up check reads its info.
     publish.add(`${API}.STREAM.INFO.${name}`);
     if (access.writers.includes(identity)) for (const subject of subjects) publish.add(subject);
+    for (const [subject, writers] of Object.entries(access.subjectWriters ?? {})) {
+      if (writers.includes(identity)) publish.add(subject);
+    }
     if (access.readers.includes(identity)) for (const s of readSubjects(name)) publish.add(s);
     if (access.purgers.includes(identity)) publish.add(`${API}.STREAM.PURGE.${name}`);
     if (access.deleters.includes(identity)) publish.add(`${API}.STREAM.MSG.DELETE.${name}`);

@@ -47,7 +47,7 @@ export function assertStep(value: unknown): number {
 
 /** The kinds of subject the engine publishes, by their first two tokens. */
 export const LEAD_KINDS = ["scored", "outcome"] as const;
-export const FOLLOWUP_KINDS = ["timer", "fired", "due", "result", "dead"] as const;
+export const FOLLOWUP_KINDS = ["timer", "fired", "due", "result", "dead", "replayed"] as const;
 export type LeadKind = (typeof LEAD_KINDS)[number];
 export type FollowupKind = (typeof FOLLOWUP_KINDS)[number];
 
@@ -78,6 +78,8 @@ export const subjects = {
     followupSubject("result", tenant, leadId, step),
   followupDead: (tenant: string, leadId: string, step: number) =>
     followupSubject("dead", tenant, leadId, step),
+  followupReplayed: (tenant: string, leadId: string, step: number) =>
+    followupSubject("replayed", tenant, leadId, step),
 
   /** Every step of one lead for a follow-up kind: `followup.timer.acme.L1.>`. */
   followupsOfLead: (kind: FollowupKind, tenant: string, leadId: string) =>
@@ -100,6 +102,7 @@ export const wildcards = {
   followupDue: "followup.due.>",
   followupResult: "followup.result.>",
   followupDead: "followup.dead.>",
+  followupReplayed: "followup.replayed.>",
 } as const;
 
 /** Parses a concrete (wildcard-free) subject of the engine; throws SubjectError otherwise. */

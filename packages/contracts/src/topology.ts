@@ -15,6 +15,8 @@ export type ServiceIdentity = (typeof SERVICE_IDENTITIES)[number];
 export interface StreamAccess {
   /** Publish to the stream's subjects (acknowledged JetStream publishes). */
   writers: readonly ServiceIdentity[];
+  /** Publish to one of the stream's subjects only: that subject's writers. */
+  subjectWriters?: Readonly<Record<string, readonly ServiceIdentity[]>>;
   /** Read stored messages by subject or sequence (direct get, batched or not). */
   readers: readonly ServiceIdentity[];
   /** Read the stream's info only (its message count). */
@@ -165,13 +167,19 @@ export function topology(options: TopologyOptions = {}) {
     },
     results: {
       name: "FOLLOWUP_RESULTS",
-      description: "One event per delivery attempt",
-      subjects: [wildcards.followupResult],
+      description: "One event per delivery attempt, and one per replay of a dead letter",
+      subjects: [wildcards.followupResult, wildcards.followupReplayed],
       retention: "limits",
       replicas,
       maxAgeMs: 90 * DAY,
       duplicateWindowMs: 2 * MINUTE,
-      access: { ...NO_STREAM_ACCESS, writers: ["dispatcher"], readers: ["lead-intake"] },
+      access: {
+        ...NO_STREAM_ACCESS,
+        writers: ["dispatcher"],
+        // lead-intake records each replay here, for the lead's timeline: that subject only.
+        subjectWriters: { [wildcards.followupReplayed]: ["lead-intake"] },
+        readers: ["lead-intake"],
+      },
     },
     dead: {
       name: "FOLLOWUP_DLQ",

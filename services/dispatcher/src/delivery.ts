@@ -1,4 +1,5 @@
 import {
+  attemptNumber,
   decodeEvent,
   type FollowupDue,
   idempotencyKey,
@@ -40,7 +41,8 @@ export const HOLD_MAX_MS = 2_000;
  */
 export async function handleDue(held: HeldDue, control: DeliveryControl, deps: DeliveryDeps): Promise<void> {
   const { msg } = held;
-  const attempt = msg.info.deliveryCount;
+  // This replay's delivery count: the retry budget. The attempt's number goes on across replays.
+  const delivery = msg.info.deliveryCount;
 
   let event: FollowupDue;
   try {
@@ -56,6 +58,7 @@ export async function handleDue(held: HeldDue, control: DeliveryControl, deps: D
   }
   const due = event.data;
   const tenant = event.tenant;
+  const attempt = attemptNumber(due, delivery);
   const log = deps.logger.child({ tenant, lead_id: due.lead_id, step: due.step, attempt });
 
   let stop: StopReason | null;
@@ -94,6 +97,7 @@ export async function handleDue(held: HeldDue, control: DeliveryControl, deps: D
       tenant,
       due,
       attempt,
+      delivery,
       answer: {
         classification: { kind: "permanent" },
         statusCode: null,
@@ -129,7 +133,7 @@ export async function handleDue(held: HeldDue, control: DeliveryControl, deps: D
   const durationMs = performance.now() - started;
   // A shutdown that could wait no longer has handed it back already.
   if (held.settled) return;
-  return settleAttempt(held, deps, log, { tenant, due, attempt, answer, durationMs });
+  return settleAttempt(held, deps, log, { tenant, due, attempt, delivery, answer, durationMs });
 }
 
 function decodeDue(msg: JsMsg): FollowupDue {

@@ -52,7 +52,10 @@ export function release(
 export interface Attempt {
   tenant: string;
   due: FollowupDueData;
+  /** The attempt's number, across replays (what the hook, the result and the dead letter say). */
   attempt: number;
+  /** This replay's delivery count: what the retry budget and the back-off go by. */
+  delivery: number;
   /** What the channel answered. */
   answer: ChannelAnswer;
   durationMs: number;
@@ -64,14 +67,14 @@ export interface Attempt {
  * nak'd with the back-off when it will be retried. A crash before the settle redelivers it.
  */
 export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger, a: Attempt): Promise<void> {
-  const { tenant, due, answer, attempt } = a;
+  const { tenant, due, answer, attempt, delivery } = a;
   const now = deps.now();
-  const decided = attemptResult(answer.classification, attempt, deps.maxAttempts);
+  const decided = attemptResult(answer.classification, delivery, deps.maxAttempts);
   const { result } = decided;
   const latenessMs = result === "ok" ? now.getTime() - Date.parse(due.due_at) : undefined;
   const retryInMs =
     decided.result === "error"
-      ? nextAttemptDelayMs(attempt, deps.backoff, {
+      ? nextAttemptDelayMs(delivery, deps.backoff, {
           retryAfterMs: answer.retryAfterMs ?? null,
           ...(deps.random ? { random: deps.random } : {}),
         })

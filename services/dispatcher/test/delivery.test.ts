@@ -322,7 +322,7 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
         description: "the replay to reach the hook",
       });
       expect(call.verified).toBe(true);
-      expect(call.body).toMatchObject({ due_at: event.data.due_at, attempt: 1 });
+      expect(call.body).toMatchObject({ due_at: event.data.due_at, attempt: MAX_ATTEMPTS + 1 });
       expect(await deadLetters("L-refused")).toHaveLength(0);
     } finally {
       await late.close();
@@ -415,7 +415,8 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
     expect(replayed.map((x) => x.seq)).toEqual([letter!.seq]);
     const call = await accepted("L-dead", 2);
     expect(call.headers["webhook-id"]).toBe(key);
-    expect(call.body?.attempt).toBe(1);
+    // Numbered on from the dead letter's attempts, with a budget of its own.
+    expect(call.body?.attempt).toBe(MAX_ATTEMPTS + 1);
     expect(receiver.callsFor(key)).toHaveLength(4);
     expect(await deadLetters("L-dead")).toHaveLength(0);
     const after = await waitFor(
@@ -425,7 +426,7 @@ describe("dispatcher (in-process, real nats-server and HTTP hook)", () => {
       },
       { description: "the replay's result" },
     );
-    expect(after[3]).toMatchObject({ result: "ok", attempt: 1, idempotency_key: key });
+    expect(after[3]).toMatchObject({ result: "ok", attempt: MAX_ATTEMPTS + 1, idempotency_key: key });
   });
 
   it("a stopping outcome, a cancellation or a missing lead acks without a call; a non-stopping outcome delivers", async () => {

@@ -49,6 +49,7 @@ function due(tenant: string, leadId: string, step: number, replays = 0): Followu
     pred_prob: 0.91,
     fired_at: "2026-03-01T12:30:00.002Z",
     replays,
+    attempts_before: 0,
     // A field a newer scheduler might add: a replay carries it along unchanged.
     extra_hint: "kept",
   } as FollowupDueData;
@@ -180,9 +181,27 @@ describe("dead letters: list and replay (real nats-server)", () => {
       ["followup.due.acme.R1.2", "R1:2:replay:2"],
     ]);
     expect(onQueue[0]!.tenant).toBe("acme");
-    expect(onQueue[0]!.data).toEqual({ ...original, replays: 1 });
+    expect(onQueue[0]!.data).toEqual({ ...original, replays: 1, attempts_before: 8 });
     expect(onQueue[0]!.data.idempotency_key).toBe("acme:R1:1");
     expect(onQueue[1]!.data.replays).toBe(2);
+    // Each replay is recorded for the lead's timeline, at most as late as its due follow-up.
+    const records = await jsm.direct.getBatch(topo.streams.results.name, {
+      seq: 1,
+      next_by_subj: "followup.replayed.acme.R1.>",
+      batch: 10,
+    });
+    const recorded = [];
+    for await (const m of records)
+      recorded.push({
+        msgId: m.header.get("Nats-Msg-Id"),
+        event: decodeEvent("followup.replayed.v1", m.data),
+      });
+    expect(
+      recorded.map((r) => [r.event.data.step, r.event.data.replays, r.event.data.attempts_before, r.msgId]),
+    ).toEqual([
+      [1, 1, 8, "R1:1:replay:1"],
+      [2, 2, 8, "R1:2:replay:2"],
+    ]);
 
     // Replayed letters are gone; the others (this tenant's other lead, the other tenant) stay.
     expect((await listDeadLetters(nc, topo, { tenant: "acme" })).map((x) => x.subject)).toEqual([

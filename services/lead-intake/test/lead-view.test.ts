@@ -124,7 +124,16 @@ function receipt(n: number, s: number): HookReceipt {
 }
 
 function sources(extra: Partial<LeadSources> = {}): LeadSources {
-  return { lead, plan: null, leadEvents: [], results: [], deadLetters: [], receipts: [], ...extra };
+  return {
+    lead,
+    plan: null,
+    leadEvents: [],
+    results: [],
+    deadLetters: [],
+    replays: [],
+    receipts: [],
+    ...extra,
+  };
 }
 
 describe("followupStatus", () => {

@@ -85,8 +85,9 @@ export async function listDeadLetters(
 }
 
 /**
- * Publishes each matching dead letter's due follow-up again (same idempotency key, `replays` + 1)
- * onto the work queue, and deletes the dead letter only once that publish is acknowledged: a
+ * Publishes each matching dead letter's due follow-up again (same idempotency key, `replays` + 1,
+ * its attempts numbered on from the letter's) onto the work queue, records the replay on
+ * `followup.replayed` (FOLLOWUP_RESULTS, for the lead's timeline), and deletes the dead letter only once that publish is acknowledged: a
  * failure in between leaves the letter in place to replay again, and the work queue's duplicate
  * window (Nats-Msg-Id `<leadId>:<step>:replay:<replays>`) keeps a quick second replay from
  * queueing it twice. Throws on the first letter it cannot replay; those before it are done.
@@ -103,15 +104,42 @@ export async function replayDeadLetters(
   const replayed: DeadLetterItem[] = [];
   for (const letter of letters) {
     const due = letter.event.data.due;
+    const tenant = letter.event.tenant;
     const replays = (due.replays ?? 0) + 1;
+    // The letter's attempts are numbered across replays already: the replay goes on from there.
+    const attemptsBefore = letter.event.data.attempts;
+    const msgID = replayMsgId({ leadId: due.lead_id, step: due.step }, replays);
+    const source = options.source ?? REPLAY_SOURCE;
+    const subject = `${due.lead_id}/${due.step}`;
+    // Both made at once: the replay's time on the timeline is before its first attempt's.
+    const time = new Date();
     const event = makeEvent("followup.due.v1", {
-      source: options.source ?? REPLAY_SOURCE,
-      subject: `${due.lead_id}/${due.step}`,
-      tenant: letter.event.tenant,
-      data: { ...due, replays },
+      source,
+      subject,
+      tenant,
+      time,
+      data: { ...due, replays, attempts_before: attemptsBefore },
     });
-    await js.publish(subjects.followupDue(letter.event.tenant, due.lead_id, due.step), encodeEvent(event), {
-      msgID: replayMsgId({ leadId: due.lead_id, step: due.step }, replays),
+    // For the lead's timeline: the replay itself, beside the results of its attempts.
+    const record = makeEvent("followup.replayed.v1", {
+      source,
+      subject,
+      tenant,
+      time,
+      data: {
+        lead_id: due.lead_id,
+        step: due.step,
+        delay_s: due.delay_s,
+        due_at: due.due_at,
+        idempotency_key: due.idempotency_key,
+        channel: due.channel,
+        replays,
+        attempts_before: attemptsBefore,
+      },
+    });
+    await js.publish(subjects.followupDue(tenant, due.lead_id, due.step), encodeEvent(event), { msgID });
+    await js.publish(subjects.followupReplayed(tenant, due.lead_id, due.step), encodeEvent(record), {
+      msgID,
     });
     await jsm.streams.deleteMessage(topo.streams.dead.name, letter.seq, false);
     replayed.push(letter);

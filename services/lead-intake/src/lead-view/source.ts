@@ -101,19 +101,22 @@ export async function readLeadSources(
   const receiptsBucket = handles.topology.buckets.receipts.bucket;
   const read = (stream: string, subject: string) =>
     readSubject(handles.jsm, stream, subject, LEAD_VIEW_SOURCE_LIMIT);
-  const [plan, leadMessages, resultMessages, deadMessages, receiptMessages] = await Promise.all([
-    readPlan(handles.plans, ref, log),
-    read(streams.leads.name, subjects.leadEvents(tenant, leadId)),
-    read(streams.results.name, subjects.followupsOfLead("result", tenant, leadId)),
-    read(streams.dead.name, subjects.followupsOfLead("dead", tenant, leadId)),
-    read(`KV_${receiptsBucket}`, `$KV.${receiptsBucket}.${leadKey(ref)}.*`),
-  ]);
+  const [plan, leadMessages, resultMessages, deadMessages, replayMessages, receiptMessages] =
+    await Promise.all([
+      readPlan(handles.plans, ref, log),
+      read(streams.leads.name, subjects.leadEvents(tenant, leadId)),
+      read(streams.results.name, subjects.followupsOfLead("result", tenant, leadId)),
+      read(streams.dead.name, subjects.followupsOfLead("dead", tenant, leadId)),
+      read(streams.results.name, subjects.followupsOfLead("replayed", tenant, leadId)),
+      read(`KV_${receiptsBucket}`, `$KV.${receiptsBucket}.${leadKey(ref)}.*`),
+    ]);
   return {
     lead,
     plan,
     leadEvents: decodeAll(leadEventType, leadMessages, log),
     results: decodeAll("followup.result.v1", resultMessages, log),
     deadLetters: decodeAll("followup.dead.v1", deadMessages, log),
+    replays: decodeAll("followup.replayed.v1", replayMessages, log),
     receipts: receiptsOf(receiptMessages, log),
   };
 }

@@ -1,6 +1,7 @@
 import {
   type FollowupDead,
   type FollowupPlan,
+  type FollowupReplayed,
   type FollowupResult,
   type FollowupStatus,
   type HookReceipt,
@@ -32,6 +33,8 @@ export interface LeadSources {
   results: FollowupResult[];
   /** Dead letters still in FOLLOWUP_DLQ (a replayed one is gone). */
   deadLetters: FollowupDead[];
+  /** Each replay of a dead letter (followup.replayed on FOLLOWUP_RESULTS). */
+  replays: FollowupReplayed[];
   /** Follow-ups received by lead-intake's own hook. */
   receipts: HookReceipt[];
 }
@@ -102,6 +105,7 @@ const EVENT_ORDER = [
   "attempt_ok",
   "attempt_error",
   "dead",
+  "replayed",
   "hook_received",
   "cancelled",
 ] as const;
@@ -219,6 +223,17 @@ function deliveryEntries(sources: LeadSources): TimelineEntry[] {
   return entries;
 }
 
+function replayEntries(replays: FollowupReplayed[]): TimelineEntry[] {
+  return replays.map((r) =>
+    entry(
+      r.time,
+      "replayed",
+      { replays: r.data.replays, attempts_before: r.data.attempts_before, channel: r.data.channel },
+      r.data.step,
+    ),
+  );
+}
+
 function receiptEntries(receipts: HookReceipt[]): TimelineEntry[] {
   return receipts.map((r) =>
     entry(
@@ -254,6 +269,7 @@ export function buildLeadView(sources: LeadSources): LeadView {
     ...outcomeEntries(lead, sources.leadEvents),
     ...planEntries(plan, lead),
     ...deliveryEntries(sources),
+    ...replayEntries(sources.replays),
     ...receiptEntries(sources.receipts),
   ]);
   return {

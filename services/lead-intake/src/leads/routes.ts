@@ -173,6 +173,7 @@ function outboxSources(entry: QueuedLead): LeadSources {
     leadEvents: [entry.event],
     results: [],
     deadLetters: [],
+    replays: [],
     receipts: [],
   };
 }
