@@ -7,8 +7,7 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, type HookRecorder, startEngine, startHookRecorder } from "../support/index.js";
-import { type HangingHook, startHangingHook } from "./hanging-hook.js";
+import { type Engine, type HookRecorder, startEngine } from "../support/index.js";
 import {
   ackPending,
   budget,
@@ -27,13 +26,12 @@ const HOOK_CONCURRENCY = 8;
 const HANG_MS = 10_000;
 
 let engine: Engine;
-let hanging: HangingHook;
 let hook: HookRecorder;
+/** While true the hook takes each call and never answers. */
+let hanging = false;
 
 beforeAll(async () => {
-  hanging = await startHangingHook();
   engine = await startEngine({
-    hook: { url: hanging.url },
     schedules: DELAYS_S.map((d) => `${d}s`).join(","),
     serviceEnv: {
       dispatcher: {
@@ -46,14 +44,12 @@ beforeAll(async () => {
       },
     },
   });
-  hook = await startHookRecorder({ secret: engine.secret });
-  hanging.target = hook.url;
+  hook = engine.hook!;
+  hook.respond(() => (hanging ? { hang: true } : undefined));
 }, 90_000);
 
 afterAll(async () => {
   await engine?.stop();
-  await hook?.close();
-  await hanging?.close();
 });
 
 describe("a hook that hangs", () => {
@@ -63,7 +59,7 @@ describe("a hook that hangs", () => {
       const startedAt = Date.now();
       const dispatcher = engine.services.dispatcher[0]!;
       const inFlightAtFault = await ackPending(engine.natsUrl, DISPATCHER_CONSUMERS);
-      hanging.hanging = true;
+      hanging = true;
       const posted = await postLeads(engine.api, LEADS);
 
       // Sample the bounds while the hook hangs.
@@ -78,11 +74,12 @@ describe("a hook that hangs", () => {
         maxCalls = Math.max(maxCalls, metrics.value("followup_deliveries_in_flight"));
         await sleep(100);
       }
-      hanging.hanging = false;
-      expect(hook.calls).toHaveLength(0);
-      expect(hanging.hung).toBeGreaterThan(0);
-      expect(hanging.maxOpen).toBeGreaterThan(0);
-      expect(hanging.maxOpen).toBeLessThanOrEqual(HOOK_CONCURRENCY);
+      hanging = false;
+      expect(hook.delivered.size).toBe(0);
+      expect(hook.hung).toBe(hook.calls.length);
+      expect(hook.hung).toBeGreaterThan(0);
+      expect(hook.maxOpen).toBeGreaterThan(0);
+      expect(hook.maxOpen).toBeLessThanOrEqual(HOOK_CONCURRENCY);
       expect(maxCalls).toBeGreaterThan(0);
       expect(maxCalls).toBeLessThanOrEqual(HOOK_CONCURRENCY);
 
@@ -99,8 +96,8 @@ describe("a hook that hangs", () => {
           timeoutMs: budget(60_000),
         },
         {
-          hungCalls: hanging.hung,
-          maxOpenAtHook: hanging.maxOpen,
+          hungCalls: hook.hung,
+          maxOpenAtHook: hook.maxOpen,
           maxGaugeInFlight: maxCalls,
           maxConsumerAckPending: maxHeld,
         },

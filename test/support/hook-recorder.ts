@@ -70,6 +70,12 @@ export class HookRecorder {
   readonly calls: HookCall[] = [];
   /** Verified calls answered 2xx, once per webhook-id: the follow-ups delivered. */
   readonly delivered = new Map<string, HookCall>();
+  /** Calls open now: from the request's arrival until its answer is sent or its connection is gone. */
+  open = 0;
+  /** The most calls that were open at once. */
+  maxOpen = 0;
+  /** Calls taken and never answered (a `hang` answer). */
+  hung = 0;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   readonly #key: Buffer;
@@ -84,6 +90,9 @@ export class HookRecorder {
     this.#port = options.port ?? 0;
     this.#responder = options.responder ?? (() => undefined);
     this.#server = createServer((req, res) => {
+      this.open++;
+      this.maxOpen = Math.max(this.maxOpen, this.open);
+      res.once("close", () => this.open--);
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
@@ -105,7 +114,10 @@ export class HookRecorder {
           return;
         }
         const answer = this.#responder(call, index) ?? {};
-        if (answer.hang) return; // answered never; close() destroys the connection
+        if (answer.hang) {
+          this.hung++;
+          return; // answered never; the caller's timeout or close() ends the connection
+        }
         const status = answer.refuse ? 0 : (answer.status ?? 200);
         const ok = status >= 200 && status < 300;
         call.status = status;

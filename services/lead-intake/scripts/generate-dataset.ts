@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { integerOption } from "./cli.js";
 import { generateLeads } from "./dataset.js";
 import { TRAINING_DEFAULTS } from "./training.js";
 
@@ -20,15 +21,6 @@ const { values } = parseArgs({
     out: { type: "string", default: fileURLToPath(new URL("../.data/leads.jsonl", import.meta.url)) },
   },
 });
-
-function integerOption(name: string, raw: string, min: number): number {
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) {
-    console.error(`--${name} must be an integer >= ${min}, got "${raw}"`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const seed = integerOption("seed", values.seed, 0);
 const n = integerOption("n", values.n, 1);

@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { MIN_MODEL_AUC } from "../src/scoring/scoring.js";
+import { integerOption } from "./cli.js";
 import { TRAINING_DEFAULTS, trainConversionModel } from "./training.js";
 
 const { values } = parseArgs({
@@ -45,15 +46,6 @@ function formatJson(value: unknown, indent = "", prefix = ""): string {
     return `{\n${lines.join(",\n")}\n${indent}}`;
   }
   return JSON.stringify(value);
-}
-
-function integerOption(name: string, raw: string, min: number): number {
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) {
-    console.error(`--${name} must be an integer >= ${min}, got "${raw}"`);
-    process.exit(2);
-  }
-  return value;
 }
 
 const seed = integerOption("seed", values.seed, 0);
