@@ -2,6 +2,7 @@ import { z } from "zod";
 import { Intent, OUTCOMES, type Outcome, Sentiment, STOPPING_OUTCOMES, Token, Urgency } from "./lead.js";
 import { parseDelay, ScheduleError, strategyName } from "./schedule.js";
 import { SendWindow } from "./send-window.js";
+import { assertToken } from "./subjects.js";
 
 /**
  * Sequences: a tenant's follow-up rules, in the `sequences` KV bucket under `<tenant>.<name>`.
@@ -140,6 +141,41 @@ export type SequenceRecord = z.output<typeof SequenceRecord>;
 
 /** A record as read from the bucket, with the KV revision it was read at (for If-Match and plans). */
 export type StoredSequence = SequenceRecord & { revision: number };
+
+/** The key of a tenant's sequence in the `sequences` bucket. */
+export function sequenceKey(tenant: string, name: string): string {
+  return `${assertToken("tenant", tenant)}.${SequenceName.parse(name)}`;
+}
+
+/** `/v1/sequences/:name`: the sequence named by the path. */
+export const SequenceParams = z
+  .object({ name: SequenceName })
+  .meta({ id: "SequenceParams", description: "Path parameters of /v1/sequences/:name" });
+export type SequenceParams = z.infer<typeof SequenceParams>;
+
+/** A stored sequence as the API shows it: the record less its tenant (the caller's), with its revision. */
+export const SequenceView = z
+  .object(SequenceRecord.shape)
+  .omit({ tenant: true })
+  .extend({
+    revision: z
+      .number()
+      .int()
+      .min(1)
+      .describe("The revision it was read at, also its ETag: If-Match it to replace or delete only this one"),
+  })
+  .meta({ id: "SequenceView", description: "data of the responses to GET and PUT /v1/sequences/:name" });
+export type SequenceView = z.infer<typeof SequenceView>;
+
+export const SequenceList = z
+  .object({ count: z.number().int().min(0), sequences: z.array(SequenceView) })
+  .meta({ id: "SequenceList", description: "data of the response to GET /v1/sequences" });
+export type SequenceList = z.infer<typeof SequenceList>;
+
+export const SequenceDeleted = z
+  .object({ name: SequenceName, deleted: z.literal(true) })
+  .meta({ id: "SequenceDeleted", description: "data of the response to DELETE /v1/sequences/:name" });
+export type SequenceDeleted = z.infer<typeof SequenceDeleted>;
 
 /**
  * What the scheduler enrols a lead in: a stored sequence, or the built-in one (whose channel is
