@@ -191,17 +191,6 @@ export const ConditionalHeaders = z.looseObject({
 });
 export type ConditionalHeaders = z.infer<typeof ConditionalHeaders>;
 
-/** What an If-Match header asks for: any current revision, or one of these. */
-export type RevisionCondition = "any" | readonly number[];
-
-/** The condition of a valid If-Match (see ConditionalHeaders), or null without one. */
-export function revisionCondition(ifMatch: string | undefined): RevisionCondition | null {
-  if (ifMatch === undefined) return null;
-  const trimmed = ifMatch.trim();
-  if (trimmed === "*") return "any";
-  return trimmed.split(",").map((part) => Number(part.trim().replace(/^"|"$/g, "")));
-}
-
 /** At most this many dead letters per listing, and per replay call. */
 export const DEAD_LETTER_LIMIT_MAX = 1000;
 /** Dead letters a listing returns when it names no limit. */

@@ -17,6 +17,13 @@ export type KnownChannel = z.infer<typeof KnownChannel>;
 
 export const MAX_SEQUENCE_STEPS = 20;
 
+/**
+ * The most sequences a tenant may have. A tenant's are read in one direct get of the last value
+ * of each key, which nats-server answers for at most 1024 keys ("too many results" beyond), and
+ * the scheduler matches every lead against all of them.
+ */
+export const MAX_SEQUENCES_PER_TENANT = 100;
+
 const NAME_RULE = "must be 1-64 characters of a-z, 0-9, '_' or '-'";
 /** A sequence's name: lower case, so `<tenant>.<name>` is one key however a caller spells it. */
 export const SequenceName = z.string().regex(/^[a-z0-9_-]{1,64}$/, NAME_RULE);

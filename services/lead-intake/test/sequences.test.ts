@@ -1,4 +1,10 @@
-import { MAX_SEQUENCE_STEPS, SequenceList, SequenceRecord, SequenceView } from "@followup/contracts";
+import {
+  MAX_SEQUENCE_STEPS,
+  MAX_SEQUENCES_PER_TENANT,
+  SequenceList,
+  SequenceRecord,
+  SequenceView,
+} from "@followup/contracts";
 import type { NatsServer } from "@followup/nats-harness";
 import { type KV, Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +13,7 @@ import {
   GLOBEX_KEY,
   type Intake,
   jsonHeaders,
+  startIntake,
   startIntakeWithServer,
   stopIntakeWithServer,
 } from "./fixtures.js";
@@ -414,6 +421,40 @@ describe("tenants", () => {
     expect(await storedValue("acme", name)).toEqual(before);
     expect(await storedValue("globex", name)).toBeNull();
     expect(view(await get(name))).toEqual(acme);
+  });
+
+  it(`a tenant has at most ${MAX_SEQUENCES_PER_TENANT} sequences: one more is 409, a replacement is fine`, async () => {
+    // A tenant of its own, so the other tests' sequences do not count.
+    const crowded = await startIntake({ server, env: { API_KEYS: "crowd-key:crowd" } });
+    try {
+      const putAs = (name: string, priority = 0) =>
+        crowded.app.inject({
+          method: "PUT",
+          url: `/v1/sequences/${name}`,
+          headers: jsonHeaders("crowd-key"),
+          payload: JSON.stringify({ ...EXAMPLE, priority }),
+        });
+      for (let i = 0; i < MAX_SEQUENCES_PER_TENANT; i++) expect((await putAs(`s${i}`)).statusCode).toBe(201);
+      const refused = await putAs("one-more");
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json().error.code).toBe("conflict");
+      expect(refused.json().error.message).toContain(`${MAX_SEQUENCES_PER_TENANT} sequences`);
+      const kv = await new Kvm(crowded.nc!).open("sequences");
+      expect(await kv.get("crowd.one-more")).toBeNull();
+      expect((await putAs("s0", 5)).statusCode).toBe(200);
+      expect(
+        (
+          await crowded.app.inject({
+            method: "DELETE",
+            url: "/v1/sequences/s1",
+            headers: jsonHeaders("crowd-key"),
+          })
+        ).statusCode,
+      ).toBe(200);
+      expect((await putAs("one-more")).statusCode).toBe(201);
+    } finally {
+      await crowded.close();
+    }
   });
 
   it("the same name in two tenants is two sequences", async () => {

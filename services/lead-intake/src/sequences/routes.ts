@@ -1,7 +1,7 @@
 import {
   ConditionalHeaders,
+  MAX_SEQUENCES_PER_TENANT,
   okEnvelope,
-  revisionCondition,
   Sequence,
   SequenceDeleted,
   SequenceList,
@@ -12,11 +12,12 @@ import {
 } from "@followup/contracts";
 import type { FastifyReply } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { BrokerHandles } from "../broker.js";
 import type { AppDeps } from "../deps.js";
 import { HttpError, notFound, onBroker } from "../errors.js";
-import { tenantOf } from "../http/request.js";
+import { revisionCondition, tenantOf } from "../http/request.js";
 import { errorResponses, jsonResponse } from "../http/responses.js";
-import { deleteSequence, getSequence, listSequences, putSequence } from "./store.js";
+import { deleteSequence, getSequence, listSequences, putSequence, type SequenceBucket } from "./store.js";
 
 const TAG = "sequences";
 
@@ -28,6 +29,10 @@ const config = { invalidParams: "validation_error" } as const;
 
 const ALREADY_PLANNED =
   "Changes what leads scored from now on get; follow-ups already planned keep the sequence they were planned with.";
+
+function bucketOf(handles: BrokerHandles): SequenceBucket {
+  return { kv: handles.sequences, jsm: handles.jsm, bucket: handles.topology.buckets.sequences.bucket };
+}
 
 function view(stored: StoredSequence): SequenceView {
   const { tenant: _tenant, ...rest } = stored;
@@ -78,10 +83,8 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
     },
     async (request) => {
       const tenant = tenantOf(request);
-      const { jsm, topology } = deps.broker.handles();
-      const stored = await onBroker("listing sequences", () =>
-        listSequences(jsm, topology.buckets.sequences.bucket, tenant),
-      );
+      const store = bucketOf(deps.broker.handles());
+      const stored = await onBroker("listing sequences", () => listSequences(store, tenant));
       return { ok: true as const, data: { count: stored.length, sequences: stored.map(view) } };
     },
   );
@@ -110,8 +113,8 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
     async (request, reply) => {
       const tenant = tenantOf(request);
       const { name } = request.params;
-      const { sequences } = deps.broker.handles();
-      const stored = await onBroker("reading the sequence", () => getSequence(sequences, tenant, name));
+      const store = bucketOf(deps.broker.handles());
+      const stored = await onBroker("reading the sequence", () => getSequence(store, tenant, name));
       if (stored === null) throw notFound("sequence");
       withEtag(reply, stored.revision);
       return { ok: true as const, data: view(stored) };
@@ -129,14 +132,15 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
           "Stores the sequence under its name: 201 when it is new, 200 when it replaces one. With If-Match " +
           "(a revision, quoted or not, or *) it replaces only that revision, so two operators editing at once " +
           "never overwrite each other: the one who is late gets 412 revision_mismatch. Every bad field is named " +
-          `with the rule it broke; a template that does not exist yet is allowed. ${ALREADY_PLANNED}`,
+          `with the rule it broke; a template that does not exist yet is allowed. A tenant has at most ` +
+          `${MAX_SEQUENCES_PER_TENANT} sequences (409 conflict for one more). ${ALREADY_PLANNED}`,
         params: SequenceParams,
         headers: ConditionalHeaders,
         body: Sequence,
         response: {
           200: jsonResponse("The sequence replaced one; its new revision is the ETag", one),
           201: jsonResponse("The sequence was created; its revision is the ETag", one),
-          ...errorResponses([400, 401, 412, 413, 415, 429, 500, 503], {
+          ...errorResponses([400, 401, 409, 412, 413, 415, 429, 500, 503], {
             400: "validation_error naming each bad field of the body, the name or If-Match, or invalid_json",
           }),
         },
@@ -147,12 +151,20 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
       const tenant = tenantOf(request);
       const { name } = request.params;
       const ifMatch = request.headers["if-match"];
-      const { sequences } = deps.broker.handles();
+      const store = bucketOf(deps.broker.handles());
       const written = await onBroker("storing the sequence", () =>
-        putSequence(sequences, tenant, name, request.body, revisionCondition(ifMatch), deps.now()),
+        putSequence(store, tenant, name, request.body, revisionCondition(ifMatch), deps.now()),
       );
-      if (written.status === "revision_mismatch")
+      if (written.status === "revision_mismatch") {
         throw revisionMismatch(name, ifMatch ?? "", written.current);
+      }
+      if (written.status === "too_many") {
+        throw new HttpError(
+          409,
+          "conflict",
+          `the tenant has ${written.limit} sequences, the most it may have: delete one before creating ${name}`,
+        );
+      }
       request.log.info(
         { tenant, sequence: name, revision: written.sequence.revision, status: written.status },
         "sequence_stored",
@@ -187,9 +199,9 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
       const tenant = tenantOf(request);
       const { name } = request.params;
       const ifMatch = request.headers["if-match"];
-      const { sequences } = deps.broker.handles();
+      const store = bucketOf(deps.broker.handles());
       const deleted = await onBroker("deleting the sequence", () =>
-        deleteSequence(sequences, tenant, name, revisionCondition(ifMatch)),
+        deleteSequence(store, tenant, name, revisionCondition(ifMatch)),
       );
       if (deleted.status === "absent") throw notFound("sequence");
       if (deleted.status === "revision_mismatch")

@@ -1,7 +1,7 @@
 import {
   assertToken,
   bucketStream,
-  type RevisionCondition,
+  MAX_SEQUENCES_PER_TENANT,
   type Sequence,
   SequenceRecord,
   type StoredSequence,
@@ -10,6 +10,7 @@ import {
 import { isNoMessages, isWrongLastSequence } from "@followup/service-kit";
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
+import type { RevisionCondition } from "../http/request.js";
 
 /**
  * A tenant's sequences in the `sequences` KV bucket under `<tenant>.<name>`. The tenant is part
@@ -19,6 +20,14 @@ import type { KV, KvEntry } from "@nats-io/kv";
  */
 
 export class SequenceContractError extends Error {}
+
+/** The sequences bucket: its KV handle, and the manager a listing reads its stream through. */
+export interface SequenceBucket {
+  kv: KV;
+  jsm: JetStreamManager;
+  /** The bucket's name (`sequences`). */
+  bucket: string;
+}
 
 /** What the KV-Operation header of a deletion says (a put has none). */
 const OPERATION_HEADER = "KV-Operation";
@@ -49,7 +58,11 @@ async function currentEntry(kv: KV, key: string): Promise<KvEntry | null> {
 }
 
 /** The tenant's sequence and the revision it was read at, or null. */
-export async function getSequence(kv: KV, tenant: string, name: string): Promise<StoredSequence | null> {
+export async function getSequence(
+  { kv }: SequenceBucket,
+  tenant: string,
+  name: string,
+): Promise<StoredSequence | null> {
   const key = sequenceKey(tenant, name);
   const entry = await currentEntry(kv, key);
   return entry === null ? null : decode(key, entry.string(), entry.revision);
@@ -61,8 +74,7 @@ export async function getSequence(kv: KV, tenant: string, name: string): Promise
  * a deleted key's last message is its deletion, left out.
  */
 export async function listSequences(
-  jsm: JetStreamManager,
-  bucket: string,
+  { jsm, bucket }: SequenceBucket,
   tenant: string,
 ): Promise<StoredSequence[]> {
   const filter = `$KV.${bucket}.${assertToken("tenant", tenant)}.*`;
@@ -85,6 +97,8 @@ export async function listSequences(
 
 export type SequenceWrite =
   | { status: "created" | "replaced"; sequence: StoredSequence }
+  /** A new sequence of a tenant that has MAX_SEQUENCES_PER_TENANT already. */
+  | { status: "too_many"; limit: number }
   /** The If-Match named another revision than the current one (null: there is none). */
   | { status: "revision_mismatch"; current: number | null };
 
@@ -95,21 +109,30 @@ function matches(condition: RevisionCondition, revision: number): boolean {
 /**
  * Creates or replaces the tenant's sequence. Without a condition it is written whatever is
  * there; with one (If-Match) only over the current revision it names, as a compare-and-set, so
- * a write in between makes it a mismatch too.
+ * a write in between makes it a mismatch too. A new one is refused when the tenant has
+ * MAX_SEQUENCES_PER_TENANT (two creates at once may both pass: the limit keeps far below the
+ * 1024 keys a listing can read, so a few over it stay readable).
  */
 export async function putSequence(
-  kv: KV,
+  store: SequenceBucket,
   tenant: string,
   name: string,
   sequence: Sequence,
   condition: RevisionCondition | null,
   now: Date,
 ): Promise<SequenceWrite> {
+  const { kv } = store;
   const key = sequenceKey(tenant, name);
   const record: SequenceRecord = { ...sequence, tenant, name, updated_at: now.toISOString() };
   const bytes = new TextEncoder().encode(JSON.stringify(record));
   const stored = (revision: number): StoredSequence => ({ ...record, revision });
   if (condition === null) {
+    if ((await currentEntry(kv, key)) === null) {
+      const existing = await listSequences(store, tenant);
+      if (existing.length >= MAX_SEQUENCES_PER_TENANT) {
+        return { status: "too_many", limit: MAX_SEQUENCES_PER_TENANT };
+      }
+    }
     try {
       return { status: "created", sequence: stored(await kv.create(key, bytes)) };
     } catch (err) {
@@ -138,7 +161,7 @@ export type SequenceDeletion =
  * condition only the revision it names is deleted, compare-and-set like putSequence.
  */
 export async function deleteSequence(
-  kv: KV,
+  { kv }: SequenceBucket,
   tenant: string,
   name: string,
   condition: RevisionCondition | null,
