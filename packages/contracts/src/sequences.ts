@@ -129,10 +129,32 @@ function sequenceShape(nested: "strict" | "loose") {
   };
 }
 
+const SequenceRequest = z.strictObject(sequenceShape("strict"));
+
+/** A sequence as the issue that introduced them shows one: the example of the API documents. */
+export const SEQUENCE_EXAMPLE = {
+  enabled: true,
+  priority: 10,
+  match: { min_pred_prob: 0.7, intents: ["lead_capture"], urgency: ["high"] },
+  steps: [
+    { delay: "30m", channel: "sms", template: "first-touch" },
+    { delay: "1d", channel: "email", template: "recap" },
+  ],
+  send_window: {
+    timezone: "America/New_York",
+    days: ["mon", "tue", "wed", "thu", "fri"],
+    start: "09:00",
+    end: "18:00",
+  },
+  stop_on: ["booked", "unqualified", "spam"],
+} satisfies z.input<typeof SequenceRequest>;
+
 /** Body of `PUT /v1/sequences/:name`. */
-export const Sequence = z
-  .strictObject(sequenceShape("strict"))
-  .meta({ id: "Sequence", description: "Body of PUT /v1/sequences/:name" });
+export const Sequence = SequenceRequest.meta({
+  id: "Sequence",
+  description: "Body of PUT /v1/sequences/:name",
+  examples: [SEQUENCE_EXAMPLE],
+});
 export type Sequence = z.output<typeof Sequence>;
 
 /** A sequence as stored in the `sequences` KV bucket under `<tenant>.<name>`. */

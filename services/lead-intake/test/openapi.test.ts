@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
+import { SEQUENCE_EXAMPLE } from "@followup/contracts";
 import { type NatsServer, startNatsServer } from "@followup/nats-harness";
 import { webhookHeaders } from "@followup/service-kit";
 import { publishDeadLetter } from "@followup/system-tests/support";
@@ -176,6 +177,12 @@ describe("GET /openapi.json", () => {
     // No body replays them all: the document must not say a body is required.
     expect(replay?.requestBody?.required).toBe(false);
     expect(document.paths["/v1/lead"]?.post?.requestBody?.required).toBe(true);
+  });
+
+  it("shows the issue's sequence as the example of a sequence's body", () => {
+    const body = dereferenced.paths["/v1/sequences/{name}"]?.put?.requestBody?.content["application/json"]
+      ?.schema as { examples?: unknown[] } | undefined;
+    expect(body?.examples).toEqual([SEQUENCE_EXAMPLE]);
   });
 });
 

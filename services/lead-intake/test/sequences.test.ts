@@ -1,6 +1,7 @@
 import {
   MAX_SEQUENCE_STEPS,
   MAX_SEQUENCES_PER_TENANT,
+  SEQUENCE_EXAMPLE,
   SequenceList,
   SequenceRecord,
   SequenceView,
@@ -33,22 +34,7 @@ afterAll(async () => {
 });
 
 /** The issue's example. */
-const EXAMPLE = {
-  enabled: true,
-  priority: 10,
-  match: { min_pred_prob: 0.7, intents: ["lead_capture"], urgency: ["high"] },
-  steps: [
-    { delay: "30m", channel: "sms", template: "first-touch" },
-    { delay: "1d", channel: "email", template: "recap" },
-  ],
-  send_window: {
-    timezone: "America/New_York",
-    days: ["mon", "tue", "wed", "thu", "fri"],
-    start: "09:00",
-    end: "18:00",
-  },
-  stop_on: ["booked", "unqualified", "spam"],
-};
+const EXAMPLE = SEQUENCE_EXAMPLE;
 
 let counter = 0;
 /** A name no other test uses, so no test reads another's leftovers. */
@@ -188,50 +174,95 @@ describe("PUT, GET, list, replace and delete against a real nats-server", () => 
 });
 
 describe("validation: every bad field named with its rule, nothing stored", () => {
-  const step = { delay: "30m", channel: "sms" };
+  /** The issue's example with one field broken: the only field the answer may name. */
+  interface Example {
+    steps: { delay: string; channel: string; template?: string }[];
+    send_window: { timezone?: string; days: string[]; start: string; end: string };
+    stop_on: string[];
+    [field: string]: unknown;
+  }
+  const broken = (edit: (body: Example) => void): Example => {
+    const body: Example = structuredClone(EXAMPLE);
+    edit(body);
+    return body;
+  };
   it.each([
     [
       "an unparseable delay",
-      { steps: [step, { ...step, delay: "30x" }] },
+      broken((b) => {
+        b.steps[1]!.delay = "1 fortnight";
+      }),
       "steps.1.delay",
-      '"30x": expected',
+      '"1 fortnight": expected',
     ],
     [
       "more than 20 steps",
-      { steps: Array.from({ length: MAX_SEQUENCE_STEPS + 1 }, (_, i) => ({ ...step, delay: `${i + 1}h` })) },
+      broken((b) => {
+        b.steps = Array.from({ length: MAX_SEQUENCE_STEPS + 1 }, (_, i) => ({
+          delay: `${(i + 1) * 10}m`,
+          channel: "email",
+          template: "recap",
+        }));
+      }),
       "steps",
-      "at most 20 steps",
+      `at most ${MAX_SEQUENCE_STEPS} steps`,
     ],
     [
       "a window whose end is not after its start",
-      { steps: [step], send_window: { start: "18:00", end: "09:00" } },
+      broken((b) => {
+        b.send_window.end = "08:30";
+      }),
       "send_window.end",
-      "must be after start (18:00)",
+      "must be after start (09:00)",
     ],
     [
       "an unknown IANA time zone",
-      { steps: [step], send_window: { timezone: "Mars/Olympus", start: "09:00", end: "18:00" } },
+      broken((b) => {
+        b.send_window.timezone = "America/Gotham";
+      }),
       "send_window.timezone",
       "IANA time zone",
     ],
     [
       "an unknown weekday",
-      { steps: [step], send_window: { days: ["mon", "caturday"], start: "09:00", end: "18:00" } },
-      "send_window.days.1",
+      broken((b) => {
+        b.send_window.days = ["mon", "tue", "funday"];
+      }),
+      "send_window.days.2",
       "mon, tue, wed, thu, fri, sat, sun",
     ],
-    ["an unknown outcome", { steps: [step], stop_on: ["booked", "won"] }, "stop_on.1", "booked"],
-    ["a channel that is not registered", { steps: [{ ...step, channel: "fax" }] }, "steps.0.channel", "sms"],
-    ["an unknown field", { ...EXAMPLE, priorty: 3 }, "(root)", "priorty"],
+    [
+      "an unknown outcome",
+      broken((b) => {
+        b.stop_on = ["booked", "vanished"];
+      }),
+      "stop_on.1",
+      "booked",
+    ],
+    [
+      "a channel that is not registered",
+      broken((b) => {
+        b.steps[0]!.channel = "pager";
+      }),
+      "steps.0.channel",
+      "hook, sms, email, slack",
+    ],
+    [
+      "an unknown field",
+      broken((b) => {
+        b.priorty = 3;
+      }),
+      "(root)",
+      "priorty",
+    ],
   ])("%s: 400 validation_error naming the field and the rule", async (_what, body, path, rule) => {
     const name = fresh("invalid");
     const res = await put(name, body);
     expect(res.status).toBe(400);
     expect(res.body.error?.code).toBe("validation_error");
     const details = detailsOf(res);
-    const detail = details.find((d) => d.path === path);
-    expect(detail, JSON.stringify(details)).toBeDefined();
-    expect(detail!.message).toContain(rule);
+    expect(details.map((d) => d.path)).toEqual([path]);
+    expect(details[0]!.message).toContain(rule);
     expect(res.body.error?.message).toContain(path);
     expect(await storedValue("acme", name)).toBeNull();
     expect((await get(name)).status).toBe(404);
