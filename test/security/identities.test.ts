@@ -86,6 +86,30 @@ describe("the engine under its broker identities", () => {
     expectNoViolation(live);
   });
 
+  it("keeps a tenant's sequences under lead-intake's identity: put, If-Match, list, delete", async () => {
+    const live = engine!;
+    const body = { steps: [{ delay: "30m", channel: "sms", template: "first-touch" }] };
+    const created = await live.api.request<{ data: { revision: number } }>("PUT", "/v1/sequences/identity", {
+      body,
+    });
+    expect(created.status).toBe(201);
+    const revision = created.body.data.revision;
+    const replaced = await live.api.request("PUT", "/v1/sequences/identity", {
+      body: { ...body, priority: 5 },
+      headers: { "if-match": `"${revision}"` },
+    });
+    expect(replaced.status).toBe(200);
+    const listed = await live.api.request<{ data: { sequences: { name: string; priority: number }[] } }>(
+      "GET",
+      "/v1/sequences",
+    );
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.sequences.map((s) => [s.name, s.priority])).toContainEqual(["identity", 5]);
+    expect((await live.api.request("DELETE", "/v1/sequences/identity")).status).toBe(200);
+    expect((await live.api.request("GET", "/v1/sequences/identity")).status).toBe(404);
+    expectNoViolation(live);
+  });
+
   it("cancels on a stopping outcome, dead-letters a refused follow-up and replays it", async () => {
     const live = engine!;
     const cancelled = await live.api.postLead(REFERENCE_LEADS.high);

@@ -6,6 +6,7 @@ import {
   HookReceipt,
   type ParsedSubject,
   parseSubject,
+  SequenceRecord,
   StoredLead,
   type Topology,
   topology,
@@ -143,24 +144,46 @@ export function countByKind(messages: readonly RecordedMessage[]): Record<string
   return counts;
 }
 
+/** What a record schema gives: the record, or the issues that break it. */
+interface RecordSchema<T> {
+  safeParse(
+    value: unknown,
+  ):
+    | { success: true; data: T }
+    | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}
+
+/** Parses a record; gives its issues, or the `<tenant>.<id>` its fields say its key begins with. */
+function recordCheck<T>(schema: RecordSchema<T>, keyOf: (record: T) => string) {
+  return (json: unknown): { issues: string[] } | { key: string } => {
+    const result = schema.safeParse(json);
+    if (result.success) return { key: keyOf(result.data) };
+    return {
+      issues: result.error.issues.map((issue) => `${issue.path.map(String).join(".")}: ${issue.message}`),
+    };
+  };
+}
+
 /**
- * Every record in the KV buckets (`leads`, `followup_plans`, `hook_receipts`) checked against
- * StoredLead, FollowupPlan and HookReceipt; returns `<bucket>/<key>: problem` lines and how many
- * records were read.
+ * Every record in the KV buckets (`leads`, `followup_plans`, `hook_receipts`, `sequences`) checked
+ * against StoredLead, FollowupPlan, HookReceipt and SequenceRecord, and against its key (tenant and
+ * lead id, or tenant and name); returns `<bucket>/<key>: problem` lines and how many records were read.
  */
 export async function storedRecordProblems(
   nc: NatsConnection,
   topo: Topology = topology(),
 ): Promise<{ checked: number; problems: string[] }> {
-  const schemas = [
-    [topo.buckets.leads.bucket, StoredLead],
-    [topo.buckets.plans.bucket, FollowupPlan],
-    [topo.buckets.receipts.bucket, HookReceipt],
+  const byLead = (r: { tenant: string; lead_id: string }) => `${r.tenant}.${r.lead_id}`;
+  const checks = [
+    [topo.buckets.leads.bucket, recordCheck(StoredLead, byLead)],
+    [topo.buckets.plans.bucket, recordCheck(FollowupPlan, byLead)],
+    [topo.buckets.receipts.bucket, recordCheck(HookReceipt, byLead)],
+    [topo.buckets.sequences.bucket, recordCheck(SequenceRecord, (r) => `${r.tenant}.${r.name}`)],
   ] as const;
   const problems: string[] = [];
   let checked = 0;
   const kvm = new Kvm(nc);
-  for (const [bucket, schema] of schemas) {
+  for (const [bucket, check] of checks) {
     const kv = await kvm.open(bucket);
     for await (const key of await kv.keys()) {
       const entry = await kv.get(key);
@@ -173,14 +196,11 @@ export async function storedRecordProblems(
         problems.push(`${bucket}/${key}: not JSON`);
         continue;
       }
-      const result = schema.safeParse(json);
-      if (!result.success) {
-        for (const issue of result.error.issues)
-          problems.push(`${bucket}/${key}: ${issue.path.join(".")}: ${issue.message}`);
-      } else if (`${result.data.tenant}.${result.data.lead_id}` !== key.split(".").slice(0, 2).join(".")) {
-        problems.push(
-          `${bucket}/${key}: tenant/lead_id ${result.data.tenant}.${result.data.lead_id} do not match the key`,
-        );
+      const outcome = check(json);
+      if ("issues" in outcome) {
+        for (const issue of outcome.issues) problems.push(`${bucket}/${key}: ${issue}`);
+      } else if (outcome.key !== key.split(".").slice(0, 2).join(".")) {
+        problems.push(`${bucket}/${key}: the record names ${outcome.key}, which does not match the key`);
       }
     }
   }

@@ -36,6 +36,8 @@ export const ERROR_CODES = [
   "headers_too_large",
   "invalid_signature",
   "conflict",
+  /** 412: an If-Match named a revision that is not the current one (or the record does not exist). */
+  "revision_mismatch",
   "service_unavailable",
   "internal_error",
 ] as const;
@@ -167,6 +169,27 @@ export const LeadParams = z
   .object({ id: Token })
   .meta({ id: "LeadParams", description: "Path parameters of /v1/lead/:id" });
 export type LeadParams = z.infer<typeof LeadParams>;
+
+const REVISION_LIST = /^\s*(\*|"?[1-9]\d{0,15}"?(\s*,\s*"?[1-9]\d{0,15}"?)*)\s*$/;
+
+/**
+ * Headers of a conditional write (`PUT`, `DELETE` of a stored record): `If-Match` names the
+ * revision (the ETag) the caller read, quoted or not, several separated by commas, or `*` for any
+ * current one. The other headers pass through untouched.
+ */
+export const ConditionalHeaders = z.looseObject({
+  "if-match": z
+    .string()
+    .regex(
+      REVISION_LIST,
+      'must be a revision such as "12" (quotes optional), several separated by commas, or *',
+    )
+    .optional()
+    .describe(
+      "The revision (ETag) the change is based on; another current revision is 412 revision_mismatch",
+    ),
+});
+export type ConditionalHeaders = z.infer<typeof ConditionalHeaders>;
 
 /** At most this many dead letters per listing, and per replay call. */
 export const DEAD_LETTER_LIMIT_MAX = 1000;

@@ -11,7 +11,7 @@ import {
 import { EVENT_SCHEMAS } from "./events.js";
 import { LeadRequest, OutcomeRequest, StoredLead } from "./lead.js";
 import { FollowupPlan, HookReceipt } from "./records.js";
-import { Sequence, SequenceRecord } from "./sequences.js";
+import { Sequence, SequenceList, SequenceRecord, SequenceView } from "./sequences.js";
 
 /** Every schema that is a contract of record, by the file name its JSON Schema is written to. */
 export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
@@ -23,6 +23,8 @@ export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
   HookReceipt,
   Sequence,
   SequenceRecord,
+  SequenceView,
+  SequenceList,
   HookPayload,
   HookAck,
   LeadAccepted,

@@ -105,6 +105,7 @@ function servicePermissions(identity: ServiceIdentity, topo: Topology): Permissi
     publish.add(`${API}.STREAM.INFO.${kvStream}`);
     if (access.writers.includes(identity)) publish.add(`$KV.${name}.>`);
     if (access.readers.includes(identity)) for (const s of readSubjects(kvStream)) publish.add(s);
+    if (access.watchers.includes(identity)) for (const s of watchSubjects(kvStream)) publish.add(s);
   }
   return {
     publish: { allow: [...publish] },
@@ -115,6 +116,22 @@ function servicePermissions(identity: ServiceIdentity, topo: Topology): Permissi
 /** Reading a stream's stored messages: a get by sequence or subject, direct or through the leader. */
 function readSubjects(stream: string): string[] {
   return [`${API}.STREAM.MSG.GET.${stream}`, `${API}.DIRECT.GET.${stream}`, `${API}.DIRECT.GET.${stream}.>`];
+}
+
+/**
+ * Watching a bucket (nats.js `kv.watch()`): an ordered push consumer of the watcher's own, created
+ * with its name (and its filter, when it has one) in the subject and re-created after a gap, its
+ * info read, deleted when the watch stops; the server's flow-control requests are answered on
+ * `$JS.FC.<stream>.>`. Deliveries come to the watcher's inbox. Only on the bucket's own stream.
+ */
+function watchSubjects(stream: string): string[] {
+  return [
+    `${API}.CONSUMER.CREATE.${stream}.*`,
+    `${API}.CONSUMER.CREATE.${stream}.*.>`,
+    `${API}.CONSUMER.INFO.${stream}.*`,
+    `${API}.CONSUMER.DELETE.${stream}.*`,
+    `$JS.FC.${stream}.>`,
+  ];
 }
 
 /** Operators watching the engine: every family of subjects the topology stores or republishes. */

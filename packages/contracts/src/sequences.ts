@@ -2,6 +2,7 @@ import { z } from "zod";
 import { Intent, OUTCOMES, type Outcome, Sentiment, STOPPING_OUTCOMES, Token, Urgency } from "./lead.js";
 import { parseDelay, ScheduleError, strategyName } from "./schedule.js";
 import { SendWindow } from "./send-window.js";
+import { assertToken } from "./subjects.js";
 
 /**
  * Sequences: a tenant's follow-up rules, in the `sequences` KV bucket under `<tenant>.<name>`.
@@ -15,6 +16,13 @@ export const KnownChannel = z.enum(KNOWN_CHANNELS, { error: `must be one of ${KN
 export type KnownChannel = z.infer<typeof KnownChannel>;
 
 export const MAX_SEQUENCE_STEPS = 20;
+
+/**
+ * The most sequences a tenant may have. A tenant's are read in one direct get of the last value
+ * of each key, which nats-server answers for at most 1024 keys ("too many results" beyond), and
+ * the scheduler matches every lead against all of them.
+ */
+export const MAX_SEQUENCES_PER_TENANT = 100;
 
 const NAME_RULE = "must be 1-64 characters of a-z, 0-9, '_' or '-'";
 /** A sequence's name: lower case, so `<tenant>.<name>` is one key however a caller spells it. */
@@ -121,10 +129,32 @@ function sequenceShape(nested: "strict" | "loose") {
   };
 }
 
+const SequenceRequest = z.strictObject(sequenceShape("strict"));
+
+/** A sequence as the issue that introduced them shows one: the example of the API documents. */
+export const SEQUENCE_EXAMPLE = {
+  enabled: true,
+  priority: 10,
+  match: { min_pred_prob: 0.7, intents: ["lead_capture"], urgency: ["high"] },
+  steps: [
+    { delay: "30m", channel: "sms", template: "first-touch" },
+    { delay: "1d", channel: "email", template: "recap" },
+  ],
+  send_window: {
+    timezone: "America/New_York",
+    days: ["mon", "tue", "wed", "thu", "fri"],
+    start: "09:00",
+    end: "18:00",
+  },
+  stop_on: ["booked", "unqualified", "spam"],
+} satisfies z.input<typeof SequenceRequest>;
+
 /** Body of `PUT /v1/sequences/:name`. */
-export const Sequence = z
-  .strictObject(sequenceShape("strict"))
-  .meta({ id: "Sequence", description: "Body of PUT /v1/sequences/:name" });
+export const Sequence = SequenceRequest.meta({
+  id: "Sequence",
+  description: "Body of PUT /v1/sequences/:name",
+  examples: [SEQUENCE_EXAMPLE],
+});
 export type Sequence = z.output<typeof Sequence>;
 
 /** A sequence as stored in the `sequences` KV bucket under `<tenant>.<name>`. */
@@ -140,6 +170,41 @@ export type SequenceRecord = z.output<typeof SequenceRecord>;
 
 /** A record as read from the bucket, with the KV revision it was read at (for If-Match and plans). */
 export type StoredSequence = SequenceRecord & { revision: number };
+
+/** The key of a tenant's sequence in the `sequences` bucket. */
+export function sequenceKey(tenant: string, name: string): string {
+  return `${assertToken("tenant", tenant)}.${SequenceName.parse(name)}`;
+}
+
+/** `/v1/sequences/:name`: the sequence named by the path. */
+export const SequenceParams = z
+  .object({ name: SequenceName })
+  .meta({ id: "SequenceParams", description: "Path parameters of /v1/sequences/:name" });
+export type SequenceParams = z.infer<typeof SequenceParams>;
+
+/** A stored sequence as the API shows it: the record less its tenant (the caller's), with its revision. */
+export const SequenceView = z
+  .object(SequenceRecord.shape)
+  .omit({ tenant: true })
+  .extend({
+    revision: z
+      .number()
+      .int()
+      .min(1)
+      .describe("The revision it was read at, also its ETag: If-Match it to replace or delete only this one"),
+  })
+  .meta({ id: "SequenceView", description: "data of the responses to GET and PUT /v1/sequences/:name" });
+export type SequenceView = z.infer<typeof SequenceView>;
+
+export const SequenceList = z
+  .object({ count: z.number().int().min(0), sequences: z.array(SequenceView) })
+  .meta({ id: "SequenceList", description: "data of the response to GET /v1/sequences" });
+export type SequenceList = z.infer<typeof SequenceList>;
+
+export const SequenceDeleted = z
+  .object({ name: SequenceName, deleted: z.literal(true) })
+  .meta({ id: "SequenceDeleted", description: "data of the response to DELETE /v1/sequences/:name" });
+export type SequenceDeleted = z.infer<typeof SequenceDeleted>;
 
 /**
  * What the scheduler enrols a lead in: a stored sequence, or the built-in one (whose channel is

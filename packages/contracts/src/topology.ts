@@ -31,8 +31,13 @@ export interface StreamAccess {
 export interface BucketAccess {
   /** Put, create, update (and so delete) keys. */
   writers: readonly ServiceIdentity[];
-  /** Get keys, and read the bucket's messages by subject. */
+  /** Get keys, and read the bucket's messages by subject (the last of each key under a filter too). */
   readers: readonly ServiceIdentity[];
+  /**
+   * Watch the bucket's keys: each watch is an ordered consumer of the client's own on the bucket's
+   * stream, created, read and deleted by it, delivering to its inbox.
+   */
+  watchers: readonly ServiceIdentity[];
 }
 
 export type Retention = "limits" | "workqueue" | "interest";
@@ -250,7 +255,11 @@ export function topology(options: TopologyOptions = {}) {
       history: 5,
       ttlMs: 0,
       replicas,
-      access: { writers: ["lead-intake"], readers: ["lead-intake", "scheduler", "dispatcher"] },
+      access: {
+        writers: ["lead-intake"],
+        readers: ["lead-intake", "scheduler", "dispatcher"],
+        watchers: [],
+      },
     },
     plans: {
       bucket: "followup_plans",
@@ -258,7 +267,7 @@ export function topology(options: TopologyOptions = {}) {
       history: 5,
       ttlMs: 0,
       replicas,
-      access: { writers: ["scheduler"], readers: ["scheduler", "lead-intake"] },
+      access: { writers: ["scheduler"], readers: ["scheduler", "lead-intake"], watchers: [] },
     },
     receipts: {
       bucket: "hook_receipts",
@@ -266,7 +275,17 @@ export function topology(options: TopologyOptions = {}) {
       history: 1,
       ttlMs: 30 * DAY,
       replicas,
-      access: { writers: ["lead-intake"], readers: ["lead-intake"] },
+      access: { writers: ["lead-intake"], readers: ["lead-intake"], watchers: [] },
+    },
+    sequences: {
+      bucket: "sequences",
+      description: "Each tenant's follow-up sequences, by <tenant>.<name>",
+      history: 5,
+      ttlMs: 0,
+      replicas,
+      // lead-intake serves /v1/sequences; the scheduler reads a tenant's sequences when it plans,
+      // and watches the bucket so that an edit reaches the next lead without a read per lead.
+      access: { writers: ["lead-intake"], readers: ["lead-intake", "scheduler"], watchers: ["scheduler"] },
     },
   } satisfies Record<string, BucketSpec>;
 

@@ -7,6 +7,7 @@ import {
   KNOWN_CHANNELS,
   MAX_SEQUENCE_STEPS,
   matchSequence,
+  SEQUENCE_EXAMPLE,
   Sequence,
   type SequenceLead,
   SequenceName,
@@ -39,6 +40,10 @@ function issues(input: unknown): { path: string; message: string }[] {
 }
 
 describe("Sequence validation", () => {
+  it("documents the issue's example (SEQUENCE_EXAMPLE is it, letter for letter)", () => {
+    expect(SEQUENCE_EXAMPLE).toEqual(example);
+  });
+
   it("accepts the issue's example unchanged", () => {
     expect(Sequence.parse(example)).toEqual(example);
     expect(sequenceDelays(Sequence.parse(example))).toEqual([1800, 86_400]);

@@ -1,5 +1,6 @@
 import {
   authorizationConfig,
+  bucketStream,
   IDENTITIES,
   type Identity,
   inboxPrefixOf,
@@ -123,6 +124,29 @@ describe("broker identities against a real nats-server", () => {
       expect(ack.stream).toBe(topo.streams.leads.name);
     });
 
+    it("writes a sequence with compare-and-set, reads it, and lists a tenant's with one direct get", async () => {
+      const nc = as("lead-intake");
+      const kv = await new Kvm(nc).open(topo.buckets.sequences.bucket);
+      const revision = await kv.create("acme.welcome", encode({ steps: [] }));
+      const updated = await kv.update("acme.welcome", encode({ steps: [1] }), revision);
+      await kv.put("acme.recap", encode({ steps: [2] }));
+      await kv.put("globex.welcome", encode({ steps: [3] }));
+      expect((await kv.get("acme.welcome"))?.revision).toBe(updated);
+      const jsm = await jetstreamManager(nc);
+      const listed: string[] = [];
+      const last = await jsm.direct.getLastMessagesFor(bucketStream(topo.buckets.sequences.bucket), {
+        multi_last: [`$KV.${topo.buckets.sequences.bucket}.acme.*`],
+      });
+      for await (const message of last) listed.push(message.subject);
+      expect(listed.sort()).toEqual(["$KV.sequences.acme.recap", "$KV.sequences.acme.welcome"]);
+      await kv.delete("acme.recap", { previousSeq: (await kv.get("acme.recap"))!.revision });
+    });
+
+    it("may not watch the sequences bucket (the scheduler does)", async () => {
+      const kv = await new Kvm(as("lead-intake")).open(topo.buckets.sequences.bucket);
+      await expectRefused(kv.watch());
+    });
+
     it("may not purge the timer stream", async () => {
       const jsm = await jetstreamManager(as("lead-intake"));
       await expectRefused(jsm.streams.purge(topo.streams.timers.name, { filter: "followup.timer.acme.>" }));
@@ -151,6 +175,31 @@ describe("broker identities against a real nats-server", () => {
         filter: subjects.followupsOfLead("timer", "acme", "L-sched"),
       });
       expect(purged.purged).toBe(1);
+    });
+
+    it("watches the sequences bucket: lead-intake's edit reaches it", async () => {
+      const kv = await new Kvm(as("scheduler")).open(topo.buckets.sequences.bucket);
+      const watch = await kv.watch({ key: "acme.*" });
+      const seen: string[] = [];
+      const done = (async () => {
+        for await (const entry of watch) {
+          seen.push(`${entry.key}@${entry.operation}`);
+          if (entry.key === "acme.watched") return;
+        }
+      })();
+      const writer = await new Kvm(as("lead-intake")).open(topo.buckets.sequences.bucket);
+      await writer.put("acme.watched", encode({ steps: [] }));
+      await waitFor(() => seen.includes("acme.watched@PUT"), {
+        description: "the scheduler's watch to see the sequence lead-intake wrote",
+      });
+      watch.stop();
+      await done;
+      expect((await kv.get("acme.watched"))?.json()).toEqual({ steps: [] });
+    });
+
+    it("may not write the sequences bucket", async () => {
+      const kv = await new Kvm(as("scheduler")).open(topo.buckets.sequences.bucket);
+      await expectRefused(kv.put("acme.rogue", encode({})));
     });
 
     it("may not write the leads bucket, nor read the hook receipts", async () => {

@@ -66,6 +66,7 @@ describe("provisionTopology (real nats-server)", () => {
         "KV_followup_plans",
         "KV_hook_receipts",
         "KV_leads",
+        "KV_sequences",
         "LEADS",
       ].sort(),
     );

@@ -18,6 +18,7 @@ import { hookRoom } from "./hook/index.js";
 import { validatorCompiler } from "./http/validation.js";
 import { leadsRoom } from "./leads/index.js";
 import { queueRoom } from "./queue/index.js";
+import { sequencesRoom } from "./sequences/index.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -39,6 +40,12 @@ declare module "fastify" {
     rawBody?: boolean;
     /** What the route's path parameters name: one that fails its schema is `<resource> not found`. */
     resource?: string;
+    /**
+     * What a path parameter that fails its schema is: `not_found` (the default: an id the caller
+     * was given, which could name nothing) or `validation_error` (a name the caller chooses, told
+     * the rule it broke).
+     */
+    invalidParams?: "not_found" | "validation_error";
   }
 }
 
@@ -78,6 +85,7 @@ const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   await app.register(hookRoom, deps);
   await app.register(queueRoom, deps);
   await app.register(deadLettersRoom, deps);
+  await app.register(sequencesRoom, deps);
 };
 
 /**
@@ -139,10 +147,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler(async (err, request, reply) => {
-    const { resource } = request.routeOptions.config;
+    const { resource, invalidParams } = request.routeOptions.config;
     const mapped = mapError(err, {
       bodyLimitBytes: deps.config.BODY_LIMIT_BYTES,
       ...(resource !== undefined ? { resource } : {}),
+      ...(invalidParams !== undefined ? { invalidParams } : {}),
     });
     request.errorCode = mapped.code;
     if (mapped.internal) request.log.error({ err, route: routeOf(request) }, "request_failed");

@@ -20,6 +20,7 @@ export interface BrokerHandles {
   leads: KV;
   plans: KV;
   receipts: KV;
+  sequences: KV;
 }
 
 /**
@@ -47,12 +48,13 @@ export class Broker {
     const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
     const kvm = new Kvm(js);
     const { buckets } = this.topology;
-    const [leads, plans, receipts] = await Promise.all([
+    const [leads, plans, receipts, sequences] = await Promise.all([
       kvm.open(buckets.leads.bucket),
       kvm.open(buckets.plans.bucket),
       kvm.open(buckets.receipts.bucket),
+      kvm.open(buckets.sequences.bucket),
     ]);
-    this.#handles = { nc, js, jsm, topology: this.topology, leads, plans, receipts };
+    this.#handles = { nc, js, jsm, topology: this.topology, leads, plans, receipts, sequences };
     this.#setConnected(!nc.isClosed(), "NATS connection closed");
     void this.#follow(nc);
   }

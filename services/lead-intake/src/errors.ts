@@ -134,6 +134,7 @@ function statusCodeOf(err: unknown): number | undefined {
 /** What a request part that fails its route's schema is called in the message. */
 const VALIDATED_PARTS: Record<string, string> = {
   body: "request body",
+  params: "path",
   querystring: "query",
   headers: "headers",
 };
@@ -142,12 +143,19 @@ const VALIDATED_PARTS: Record<string, string> = {
  * A request part that failed its route's schema (http/validation.ts hands fastify the ZodError,
  * fastify adds which part): a validation_error naming each field, except a path parameter, which
  * could name nothing that exists, so it is not found (`<resource> not found`, as when it is
- * looked up and missing).
+ * looked up and missing), unless the route says its parameters are names the caller chooses.
  */
-function schemaFailure(err: z.ZodError, resource: string | undefined): HttpError {
+function schemaFailure(err: z.ZodError, limits: ErrorLimits): HttpError {
   const part = (err as { validationContext?: unknown }).validationContext;
-  if (part === "params") return notFound(resource);
+  if (part === "params" && limits.invalidParams !== "validation_error") return notFound(limits.resource);
   return validationError(err, typeof part === "string" ? VALIDATED_PARTS[part] : undefined);
+}
+
+/** What the error handler knows of the route: the body limit, what its path names and how. */
+export interface ErrorLimits {
+  bodyLimitBytes: number;
+  resource?: string;
+  invalidParams?: "not_found" | "validation_error";
 }
 
 /**
@@ -156,11 +164,8 @@ function schemaFailure(err: z.ZodError, resource: string | undefined): HttpError
  * the broker's failures get the contract's codes; anything else is an internal error whose
  * message is not shown (it is logged instead). `resource` is what the route's path names.
  */
-export function mapError(
-  thrown: unknown,
-  limits: { bodyLimitBytes: number; resource?: string },
-): MappedError {
-  const err = thrown instanceof z.ZodError ? schemaFailure(thrown, limits.resource) : thrown;
+export function mapError(thrown: unknown, limits: ErrorLimits): MappedError {
+  const err = thrown instanceof z.ZodError ? schemaFailure(thrown, limits) : thrown;
   if (err instanceof HttpError) {
     return {
       status: err.status,

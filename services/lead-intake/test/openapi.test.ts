@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
+import { SEQUENCE_EXAMPLE } from "@followup/contracts";
 import { type NatsServer, startNatsServer } from "@followup/nats-harness";
 import { webhookHeaders } from "@followup/service-kit";
 import { publishDeadLetter } from "@followup/system-tests/support";
@@ -98,7 +99,7 @@ describe("GET /openapi.json", () => {
     const served = servedRoutes(intake.app.printRoutes({ commonPrefix: false }));
     const documented = operations(document).map(({ method, path }) => `${method.toUpperCase()} ${path}`);
     const api = (route: string) => / \/(v1|ops)\//.test(route);
-    expect(served.filter(api).length).toBe(7);
+    expect(served.filter(api).length).toBe(11);
     expect(documented.filter(api).sort()).toEqual(served.filter(api).sort());
     expect([...documented].sort()).toEqual([...served].sort());
   });
@@ -118,6 +119,10 @@ describe("GET /openapi.json", () => {
       "GET /ops/followup/queue": "getQueue",
       "GET /ops/dead-letters": "listDeadLetters",
       "POST /ops/dead-letters/replay": "replayDeadLetters",
+      "GET /v1/sequences": "listSequences",
+      "GET /v1/sequences/{name}": "getSequence",
+      "PUT /v1/sequences/{name}": "putSequence",
+      "DELETE /v1/sequences/{name}": "deleteSequence",
     };
     for (const [route, operationId] of Object.entries(expected)) {
       expect(ids[route]?.operationId, route).toBe(operationId);
@@ -173,10 +178,18 @@ describe("GET /openapi.json", () => {
     expect(replay?.requestBody?.required).toBe(false);
     expect(document.paths["/v1/lead"]?.post?.requestBody?.required).toBe(true);
   });
+
+  it("shows the issue's sequence as the example of a sequence's body", () => {
+    const body = dereferenced.paths["/v1/sequences/{name}"]?.put?.requestBody?.content["application/json"]
+      ?.schema as { examples?: unknown[] } | undefined;
+    expect(body?.examples).toEqual([SEQUENCE_EXAMPLE]);
+  });
 });
 
+type Method = "GET" | "POST" | "PUT" | "DELETE";
+
 interface Capture {
-  method: "GET" | "POST";
+  method: Method;
   /** The path as the document names it. */
   path: string;
   status: number;
@@ -188,7 +201,7 @@ const captures: Capture[] = [];
 
 async function call(
   target: string,
-  method: "GET" | "POST",
+  method: Method,
   documented: string,
   url: string,
   init: { headers?: Record<string, string>; body?: string } = {},
@@ -363,6 +376,48 @@ describe("every route, driven once over HTTP, answers what the document says", (
       ).status,
     ];
     expect(offlineStatuses).toEqual([503, 503, 200, 429]);
+  });
+
+  it("captures the sequences routes: created, replaced, read, listed, deleted, and their failures", async () => {
+    const one = "/v1/sequences/{name}";
+    const url = "/v1/sequences/openapi-welcome";
+    const body = JSON.stringify({
+      priority: 10,
+      match: { min_pred_prob: 0.7 },
+      steps: [
+        { delay: "30m", channel: "sms", template: "first-touch" },
+        { delay: "1d", channel: "email" },
+      ],
+      send_window: { timezone: "America/New_York", days: ["mon", "fri"], start: "09:00", end: "18:00" },
+    });
+    const created = await call(base, "PUT", one, url, { headers: keyed(), body });
+    expect(created.status).toBe(201);
+    const revision = (created.body as { data: { revision: number } }).data.revision;
+    const statuses = [
+      (await call(base, "PUT", one, url, { headers: { ...keyed(), "if-match": `"${revision}"` }, body }))
+        .status,
+      (await call(base, "PUT", one, url, { headers: { ...keyed(), "if-match": `"${revision}"` }, body }))
+        .status,
+      (
+        await call(base, "PUT", one, url, {
+          headers: keyed(),
+          body: JSON.stringify({ steps: [{ delay: "30x", channel: "fax" }] }),
+        })
+      ).status,
+      (await call(base, "PUT", one, url, { body })).status,
+      (await call(base, "GET", one, url, { headers: keyed() })).status,
+      (await call(base, "GET", one, url, { headers: keyed(GLOBEX_KEY) })).status,
+      (await call(base, "GET", one, "/v1/sequences/Not_Valid", { headers: keyed() })).status,
+      (await call(base, "GET", "/v1/sequences", "/v1/sequences", { headers: keyed() })).status,
+      (await call(base, "GET", "/v1/sequences", "/v1/sequences")).status,
+      (await call(base, "DELETE", one, url, { headers: { "x-api-key": ACME_KEY, "if-match": "1" } })).status,
+      (await call(base, "DELETE", one, url, { headers: { "x-api-key": ACME_KEY } })).status,
+      (await call(base, "DELETE", one, url, { headers: { "x-api-key": ACME_KEY } })).status,
+      (await call(offlineBase, "PUT", one, url, { headers: keyed(), body })).status,
+    ];
+    expect(statuses).toEqual([200, 412, 400, 401, 200, 404, 400, 200, 401, 412, 200, 404, 503]);
+    const listed = captures.find((c) => c.path === "/v1/sequences" && c.status === 200)!;
+    expect((listed.body as { data: { count: number } }).data.count).toBe(1);
   });
 
   it("matches each captured body to the document's schema for its path, method and status", () => {

@@ -15,6 +15,8 @@ const ERROR_MEANINGS = {
   400: "validation_error naming each bad field (details), or invalid_json",
   401: "unauthorized: the x-api-key is missing or unknown",
   404: "not_found: nothing of the caller's tenant has this id",
+  409: "conflict: the request cannot be applied to what is stored (the message says why)",
+  412: "revision_mismatch: If-Match names a revision that is not the current one (or there is none)",
   413: "payload_too_large: the body is larger than BODY_LIMIT_BYTES",
   415: "unsupported_media_type: the body is not application/json",
   429: "rate_limited: the key's requests per minute are spent (Retry-After says when to retry)",
