@@ -1,0 +1,129 @@
+import { Agent, type Dispatcher, Pool, request } from "undici";
+
+/** Options every HTTP provider client takes. */
+export interface ProviderHttpOptions {
+  /** The whole call's deadline, from dispatch to the end of the (small) response body. */
+  timeoutMs: number;
+  /** Connections per origin, and so calls in flight to it. */
+  connections: number;
+}
+
+export const DEFAULT_PROVIDER_HTTP: ProviderHttpOptions = { timeoutMs: 10_000, connections: 16 };
+
+/** Provider bodies are small; a larger one is cut here (the status already decided). */
+const MAX_BODY_BYTES = 64 * 1024;
+
+export interface ProviderResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+export type CallResult =
+  | { ok: true; response: ProviderResponse }
+  | { ok: false; error: unknown; timedOut: boolean };
+
+/**
+ * The HTTP side of a provider client: one undici dispatcher (a keep-alive Pool for one API
+ * origin, an Agent for per-tenant URLs such as Slack webhooks) and calls with an exact deadline.
+ * A call never throws: it returns the response or the error, for the client to classify.
+ */
+export class ProviderHttp {
+  readonly #dispatcher: Dispatcher & { close(): Promise<void>; destroy(): Promise<void> };
+  readonly #timeoutMs: number;
+
+  /** `origin` pins a Pool to one API origin; without it an Agent serves any origin. */
+  constructor(options: ProviderHttpOptions, origin?: string) {
+    this.#timeoutMs = options.timeoutMs;
+    const timeouts = {
+      keepAliveTimeout: 4_000,
+      keepAliveMaxTimeout: 60_000,
+      connectTimeout: Math.min(options.timeoutMs, 5_000),
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    };
+    this.#dispatcher = origin
+      ? new Pool(origin, { connections: options.connections, pipelining: 1, ...timeouts })
+      : new Agent({ connections: options.connections, pipelining: 1, ...timeouts });
+  }
+
+  get timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
+  async post(
+    url: string,
+    headers: Record<string, string>,
+    body: string,
+    signal?: AbortSignal,
+  ): Promise<CallResult> {
+    // A per-call controller ends the call on the deadline or on the caller's abort, without
+    // composing signals onto a long-lived shutdown signal.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new DOMException(`no response within ${this.#timeoutMs} ms`, "TimeoutError"));
+    }, this.#timeoutMs);
+    const onAbort = () => controller.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const response = await request(url, {
+        dispatcher: this.#dispatcher,
+        method: "POST",
+        headers,
+        body,
+        signal: controller.signal,
+      });
+      const text = await readBounded(response.body).catch(() => "");
+      return { ok: true, response: { statusCode: response.statusCode, headers: response.headers, text } };
+    } catch (error) {
+      return { ok: false, error, timedOut };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#dispatcher.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.#dispatcher.destroy();
+  }
+}
+
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** A header's first value. */
+export function headerValue(headers: ProviderResponse["headers"], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** `base` without a trailing slash, checked to be http(s); throws naming `variable`. */
+export function baseUrl(base: string, variable: string): string {
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch {
+    throw new Error(`${variable}: expected an http(s) URL; got ${JSON.stringify(base)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new Error(`${variable}: expected an http(s) URL; got ${JSON.stringify(base)}`);
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}

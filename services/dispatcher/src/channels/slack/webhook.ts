@@ -1,0 +1,108 @@
+import { z } from "zod";
+import { classifyStatus } from "../../classify.js";
+import { parseRetryAfter } from "../../retry-after.js";
+import {
+  errorText,
+  type OutboundMessage,
+  type ProviderAnswer,
+  type ProviderClient,
+  refusedBeforeCall,
+  settingsProblems,
+  unanswered,
+} from "../provider/answer.js";
+import { DEFAULT_PROVIDER_HTTP, ProviderHttp, type ProviderHttpOptions } from "../provider/http.js";
+
+export const SLACK = "slack";
+
+/** A tenant's Slack incoming webhook. The URL is the credential: it never appears in an answer. */
+export const SlackSettings = z.object({
+  webhook_url: z
+    .string()
+    .trim()
+    .refine((url) => {
+      try {
+        const { protocol } = new URL(url);
+        return protocol === "https:" || protocol === "http:";
+      } catch {
+        return false;
+      }
+    }, "expected the webhook's https URL"),
+});
+export type SlackSettings = z.infer<typeof SlackSettings>;
+
+/** Statuses after which the webhook will never work again: revoked, channel deleted or archived. */
+const GONE = new Set([403, 404, 410]);
+
+/** Slack incoming webhooks over undici: one Agent (webhook URLs are the tenants'), `{text, blocks?}`. */
+export class SlackWebhookClient implements ProviderClient<SlackSettings> {
+  readonly provider = SLACK;
+  readonly #http: ProviderHttp;
+  readonly #now: () => Date;
+
+  constructor(options: Partial<ProviderHttpOptions> & { now?: () => Date } = {}) {
+    this.#http = new ProviderHttp({ ...DEFAULT_PROVIDER_HTTP, ...options });
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  async send(
+    settings: SlackSettings,
+    message: OutboundMessage,
+    signal?: AbortSignal,
+  ): Promise<ProviderAnswer> {
+    const checked = SlackSettings.safeParse(settings);
+    if (!checked.success)
+      return refusedBeforeCall(SLACK, "invalid_settings", settingsProblems(checked.error));
+    if (message.body.trim() === "") return refusedBeforeCall(SLACK, "invalid_message", "body: expected text");
+    const url = checked.data.webhook_url;
+    const secrets = [url, new URL(url).pathname];
+    const call = await this.#http.post(
+      url,
+      { "content-type": "application/json" },
+      JSON.stringify({ text: message.body, ...(message.blocks ? { blocks: message.blocks } : {}) }),
+      signal,
+    );
+    if (!call.ok)
+      return unanswered(SLACK, call.error, secrets, call.timedOut ? this.#http.timeoutMs : undefined);
+    const { statusCode, headers, text } = call.response;
+    const classification = classifyStatus(statusCode);
+    if (classification.kind === "delivered") return { classification, statusCode };
+    // Slack answers errors as one plain word: invalid_payload, channel_not_found, ...
+    const word = errorText(text, secrets);
+    const error = `${SLACK}: HTTP ${statusCode}${word ? `: ${word}` : ""}`;
+    const providerCode = /^[a-z_]+$/.test(word) ? { providerCode: word } : {};
+    if (classification.kind === "retry") {
+      const retryAfterMs = parseRetryAfter(headers["retry-after"], this.#now());
+      return {
+        classification,
+        statusCode,
+        error,
+        ...providerCode,
+        ...(retryAfterMs !== null ? { retryAfterMs } : {}),
+      };
+    }
+    if (GONE.has(statusCode))
+      return {
+        classification,
+        statusCode,
+        error,
+        ...providerCode,
+        permanentReason: "channel_gone",
+        effect: "mark_channel_broken",
+      };
+    return {
+      classification,
+      statusCode,
+      error,
+      ...providerCode,
+      permanentReason: statusCode === 400 ? "invalid_message" : "rejected",
+    };
+  }
+
+  close(): Promise<void> {
+    return this.#http.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.#http.destroy();
+  }
+}
