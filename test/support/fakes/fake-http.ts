@@ -111,6 +111,41 @@ export class FakeHttpServer {
   }
 }
 
+/**
+ * A fake provider: an HTTP server whose answers the subclass decides, plus a failure script of
+ * the subclass's failure kinds.
+ */
+export abstract class FakeProvider<Failure> {
+  protected readonly failures = new FailureScript<Failure>();
+  readonly #http = new FakeHttpServer((request) => this.answer(request));
+
+  /** The base URL: what TWILIO_API_URL or SENDGRID_API_URL is set to. */
+  get url(): string {
+    return this.#http.url;
+  }
+
+  /** Every request, answered or refused. */
+  get requests(): FakeRequest[] {
+    return this.#http.requests;
+  }
+
+  /** Drops the failures still scripted. */
+  clearFailures(): void {
+    this.failures.clear();
+  }
+
+  async listen(): Promise<this> {
+    await this.#http.listen();
+    return this;
+  }
+
+  close(): Promise<void> {
+    return this.#http.close();
+  }
+
+  protected abstract answer(request: SeenRequest): FakeReply;
+}
+
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): FakeReply {
   return { status, headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) };
 }

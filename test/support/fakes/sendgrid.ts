@@ -1,13 +1,5 @@
 import { randomBytes } from "node:crypto";
-import {
-  FailureScript,
-  FakeHttpServer,
-  type FakeReply,
-  json,
-  mediaType,
-  type SeenRequest,
-  single,
-} from "./fake-http.js";
+import { FakeProvider, type FakeReply, json, mediaType, type SeenRequest, single } from "./fake-http.js";
 
 /**
  * A fake SendGrid v3 Mail Send (`POST /v3/mail/send`) that checks each request as SendGrid does:
@@ -52,25 +44,13 @@ export function sendGridError(
   return json(status, { errors: errors.map((e) => ({ ...e, help: null })) }, headers);
 }
 
-export class FakeSendGrid {
+export class FakeSendGrid extends FakeProvider<{
+  failure: SendGridFailure;
+  headers: Record<string, string>;
+}> {
   /** The API key the tests configure. */
   readonly apiKey = `SG.${randomBytes(11).toString("base64url")}.${randomBytes(32).toString("base64url")}`;
   readonly mails: SendGridMailRecord[] = [];
-  readonly #http: FakeHttpServer;
-  readonly #failures = new FailureScript<{ failure: SendGridFailure; headers: Record<string, string> }>();
-
-  constructor() {
-    this.#http = new FakeHttpServer((request) => this.#answer(request));
-  }
-
-  /** SENDGRID_API_URL for the client. */
-  get url(): string {
-    return this.#http.url;
-  }
-
-  get requests() {
-    return this.#http.requests;
-  }
 
   /**
    * The next `times` authenticated requests fail so. A 429 carries SendGrid's rate-limit headers
@@ -86,29 +66,16 @@ export class FakeSendGrid {
       headers["x-ratelimit-remaining"] = "0";
       headers["x-ratelimit-reset"] = String(Math.floor(Date.now() / 1000) + options.rateLimitResetInS);
     }
-    this.#failures.push({ failure, headers }, options.times ?? 1);
+    this.failures.push({ failure, headers }, options.times ?? 1);
   }
 
-  clearFailures(): void {
-    this.#failures.clear();
-  }
-
-  async listen(): Promise<this> {
-    await this.#http.listen();
-    return this;
-  }
-
-  close(): Promise<void> {
-    return this.#http.close();
-  }
-
-  #answer(request: SeenRequest): FakeReply {
+  protected answer(request: SeenRequest): FakeReply {
     if (request.method !== "POST" || request.path !== "/v3/mail/send")
       return sendGridError(404, [{ field: null, message: "Not Found" }]);
     const bearer = /^Bearer (\S+)$/.exec(single(request.headers, "authorization") ?? "");
     if (!bearer || bearer[1] !== this.apiKey)
       return sendGridError(401, [{ field: null, message: FAILURES.unauthorized[2] }]);
-    const scripted = this.#failures.take();
+    const scripted = this.failures.take();
     if (scripted) {
       const [status, field, message] = FAILURES[scripted.failure];
       return sendGridError(status, [{ field, message }], scripted.headers);

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { FailureScript, FakeHttpServer, type FakeReply, mediaType, type SeenRequest } from "./fake-http.js";
+import { FakeProvider, type FakeReply, mediaType, type SeenRequest } from "./fake-http.js";
 
 /**
  * A fake Slack incoming webhook (`POST /services/T…/B…/<secret>`) that checks each request as
@@ -36,49 +36,26 @@ function text(status: number, body: string, headers: Record<string, string> = {}
   return { status, headers: { "content-type": "text/html", ...headers }, body };
 }
 
-export class FakeSlack {
+export class FakeSlack extends FakeProvider<{ failure: SlackFailure; headers: Record<string, string> }> {
   readonly posts: SlackPostRecord[] = [];
   readonly #paths = new Set<string>();
-  readonly #http: FakeHttpServer;
-  readonly #failures = new FailureScript<{ failure: SlackFailure; headers: Record<string, string> }>();
-
-  constructor() {
-    this.#http = new FakeHttpServer((request) => this.#answer(request));
-  }
-
-  get requests() {
-    return this.#http.requests;
-  }
 
   /** A new webhook URL this fake accepts (the URL is the credential, as with Slack). */
   webhookUrl(): string {
     const id = () => randomBytes(5).toString("hex").toUpperCase();
     const path = `/services/T${id()}/B${id()}/${randomBytes(12).toString("base64url")}`;
     this.#paths.add(path);
-    return `${this.#http.url}${path}`;
+    return `${this.url}${path}`;
   }
 
   /** The next `times` posts to a known webhook fail so (a 429 may carry `headers`, e.g. Retry-After). */
   failNext(failure: SlackFailure, options: { times?: number; headers?: Record<string, string> } = {}): void {
-    this.#failures.push({ failure, headers: options.headers ?? {} }, options.times ?? 1);
+    this.failures.push({ failure, headers: options.headers ?? {} }, options.times ?? 1);
   }
 
-  clearFailures(): void {
-    this.#failures.clear();
-  }
-
-  async listen(): Promise<this> {
-    await this.#http.listen();
-    return this;
-  }
-
-  close(): Promise<void> {
-    return this.#http.close();
-  }
-
-  #answer(request: SeenRequest): FakeReply {
+  protected answer(request: SeenRequest): FakeReply {
     if (request.method !== "POST" || !this.#paths.has(request.path)) return text(404, "no_service");
-    const scripted = this.#failures.take();
+    const scripted = this.failures.take();
     if (scripted) return text(STATUS[scripted.failure], scripted.failure, scripted.headers);
     if (mediaType(request.headers) !== "application/json") return text(400, "invalid_payload");
     let body: { text?: unknown; blocks?: unknown };

@@ -1,13 +1,5 @@
 import { randomBytes } from "node:crypto";
-import {
-  FailureScript,
-  FakeHttpServer,
-  type FakeReply,
-  json,
-  mediaType,
-  type SeenRequest,
-  single,
-} from "./fake-http.js";
+import { FakeProvider, type FakeReply, json, mediaType, type SeenRequest, single } from "./fake-http.js";
 
 /**
  * A fake Twilio Programmable Messaging API (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`)
@@ -101,7 +93,7 @@ export function twilioError(
   );
 }
 
-export class FakeTwilio {
+export class FakeTwilio extends FakeProvider<{ code: TwilioCode; headers: Record<string, string> }> {
   /** The account whose credentials the tests configure. */
   readonly account: FakeTwilioAccount = {
     accountSid: `AC${hex(16)}`,
@@ -111,48 +103,19 @@ export class FakeTwilio {
   };
   /** Messages accepted (201), in order. */
   readonly messages: TwilioMessageRecord[] = [];
-  readonly #http: FakeHttpServer;
-  readonly #failures = new FailureScript<{ code: TwilioCode; headers: Record<string, string> }>();
-
-  constructor() {
-    this.#http = new FakeHttpServer((request) => this.#answer(request));
-  }
-
-  /** TWILIO_API_URL for the client. */
-  get url(): string {
-    return this.#http.url;
-  }
-
-  /** Every request, answered or refused. */
-  get requests() {
-    return this.#http.requests;
-  }
 
   /** The next `times` authenticated requests fail so (a 429 may carry `headers`, e.g. Retry-After). */
   failNext(failure: TwilioFailure, options: { times?: number; headers?: Record<string, string> } = {}): void {
-    this.#failures.push({ code: FAILURE_CODES[failure], headers: options.headers ?? {} }, options.times ?? 1);
+    this.failures.push({ code: FAILURE_CODES[failure], headers: options.headers ?? {} }, options.times ?? 1);
   }
 
-  clearFailures(): void {
-    this.#failures.clear();
-  }
-
-  async listen(): Promise<this> {
-    await this.#http.listen();
-    return this;
-  }
-
-  close(): Promise<void> {
-    return this.#http.close();
-  }
-
-  #answer(request: SeenRequest): FakeReply {
+  protected answer(request: SeenRequest): FakeReply {
     const match = PATH.exec(request.path);
     if (request.method !== "POST" || !match || match[1] !== this.account.accountSid)
       return twilioError(20404);
     const authUser = this.#authenticated(single(request.headers, "authorization"));
     if (!authUser) return twilioError(20003, { "www-authenticate": 'Basic realm="Twilio API"' });
-    const scripted = this.#failures.take();
+    const scripted = this.failures.take();
     if (scripted) return twilioError(scripted.code, scripted.headers);
 
     // Twilio reads parameters from a form body only.

@@ -8,6 +8,7 @@ import {
   type ProviderAnswer,
   type ProviderClient,
   parseJsonObject,
+  refusal,
   refusedBeforeCall,
   settingsProblems,
   unanswered,
@@ -118,13 +119,12 @@ export function sendGridAnswer(
     ? errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join("; ")
     : text;
   const error = `${SENDGRID}: HTTP ${statusCode}${words.trim() ? `: ${errorText(words, secrets)}` : ""}`;
-  if (classification.kind === "retry") {
-    const retryAfterMs =
+  return refusal(classification, statusCode, error, {
+    retryAfterMs:
       parseRateLimitReset(headerValue(headers, "x-ratelimit-reset"), now) ??
-      parseRetryAfter(headers["retry-after"], now);
-    return { classification, statusCode, error, ...(retryAfterMs !== null ? { retryAfterMs } : {}) };
-  }
-  return { classification, statusCode, error, permanentReason: permanentReasonOf(statusCode, errors) };
+      parseRetryAfter(headers["retry-after"], now),
+    permanentReason: permanentReasonOf(statusCode, errors),
+  });
 }
 
 function permanentReasonOf(statusCode: number, errors: { field: string | null }[]): PermanentReason {

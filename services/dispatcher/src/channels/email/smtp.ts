@@ -11,6 +11,7 @@ import {
   settingsProblems,
   unanswered,
 } from "../provider/answer.js";
+import { CallDeadline } from "../provider/deadline.js";
 import { checkEmail, emailAddress, listUnsubscribeHeaders } from "./message.js";
 
 export const SMTP = "smtp";
@@ -89,15 +90,7 @@ export class SmtpClient implements ProviderClient<SmtpSettings> {
       disableUrlAccess: true,
     });
     this.#open.add(transport);
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new DOMException(`no answer within ${this.#timeoutMs} ms`, "TimeoutError"));
-    }, this.#timeoutMs);
-    const onAbort = () => controller.abort(signal?.reason);
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const deadline = new CallDeadline(this.#timeoutMs, signal);
     try {
       const { text, html, unsubscribeUrl, ...rest } = email.email;
       const { "List-Unsubscribe-Post": post } = listUnsubscribeHeaders(unsubscribeUrl);
@@ -111,7 +104,7 @@ export class SmtpClient implements ProviderClient<SmtpSettings> {
         // nodemailer writes `List-Unsubscribe: <url>` from `list`; the Post header goes as is.
         list: { unsubscribe: unsubscribeUrl },
         headers: { "List-Unsubscribe-Post": post },
-        signal: controller.signal,
+        signal: deadline.signal,
       });
       return {
         classification: { kind: "delivered" },
@@ -119,11 +112,10 @@ export class SmtpClient implements ProviderClient<SmtpSettings> {
         providerMessageId: info.messageId,
       };
     } catch (err) {
-      if (timedOut) return unanswered(SMTP, err, secrets, this.#timeoutMs);
+      if (deadline.timedOut) return unanswered(SMTP, err, secrets, this.#timeoutMs);
       return smtpFailure(err, secrets);
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
+      deadline.end();
       transport.close();
       this.#open.delete(transport);
     }

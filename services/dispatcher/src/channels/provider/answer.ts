@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { classifyError, describeError } from "../../classify.js";
+import { type Classification, classifyError, describeError } from "../../classify.js";
 import type { ChannelAnswer } from "../channel.js";
 
 /**
@@ -78,6 +78,33 @@ export function refusedBeforeCall(provider: string, reason: PermanentReason, why
     permanentReason: reason,
     error: `${provider}: ${why}`,
   };
+}
+
+/**
+ * The answer to a refusal the status classified: a retry keeps the provider's wait, a permanent
+ * failure its reason (default `rejected`) and effect.
+ */
+export function refusal(
+  classification: Exclude<Classification, { kind: "delivered" }>,
+  statusCode: number,
+  error: string,
+  details: {
+    providerCode?: string | undefined;
+    retryAfterMs?: number | null;
+    permanentReason?: PermanentReason;
+    effect?: ProviderEffect | undefined;
+  },
+): ProviderAnswer {
+  const answer: ProviderAnswer = { classification, statusCode, error };
+  if (details.providerCode !== undefined) answer.providerCode = details.providerCode;
+  if (classification.kind === "retry") {
+    if (details.retryAfterMs !== undefined && details.retryAfterMs !== null)
+      answer.retryAfterMs = details.retryAfterMs;
+    return answer;
+  }
+  answer.permanentReason = details.permanentReason ?? "rejected";
+  if (details.effect) answer.effect = details.effect;
+  return answer;
 }
 
 /** A call that got no answer (timeout, connection error, aborted), with its message scrubbed. */

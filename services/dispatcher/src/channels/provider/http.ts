@@ -1,4 +1,5 @@
 import { Agent, type Dispatcher, Pool, request } from "undici";
+import { CallDeadline } from "./deadline.js";
 
 /** Options every HTTP provider client takes. */
 export interface ProviderHttpOptions {
@@ -57,32 +58,21 @@ export class ProviderHttp {
     body: string,
     signal?: AbortSignal,
   ): Promise<CallResult> {
-    // A per-call controller ends the call on the deadline or on the caller's abort, without
-    // composing signals onto a long-lived shutdown signal.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new DOMException(`no response within ${this.#timeoutMs} ms`, "TimeoutError"));
-    }, this.#timeoutMs);
-    const onAbort = () => controller.abort(signal?.reason);
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const deadline = new CallDeadline(this.#timeoutMs, signal);
     try {
       const response = await request(url, {
         dispatcher: this.#dispatcher,
         method: "POST",
         headers,
         body,
-        signal: controller.signal,
+        signal: deadline.signal,
       });
       const text = await readBounded(response.body).catch(() => "");
       return { ok: true, response: { statusCode: response.statusCode, headers: response.headers, text } };
     } catch (error) {
-      return { ok: false, error, timedOut };
+      return { ok: false, error, timedOut: deadline.timedOut };
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
+      deadline.end();
     }
   }
 

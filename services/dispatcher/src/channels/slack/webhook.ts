@@ -6,6 +6,7 @@ import {
   type OutboundMessage,
   type ProviderAnswer,
   type ProviderClient,
+  refusal,
   refusedBeforeCall,
   settingsProblems,
   unanswered,
@@ -69,33 +70,13 @@ export class SlackWebhookClient implements ProviderClient<SlackSettings> {
     // Slack answers errors as one plain word: invalid_payload, channel_not_found, ...
     const word = errorText(text, secrets);
     const error = `${SLACK}: HTTP ${statusCode}${word ? `: ${word}` : ""}`;
-    const providerCode = /^[a-z_]+$/.test(word) ? { providerCode: word } : {};
-    if (classification.kind === "retry") {
-      const retryAfterMs = parseRetryAfter(headers["retry-after"], this.#now());
-      return {
-        classification,
-        statusCode,
-        error,
-        ...providerCode,
-        ...(retryAfterMs !== null ? { retryAfterMs } : {}),
-      };
-    }
-    if (GONE.has(statusCode))
-      return {
-        classification,
-        statusCode,
-        error,
-        ...providerCode,
-        permanentReason: "channel_gone",
-        effect: "mark_channel_broken",
-      };
-    return {
-      classification,
-      statusCode,
-      error,
-      ...providerCode,
-      permanentReason: statusCode === 400 ? "invalid_message" : "rejected",
-    };
+    const gone = GONE.has(statusCode);
+    return refusal(classification, statusCode, error, {
+      providerCode: /^[a-z_]+$/.test(word) ? word : undefined,
+      retryAfterMs: parseRetryAfter(headers["retry-after"], this.#now()),
+      permanentReason: gone ? "channel_gone" : statusCode === 400 ? "invalid_message" : "rejected",
+      effect: gone ? "mark_channel_broken" : undefined,
+    });
   }
 
   close(): Promise<void> {

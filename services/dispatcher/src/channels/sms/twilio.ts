@@ -8,6 +8,7 @@ import {
   type ProviderAnswer,
   type ProviderClient,
   parseJsonObject,
+  refusal,
   refusedBeforeCall,
   settingsProblems,
   unanswered,
@@ -147,27 +148,15 @@ export class TwilioClient implements ProviderClient<TwilioSettings> {
     }
     const code = typeof body?.code === "number" ? body.code : undefined;
     const words = typeof body?.message === "string" ? body.message : text;
-    const error = `${TWILIO}: HTTP ${statusCode}${code !== undefined ? ` code ${code}` : ""}: ${errorText(words, secrets)}`;
-    const providerCode = code !== undefined ? { providerCode: String(code) } : {};
-    if (classification.kind === "retry") {
-      const retryAfterMs = parseRetryAfter(headers["retry-after"], this.#now());
-      return {
-        classification,
-        statusCode,
-        error,
-        ...providerCode,
-        ...(retryAfterMs !== null ? { retryAfterMs } : {}),
-      };
-    }
+    const said = errorText(words, secrets);
+    const error = `${TWILIO}: HTTP ${statusCode}${code !== undefined ? ` code ${code}` : ""}${said ? `: ${said}` : ""}`;
     const permanentReason = permanentReasonOf(statusCode, code);
-    return {
-      classification,
-      statusCode,
-      error,
-      ...providerCode,
+    return refusal(classification, statusCode, error, {
+      providerCode: code !== undefined ? String(code) : undefined,
+      retryAfterMs: parseRetryAfter(headers["retry-after"], this.#now()),
       permanentReason,
-      ...(permanentReason === "opted_out" ? { effect: "suppress_recipient" as const } : {}),
-    };
+      effect: permanentReason === "opted_out" ? "suppress_recipient" : undefined,
+    });
   }
 
   close(): Promise<void> {
