@@ -1,5 +1,5 @@
 import { createServer, type Socket } from "node:net";
-import { unsubscribeToken, unsubscribeUrl, verifyUnsubscribeToken } from "@followup/service-kit";
+import { verifyUnsubscribeToken } from "@followup/service-kit";
 import { type FakeSendGrid, startFakeSendGrid } from "@followup/system-tests/support";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -9,10 +9,11 @@ import {
 } from "../../src/channels/email/sendgrid.js";
 import type { OutboundMessage, ProviderAnswer } from "../../src/channels/provider/answer.js";
 import { MAX_RETRY_AFTER_MS } from "../../src/retry-after.js";
+import { emailMessage, LEAD, tokenOf, UNSUBSCRIBE_SECRET } from "./email-fixtures.js";
 
-const UNSUBSCRIBE_SECRET = "unsubscribe-secret-for-tests-0123456789";
-const lead = { tenant: "acme", leadId: "L-7", address: "ada@example.com" };
-const token = unsubscribeToken(UNSUBSCRIBE_SECRET, lead);
+const token = tokenOf(emailMessage().unsubscribeUrl!);
+const lead = LEAD;
+const message = emailMessage;
 
 let sendgrid: FakeSendGrid;
 let client: SendGridClient;
@@ -31,17 +32,6 @@ beforeEach(() => sendgrid.clearFailures());
 
 function settings(extra: Partial<SendGridSettings> = {}): SendGridSettings {
   return { api_key: sendgrid.apiKey, from: "sales@acme.example", ...extra };
-}
-
-function message(extra: Partial<OutboundMessage> = {}): OutboundMessage {
-  return {
-    to: lead.address,
-    subject: "Your quote",
-    body: "Hi Ada, here is your quote.",
-    html: "<p>Hi Ada, here is your <b>quote</b>.</p>",
-    unsubscribeUrl: unsubscribeUrl("https://engine.example", token),
-    ...extra,
-  };
 }
 
 function expectNoSecret(answer: ProviderAnswer): void {
@@ -77,8 +67,7 @@ describe("the SendGrid client against the fake SendGrid", () => {
   it("puts a one-click unsubscribe URL whose token verifies for this lead and address", async () => {
     await client.send(settings(), message({ html: undefined }));
     const headers = sendgrid.mails.at(-1)!.body.headers as Record<string, string>;
-    const url = /^<(.+)>$/.exec(headers["List-Unsubscribe"]!)![1]!;
-    const sent = url.slice(url.lastIndexOf("/u/") + 3);
+    const sent = tokenOf(headers["List-Unsubscribe"]!);
     expect(verifyUnsubscribeToken(UNSUBSCRIBE_SECRET, sent, lead)).toBe(true);
     expect(verifyUnsubscribeToken(UNSUBSCRIBE_SECRET, sent, { ...lead, address: "eve@example.com" })).toBe(
       false,

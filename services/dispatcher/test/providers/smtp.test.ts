@@ -1,17 +1,13 @@
-import {
-  readUnsubscribeToken,
-  unsubscribeToken,
-  unsubscribeUrl,
-  verifyUnsubscribeToken,
-} from "@followup/service-kit";
+import { readUnsubscribeToken, verifyUnsubscribeToken } from "@followup/service-kit";
 import { type SmtpTestServer, startSmtpServer } from "@followup/system-tests/support";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SmtpClient, type SmtpSettings } from "../../src/channels/email/smtp.js";
-import type { OutboundMessage, ProviderAnswer } from "../../src/channels/provider/answer.js";
+import type { ProviderAnswer } from "../../src/channels/provider/answer.js";
+import { emailMessage, LEAD, tokenOf, UNSUBSCRIBE_SECRET } from "./email-fixtures.js";
 
-const SECRET = "unsubscribe-secret-for-tests-0123456789";
 const PASS = "smtp-pass-0123456789-secret";
-const lead = { tenant: "acme", leadId: "L-9", address: "ada@example.com" };
+const lead = LEAD;
+const message = emailMessage;
 
 let server: SmtpTestServer;
 let open: SmtpTestServer;
@@ -39,17 +35,6 @@ function settings(extra: Partial<SmtpSettings> = {}): SmtpSettings {
     user: "acme",
     pass: PASS,
     from: "sales@acme.example",
-    ...extra,
-  };
-}
-
-function message(extra: Partial<OutboundMessage> = {}): OutboundMessage {
-  return {
-    to: lead.address,
-    subject: "Your quote",
-    body: "Hi Ada, here is your quote.",
-    html: "<p>Hi Ada, here is your <b>quote</b>.</p>",
-    unsubscribeUrl: unsubscribeUrl("https://engine.example", unsubscribeToken(SECRET, lead)),
     ...extra,
   };
 }
@@ -83,9 +68,9 @@ describe("the SMTP client against a real SMTP server", () => {
     const list = mail.parsed.headers.get("list") as { unsubscribe?: { url?: string } } | undefined;
     const url = list?.unsubscribe?.url;
     expect(url).toBeDefined();
-    const token = url!.slice(url!.lastIndexOf("/u/") + 3);
-    expect(readUnsubscribeToken(token)).toEqual({ tenant: "acme", leadId: "L-9" });
-    expect(verifyUnsubscribeToken(SECRET, token, lead)).toBe(true);
+    const token = tokenOf(url!);
+    expect(readUnsubscribeToken(token)).toEqual({ tenant: "acme", leadId: "L-7" });
+    expect(verifyUnsubscribeToken(UNSUBSCRIBE_SECRET, token, lead)).toBe(true);
     expect(mail.raw).not.toContain(PASS);
   });
 

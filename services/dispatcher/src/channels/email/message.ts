@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { OutboundMessage } from "../provider/answer.js";
+import { isHttpUrl } from "../provider/http.js";
 
 /**
  * What every e-mail client (SendGrid, SMTP) checks and adds the same way: the addresses, the
@@ -42,7 +43,7 @@ export function checkEmail(
   if (subject === "" || /[\r\n]/.test(subject))
     return { ok: false, reason: "invalid_message", why: "subject: expected one line of text" };
   if (message.body.trim() === "") return { ok: false, reason: "invalid_message", why: "body: expected text" };
-  if (!isUnsubscribeUrl(message.unsubscribeUrl))
+  if (!isHttpUrl(message.unsubscribeUrl))
     return {
       ok: false,
       reason: "invalid_message",
@@ -58,14 +59,4 @@ export function checkEmail(
       unsubscribeUrl: message.unsubscribeUrl,
     },
   };
-}
-
-function isUnsubscribeUrl(url: string | undefined): url is string {
-  if (!url || /[\s<>]/.test(url)) return false;
-  try {
-    const { protocol } = new URL(url);
-    return protocol === "https:" || protocol === "http:";
-  } catch {
-    return false;
-  }
 }

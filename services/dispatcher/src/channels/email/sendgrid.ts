@@ -6,20 +6,17 @@ import {
   type OutboundMessage,
   type PermanentReason,
   type ProviderAnswer,
-  type ProviderClient,
   parseJsonObject,
   refusal,
   refusedBeforeCall,
   settingsProblems,
-  unanswered,
 } from "../provider/answer.js";
 import { SENDGRID_API_URL } from "../provider/env.js";
 import {
   baseUrl,
-  DEFAULT_PROVIDER_HTTP,
+  type HttpClientOptions,
+  HttpProviderClient,
   headerValue,
-  ProviderHttp,
-  type ProviderHttpOptions,
   type ProviderResponse,
 } from "../provider/http.js";
 import { type CheckedEmail, checkEmail, emailAddress, listUnsubscribeHeaders } from "./message.js";
@@ -35,10 +32,9 @@ export const SendGridSettings = z.object({
 });
 export type SendGridSettings = z.infer<typeof SendGridSettings>;
 
-export interface SendGridClientOptions extends Partial<ProviderHttpOptions> {
+export interface SendGridClientOptions extends HttpClientOptions {
   /** SENDGRID_API_URL; the real API by default (`https://api.eu.sendgrid.com` for EU accounts). */
   apiUrl?: string;
-  now?: () => Date;
 }
 
 /** The v3 Mail Send request of one e-mail (one personalization, one recipient). */
@@ -58,17 +54,14 @@ export function mailSendBody(settings: SendGridSettings, email: CheckedEmail) {
 }
 
 /** SendGrid v3 Mail Send over undici: one JSON POST per e-mail, one keep-alive pool. */
-export class SendGridClient implements ProviderClient<SendGridSettings> {
+export class SendGridClient extends HttpProviderClient<SendGridSettings> {
   readonly provider = SENDGRID;
-  readonly #http: ProviderHttp;
   readonly #url: string;
-  readonly #now: () => Date;
 
   constructor(options: SendGridClientOptions = {}) {
     const base = baseUrl(options.apiUrl ?? SENDGRID_API_URL, "SENDGRID_API_URL");
+    super(options, new URL(base).origin);
     this.#url = `${base}/v3/mail/send`;
-    this.#http = new ProviderHttp({ ...DEFAULT_PROVIDER_HTTP, ...options }, new URL(base).origin);
-    this.#now = options.now ?? (() => new Date());
   }
 
   async send(
@@ -82,23 +75,15 @@ export class SendGridClient implements ProviderClient<SendGridSettings> {
     const email = checkEmail(message);
     if (!email.ok) return refusedBeforeCall(SENDGRID, email.reason, email.why);
     const secrets = [checked.data.api_key];
-    const call = await this.#http.post(
+    const call = await this.post(
       this.#url,
       { authorization: `Bearer ${checked.data.api_key}`, "content-type": "application/json" },
       JSON.stringify(mailSendBody(checked.data, email.email)),
+      secrets,
       signal,
     );
-    if (!call.ok)
-      return unanswered(SENDGRID, call.error, secrets, call.timedOut ? this.#http.timeoutMs : undefined);
-    return sendGridAnswer(call.response, secrets, this.#now());
-  }
-
-  close(): Promise<void> {
-    return this.#http.close();
-  }
-
-  destroy(): Promise<void> {
-    return this.#http.destroy();
+    if ("answer" in call) return call.answer;
+    return sendGridAnswer(call.response, secrets, this.now());
   }
 }
 

@@ -1,4 +1,5 @@
 import { Agent, type Dispatcher, Pool, request } from "undici";
+import { type OutboundMessage, type ProviderAnswer, type ProviderClient, unanswered } from "./answer.js";
 import { CallDeadline } from "./deadline.js";
 
 /** Options every HTTP provider client takes. */
@@ -97,6 +98,60 @@ async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown })
     }
   }
   return Buffer.concat(chunks).toString("utf8");
+}
+
+export interface HttpClientOptions extends Partial<ProviderHttpOptions> {
+  now?: () => Date;
+}
+
+/**
+ * What the HTTP provider clients share: one ProviderHttp, the clock for Retry-After, close and
+ * destroy, and a post whose failure to get any answer is already classified and scrubbed.
+ */
+export abstract class HttpProviderClient<Settings> implements ProviderClient<Settings> {
+  abstract readonly provider: string;
+  protected readonly now: () => Date;
+  readonly #http: ProviderHttp;
+
+  /** `origin` pins the pool to one API origin; none: an Agent for the tenants' own URLs. */
+  constructor(options: HttpClientOptions, origin?: string) {
+    this.#http = new ProviderHttp({ ...DEFAULT_PROVIDER_HTTP, ...options }, origin);
+    this.now = options.now ?? (() => new Date());
+  }
+
+  abstract send(settings: Settings, message: OutboundMessage, signal?: AbortSignal): Promise<ProviderAnswer>;
+
+  protected async post(
+    url: string,
+    headers: Record<string, string>,
+    body: string,
+    secrets: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<{ response: ProviderResponse } | { answer: ProviderAnswer }> {
+    const call = await this.#http.post(url, headers, body, signal);
+    if (call.ok) return { response: call.response };
+    const timedOutAfterMs = call.timedOut ? this.#http.timeoutMs : undefined;
+    return { answer: unanswered(this.provider, call.error, secrets, timedOutAfterMs) };
+  }
+
+  close(): Promise<void> {
+    return this.#http.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.#http.destroy();
+  }
+}
+
+/** Whether `url` is an http(s) URL with nothing in it that breaks a header (`<`, `>`, spaces). */
+export function isHttpUrl(url: string | undefined): url is string {
+  if (!url || /[\s<>]/.test(url)) return false;
+  try {
+    const { protocol } = new URL(url);
+    return protocol === "https:" || protocol === "http:";
+  } catch {
+    return false;
+  }
 }
 
 /** A header's first value. */

@@ -5,29 +5,17 @@ import {
   errorText,
   type OutboundMessage,
   type ProviderAnswer,
-  type ProviderClient,
   refusal,
   refusedBeforeCall,
   settingsProblems,
-  unanswered,
 } from "../provider/answer.js";
-import { DEFAULT_PROVIDER_HTTP, ProviderHttp, type ProviderHttpOptions } from "../provider/http.js";
+import { HttpProviderClient, isHttpUrl } from "../provider/http.js";
 
 export const SLACK = "slack";
 
 /** A tenant's Slack incoming webhook. The URL is the credential: it never appears in an answer. */
 export const SlackSettings = z.object({
-  webhook_url: z
-    .string()
-    .trim()
-    .refine((url) => {
-      try {
-        const { protocol } = new URL(url);
-        return protocol === "https:" || protocol === "http:";
-      } catch {
-        return false;
-      }
-    }, "expected the webhook's https URL"),
+  webhook_url: z.string().trim().refine(isHttpUrl, "expected the webhook's https URL"),
 });
 export type SlackSettings = z.infer<typeof SlackSettings>;
 
@@ -35,15 +23,8 @@ export type SlackSettings = z.infer<typeof SlackSettings>;
 const GONE = new Set([403, 404, 410]);
 
 /** Slack incoming webhooks over undici: one Agent (webhook URLs are the tenants'), `{text, blocks?}`. */
-export class SlackWebhookClient implements ProviderClient<SlackSettings> {
+export class SlackWebhookClient extends HttpProviderClient<SlackSettings> {
   readonly provider = SLACK;
-  readonly #http: ProviderHttp;
-  readonly #now: () => Date;
-
-  constructor(options: Partial<ProviderHttpOptions> & { now?: () => Date } = {}) {
-    this.#http = new ProviderHttp({ ...DEFAULT_PROVIDER_HTTP, ...options });
-    this.#now = options.now ?? (() => new Date());
-  }
 
   async send(
     settings: SlackSettings,
@@ -56,14 +37,14 @@ export class SlackWebhookClient implements ProviderClient<SlackSettings> {
     if (message.body.trim() === "") return refusedBeforeCall(SLACK, "invalid_message", "body: expected text");
     const url = checked.data.webhook_url;
     const secrets = [url, new URL(url).pathname];
-    const call = await this.#http.post(
+    const call = await this.post(
       url,
       { "content-type": "application/json" },
       JSON.stringify({ text: message.body, ...(message.blocks ? { blocks: message.blocks } : {}) }),
+      secrets,
       signal,
     );
-    if (!call.ok)
-      return unanswered(SLACK, call.error, secrets, call.timedOut ? this.#http.timeoutMs : undefined);
+    if ("answer" in call) return call.answer;
     const { statusCode, headers, text } = call.response;
     const classification = classifyStatus(statusCode);
     if (classification.kind === "delivered") return { classification, statusCode };
@@ -73,17 +54,9 @@ export class SlackWebhookClient implements ProviderClient<SlackSettings> {
     const gone = GONE.has(statusCode);
     return refusal(classification, statusCode, error, {
       providerCode: /^[a-z_]+$/.test(word) ? word : undefined,
-      retryAfterMs: parseRetryAfter(headers["retry-after"], this.#now()),
+      retryAfterMs: parseRetryAfter(headers["retry-after"], this.now()),
       permanentReason: gone ? "channel_gone" : statusCode === 400 ? "invalid_message" : "rejected",
       effect: gone ? "mark_channel_broken" : undefined,
     });
-  }
-
-  close(): Promise<void> {
-    return this.#http.close();
-  }
-
-  destroy(): Promise<void> {
-    return this.#http.destroy();
   }
 }

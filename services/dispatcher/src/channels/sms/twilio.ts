@@ -6,15 +6,13 @@ import {
   type OutboundMessage,
   type PermanentReason,
   type ProviderAnswer,
-  type ProviderClient,
   parseJsonObject,
   refusal,
   refusedBeforeCall,
   settingsProblems,
-  unanswered,
 } from "../provider/answer.js";
 import { TWILIO_API_URL } from "../provider/env.js";
-import { baseUrl, DEFAULT_PROVIDER_HTTP, ProviderHttp, type ProviderHttpOptions } from "../provider/http.js";
+import { baseUrl, type HttpClientOptions, HttpProviderClient } from "../provider/http.js";
 import { normalisePhone } from "./phone.js";
 
 export const TWILIO = "twilio";
@@ -70,23 +68,20 @@ export const TwilioSettings = z
   });
 export type TwilioSettings = z.infer<typeof TwilioSettings>;
 
-export interface TwilioClientOptions extends Partial<ProviderHttpOptions> {
+export interface TwilioClientOptions extends HttpClientOptions {
   /** TWILIO_API_URL; the real API by default. */
   apiUrl?: string;
-  now?: () => Date;
 }
 
 /** Twilio Programmable Messaging over undici: one form POST per SMS, one keep-alive pool. */
-export class TwilioClient implements ProviderClient<TwilioSettings> {
+export class TwilioClient extends HttpProviderClient<TwilioSettings> {
   readonly provider = TWILIO;
-  readonly #http: ProviderHttp;
   readonly #base: string;
-  readonly #now: () => Date;
 
   constructor(options: TwilioClientOptions = {}) {
-    this.#base = baseUrl(options.apiUrl ?? TWILIO_API_URL, "TWILIO_API_URL");
-    this.#http = new ProviderHttp({ ...DEFAULT_PROVIDER_HTTP, ...options }, new URL(this.#base).origin);
-    this.#now = options.now ?? (() => new Date());
+    const base = baseUrl(options.apiUrl ?? TWILIO_API_URL, "TWILIO_API_URL");
+    super(options, new URL(base).origin);
+    this.#base = base;
   }
 
   async send(
@@ -127,7 +122,7 @@ export class TwilioClient implements ProviderClient<TwilioSettings> {
     const basic = Buffer.from(`${user}:${password}`).toString("base64");
     const secrets = [password, basic];
     const url = `${this.#base}/2010-04-01/Accounts/${s.account_sid}/Messages.json`;
-    const call = await this.#http.post(
+    const call = await this.post(
       url,
       {
         authorization: `Basic ${basic}`,
@@ -135,10 +130,10 @@ export class TwilioClient implements ProviderClient<TwilioSettings> {
         accept: "application/json",
       },
       form.toString(),
+      secrets,
       signal,
     );
-    if (!call.ok)
-      return unanswered(TWILIO, call.error, secrets, call.timedOut ? this.#http.timeoutMs : undefined);
+    if ("answer" in call) return call.answer;
     const { statusCode, headers, text } = call.response;
     const body = parseJsonObject(text);
     const classification = classifyStatus(statusCode);
@@ -153,18 +148,10 @@ export class TwilioClient implements ProviderClient<TwilioSettings> {
     const permanentReason = permanentReasonOf(statusCode, code);
     return refusal(classification, statusCode, error, {
       providerCode: code !== undefined ? String(code) : undefined,
-      retryAfterMs: parseRetryAfter(headers["retry-after"], this.#now()),
+      retryAfterMs: parseRetryAfter(headers["retry-after"], this.now()),
       permanentReason,
       effect: permanentReason === "opted_out" ? "suppress_recipient" : undefined,
     });
-  }
-
-  close(): Promise<void> {
-    return this.#http.close();
-  }
-
-  destroy(): Promise<void> {
-    return this.#http.destroy();
   }
 }
 
