@@ -1,3 +1,4 @@
+import { createServer, type Socket } from "node:net";
 import { readUnsubscribeToken, verifyUnsubscribeToken } from "@followup/service-kit";
 import { type SmtpTestServer, startSmtpServer } from "@followup/system-tests/support";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -130,6 +131,27 @@ describe("the SMTP client against a real SMTP server", () => {
     expect(answer).toMatchObject({ classification: { kind: "retry" }, statusCode: null });
     expect(answer.error).toMatch(/^smtp: /);
     expectNoSecret(answer);
+  });
+
+  it("times out on a relay that never greets, within the client's deadline", async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket)); // accepts, never says 220
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as { port: number }).port;
+    const quick = new SmtpClient({ timeoutMs: 300 });
+    try {
+      const started = Date.now();
+      const answer = await quick.send(settings({ port }), message());
+      expect(answer).toEqual({
+        classification: { kind: "retry", reason: "timeout" },
+        statusCode: null,
+        error: "smtp: timeout: no response within 300 ms",
+      });
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it("refuses bad settings and a mail without an unsubscribe URL without connecting", async () => {

@@ -114,7 +114,9 @@ export function unanswered(
   secrets: readonly string[],
   timedOutAfterMs?: number,
 ): ProviderAnswer {
-  const classification = classifyError(err);
+  // The deadline decides, whatever error the aborted call threw (nodemailer's is EABORT).
+  const classification: Classification =
+    timedOutAfterMs !== undefined ? { kind: "retry", reason: "timeout" } : classifyError(err);
   const error =
     timedOutAfterMs !== undefined
       ? `${provider}: timeout: no response within ${timedOutAfterMs} ms`
