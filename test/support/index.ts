@@ -1,6 +1,7 @@
 // Support for the cross-service tests (end-to-end, contracts, faults): the engine as real
 // processes around a real nats-server, lead-intake's API, a recording hook, a core-NATS event
-// recorder, the event contracts applied to what was seen, and /metrics as numbers.
+// recorder, the event contracts applied to what was seen, /metrics as numbers, and fake providers
+// (Twilio, SendGrid, Slack) with a real SMTP server.
 
 export {
   type LogLine,
@@ -28,6 +29,7 @@ export {
   type RecordedMessage,
   recordEvents,
 } from "./event-recorder.js";
+export * from "./fakes/index.js";
 export {
   dueData,
   HOOK_KEY,

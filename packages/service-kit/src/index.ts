@@ -41,6 +41,18 @@ export { createLogger, type Logger, maskEmail, maskPhone, REDACTED_PATHS } from 
 export { createMetricsRegistry, metricsOn } from "./metrics.js";
 export { type ConnectOptions, connectNats, type NatsSettings } from "./nats.js";
 export {
+  readUnsubscribeToken,
+  type TwilioParams,
+  twilioSignature,
+  twilioStatusCallbackUrl,
+  type UnsubscribeSecret,
+  type UnsubscribeSubject,
+  unsubscribeToken,
+  unsubscribeUrl,
+  verifyTwilioSignature,
+  verifyUnsubscribeToken,
+} from "./provider-signatures.js";
+export {
   consumerConfig,
   isPermissionViolation,
   type ProvisionOptions,

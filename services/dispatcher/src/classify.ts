@@ -6,7 +6,15 @@
  * wrong: retrying either cannot help, an operator fixes it and replays the dead letter).
  */
 
-export const RETRY_REASONS = ["status_5xx", "status_408", "status_429", "timeout", "connection"] as const;
+/** `smtp_4xx`: an SMTP server's transient refusal (RFC 5321 4yz replies, and 503), e-mail over SMTP only. */
+export const RETRY_REASONS = [
+  "status_5xx",
+  "status_408",
+  "status_429",
+  "timeout",
+  "connection",
+  "smtp_4xx",
+] as const;
 export type RetryReason = (typeof RETRY_REASONS)[number];
 
 export type Classification =
