@@ -170,6 +170,25 @@ export async function startIntake(options: IntakeOptions = {}): Promise<Intake> 
   };
 }
 
+/** Templates of the names and channels SEQUENCE_EXAMPLE's steps name, so that it can be stored. */
+export const EXAMPLE_TEMPLATES = {
+  "first-touch": { channel: "sms", body: 'Hi {{ lead.first_name | default: "there" }}, still interested?' },
+  recap: { channel: "email", subject: "Your enquiry", body: "Hi {{ lead.name }}, here is a recap." },
+} as const;
+
+/** Stores EXAMPLE_TEMPLATES for the key's tenant (a sequence naming them can then be stored). */
+export async function putExampleTemplates(app: FastifyInstance, key = ACME_KEY): Promise<void> {
+  for (const [name, template] of Object.entries(EXAMPLE_TEMPLATES)) {
+    const res = await app.inject({
+      method: "PUT",
+      url: `/v1/templates/${name}`,
+      headers: jsonHeaders(key),
+      payload: JSON.stringify(template),
+    });
+    if (res.statusCode >= 300) throw new Error(`PUT /v1/templates/${name}: ${res.statusCode} ${res.body}`);
+  }
+}
+
 /** Headers of an authenticated JSON call. */
 export function jsonHeaders(key = ACME_KEY): Record<string, string> {
   return { "content-type": "application/json", "x-api-key": key };

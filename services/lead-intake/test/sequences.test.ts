@@ -14,6 +14,7 @@ import {
   GLOBEX_KEY,
   type Intake,
   jsonHeaders,
+  putExampleTemplates,
   startIntake,
   startIntakeWithServer,
   stopIntakeWithServer,
@@ -27,6 +28,9 @@ const NOW = new Date("2026-03-02T15:04:05.000Z");
 beforeAll(async () => {
   ({ server, intake } = await startIntakeWithServer({ now: () => NOW }));
   bucket = await new Kvm(intake.nc!).open("sequences");
+  // The example's steps name these: a step's template must exist.
+  await putExampleTemplates(intake.app, ACME_KEY);
+  await putExampleTemplates(intake.app, GLOBEX_KEY);
 });
 
 afterAll(async () => {
@@ -112,10 +116,10 @@ describe("PUT, GET, list, replace and delete against a real nats-server", () => 
     expect(read.etag).toBe(created.etag);
   });
 
-  it("fills in the defaults, and allows a template that does not exist yet", async () => {
+  it("fills in the defaults", async () => {
     const name = fresh("minimal");
     const created = await put(name, {
-      steps: [{ delay: "2h", channel: "email", template: "not-written-yet" }],
+      steps: [{ delay: "2h", channel: "email", template: "recap" }],
     });
     expect(created.status).toBe(201);
     expect(view(created)).toMatchObject({
@@ -123,8 +127,19 @@ describe("PUT, GET, list, replace and delete against a real nats-server", () => 
       priority: 0,
       match: {},
       stop_on: ["booked", "unqualified", "spam"],
+      steps: [{ delay: "2h", channel: "email", template: "recap" }],
+    });
+  });
+
+  it("refuses a template that does not exist, now that templates exist (400 naming the step)", async () => {
+    const name = fresh("unwritten");
+    const refused = await put(name, {
       steps: [{ delay: "2h", channel: "email", template: "not-written-yet" }],
     });
+    expect(refused.status).toBe(400);
+    expect(detailsOf(refused).map((d) => d.path)).toEqual(["steps.0.template"]);
+    expect(detailsOf(refused)[0]!.message).toContain("not-written-yet does not exist");
+    expect(await storedValue("acme", name)).toBeNull();
   });
 
   it("replaces without If-Match (200), under a new revision", async () => {
@@ -458,6 +473,7 @@ describe("tenants", () => {
     // A tenant of its own, so the other tests' sequences do not count.
     const crowded = await startIntake({ server, env: { API_KEYS: "crowd-key:crowd" } });
     try {
+      await putExampleTemplates(crowded.app, "crowd-key");
       const putAs = (name: string, priority = 0) =>
         crowded.app.inject({
           method: "PUT",

@@ -1,0 +1,10 @@
+export { answerDeletion, answerWrite, viewOf, withEtag } from "./answers.js";
+export {
+  RecordContractError,
+  type RecordDeletion,
+  type RecordKind,
+  type RecordWrite,
+  type Revisioned,
+  type RevisionedBucket,
+  RevisionedStore,
+} from "./store.js";
