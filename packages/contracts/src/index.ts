@@ -2,6 +2,7 @@ export * from "./api.js";
 export * from "./events.js";
 export * from "./json-schema.js";
 export * from "./lead.js";
+export * from "./named-records.js";
 export * from "./permissions.js";
 export * from "./records.js";
 export * from "./schedule.js";

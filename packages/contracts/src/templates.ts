@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Token } from "./lead.js";
+import { namedRecordSchemas } from "./named-records.js";
 import { KnownChannel, SequenceName } from "./sequences.js";
 import { assertToken } from "./subjects.js";
 
@@ -97,34 +98,17 @@ export function templateKey(tenant: string, name: string): string {
   return `${assertToken("tenant", tenant)}.${TemplateName.parse(name)}`;
 }
 
+const TEMPLATE_API = namedRecordSchemas("Template", "templates", TemplateName, TemplateRecord.shape);
+
 /** `/v1/templates/:name`: the template named by the path. */
-export const TemplateParams = z
-  .object({ name: TemplateName })
-  .meta({ id: "TemplateParams", description: "Path parameters of /v1/templates/:name" });
+export const TemplateParams = TEMPLATE_API.params;
 export type TemplateParams = z.infer<typeof TemplateParams>;
-
 /** A stored template as the API shows it: the record less its tenant (the caller's), with its revision. */
-export const TemplateView = z
-  .object(TemplateRecord.shape)
-  .omit({ tenant: true })
-  .extend({
-    revision: z
-      .number()
-      .int()
-      .min(1)
-      .describe("The revision it was read at, also its ETag: If-Match it to replace or delete only this one"),
-  })
-  .meta({ id: "TemplateView", description: "data of the responses to GET and PUT /v1/templates/:name" });
+export const TemplateView = TEMPLATE_API.view;
 export type TemplateView = z.infer<typeof TemplateView>;
-
-export const TemplateList = z
-  .object({ count: z.number().int().min(0), templates: z.array(TemplateView) })
-  .meta({ id: "TemplateList", description: "data of the response to GET /v1/templates" });
+export const TemplateList = TEMPLATE_API.list;
 export type TemplateList = z.infer<typeof TemplateList>;
-
-export const TemplateDeleted = z
-  .object({ name: TemplateName, deleted: z.literal(true) })
-  .meta({ id: "TemplateDeleted", description: "data of the response to DELETE /v1/templates/:name" });
+export const TemplateDeleted = TEMPLATE_API.deleted;
 export type TemplateDeleted = z.infer<typeof TemplateDeleted>;
 
 /** Body of `POST /v1/templates/:name/preview`: the caller's lead to render it for. */

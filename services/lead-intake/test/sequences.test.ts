@@ -11,6 +11,11 @@ import { type KV, Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ACME_KEY,
+  type ApiCall,
+  apiCall,
+  detailsOf,
+  expectFieldRefused,
+  freshName,
   GLOBEX_KEY,
   type Intake,
   jsonHeaders,
@@ -40,45 +45,11 @@ afterAll(async () => {
 /** The issue's example. */
 const EXAMPLE = SEQUENCE_EXAMPLE;
 
-let counter = 0;
-/** A name no other test uses, so no test reads another's leftovers. */
-function fresh(label: string): string {
-  counter += 1;
-  return `${label}-${counter}`;
-}
+type Call = ApiCall;
+const fresh = freshName;
 
-interface Call {
-  status: number;
-  etag: string | undefined;
-  body: { ok: boolean; data?: unknown; error?: { code: string; message: string; details?: Detail[] } };
-}
-
-interface Detail {
-  path: string;
-  message: string;
-}
-
-/** The fields a failure names (none for a success). */
-const detailsOf = (c: Call): Detail[] => c.body.error?.details ?? [];
-
-async function call(
-  method: "GET" | "PUT" | "DELETE",
-  url: string,
-  options: { body?: unknown; key?: string | null; ifMatch?: string } = {},
-): Promise<Call> {
-  const headers: Record<string, string> =
-    options.key === null ? { "content-type": "application/json" } : jsonHeaders(options.key ?? ACME_KEY);
-  if (options.ifMatch !== undefined) headers["if-match"] = options.ifMatch;
-  if (options.body === undefined) delete headers["content-type"];
-  const res = await intake.app.inject({
-    method,
-    url,
-    headers,
-    ...(options.body !== undefined ? { payload: JSON.stringify(options.body) } : {}),
-  });
-  const etag = res.headers.etag;
-  return { status: res.statusCode, etag: typeof etag === "string" ? etag : undefined, body: res.json() };
-}
+const call = (method: "GET" | "PUT" | "DELETE", url: string, options: Parameters<typeof apiCall>[3] = {}) =>
+  apiCall(intake.app, method, url, options);
 
 const put = (name: string, body: unknown, options: { key?: string; ifMatch?: string } = {}) =>
   call("PUT", `/v1/sequences/${name}`, { body, ...options });
@@ -272,13 +243,7 @@ describe("validation: every bad field named with its rule, nothing stored", () =
     ],
   ])("%s: 400 validation_error naming the field and the rule", async (_what, body, path, rule) => {
     const name = fresh("invalid");
-    const res = await put(name, body);
-    expect(res.status).toBe(400);
-    expect(res.body.error?.code).toBe("validation_error");
-    const details = detailsOf(res);
-    expect(details.map((d) => d.path)).toEqual([path]);
-    expect(details[0]!.message).toContain(rule);
-    expect(res.body.error?.message).toContain(path);
+    expectFieldRefused(await put(name, body), path, rule);
     expect(await storedValue("acme", name)).toBeNull();
     expect((await get(name)).status).toBe(404);
   });

@@ -11,9 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ACME_KEY,
   ALEX,
+  type ApiCall,
+  apiCall,
+  detailsOf,
+  expectFieldRefused,
+  freshName,
   GLOBEX_KEY,
   type Intake,
-  jsonHeaders,
   startIntake,
   startIntakeWithServer,
   stopIntakeWithServer,
@@ -42,44 +46,14 @@ const EMAIL = {
   html: '<p>Hi {{ lead.name }}</p><a href="{{ unsubscribe_url }}">unsubscribe</a>',
 };
 
-let counter = 0;
-/** A name no other test uses, so no test reads another's leftovers. */
-function fresh(label: string): string {
-  counter += 1;
-  return `${label}-${counter}`;
-}
+type Call = ApiCall;
+const fresh = freshName;
 
-interface Detail {
-  path: string;
-  message: string;
-}
-
-interface Call {
-  status: number;
-  etag: string | undefined;
-  body: { ok: boolean; data?: unknown; error?: { code: string; message: string; details?: Detail[] } };
-}
-
-const detailsOf = (c: Call): Detail[] => c.body.error?.details ?? [];
-
-async function call(
+const call = (
   method: "GET" | "PUT" | "POST" | "DELETE",
   url: string,
-  options: { body?: unknown; key?: string | null; ifMatch?: string; app?: Intake } = {},
-): Promise<Call> {
-  const headers: Record<string, string> =
-    options.key === null ? { "content-type": "application/json" } : jsonHeaders(options.key ?? ACME_KEY);
-  if (options.ifMatch !== undefined) headers["if-match"] = options.ifMatch;
-  if (options.body === undefined) delete headers["content-type"];
-  const res = await (options.app ?? intake).app.inject({
-    method,
-    url,
-    headers,
-    ...(options.body !== undefined ? { payload: JSON.stringify(options.body) } : {}),
-  });
-  const etag = res.headers.etag;
-  return { status: res.statusCode, etag: typeof etag === "string" ? etag : undefined, body: res.json() };
-}
+  options: Parameters<typeof apiCall>[3] & { app?: Intake } = {},
+) => apiCall((options.app ?? intake).app, method, url, options);
 
 const put = (name: string, body: unknown, options: { key?: string; ifMatch?: string } = {}) =>
   call("PUT", `/v1/templates/${name}`, { body, ...options });
@@ -293,13 +267,7 @@ describe("validation: checked against a sample lead when saved, each problem nam
     ["an unknown field", { ...SMS, bdy: "x" }, "(root)", /bdy/],
   ])("%s: 400 validation_error naming the field", async (_what, body, path, message) => {
     const name = fresh("invalid");
-    const res = await put(name, body);
-    expect(res.status).toBe(400);
-    expect(res.body.error?.code).toBe("validation_error");
-    const details = detailsOf(res);
-    expect(details.map((d) => d.path)).toEqual([path]);
-    expect(details[0]!.message).toMatch(message);
-    expect(res.body.error?.message).toContain(path);
+    expectFieldRefused(await put(name, body), path, message);
     expect(await storedValue("acme", name)).toBeNull();
   });
 

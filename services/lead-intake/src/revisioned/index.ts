@@ -1,5 +1,7 @@
 export { answerDeletion, answerWrite, viewOf, withEtag } from "./answers.js";
 export {
+  type NamedRecord,
+  openStore,
   RecordContractError,
   type RecordDeletion,
   type RecordKind,

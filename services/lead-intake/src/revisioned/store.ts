@@ -3,6 +3,7 @@ import { isNoMessages, isWrongLastSequence } from "@followup/service-kit";
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
 import type { z } from "zod";
+import type { BrokerHandles } from "../broker.js";
 import type { RevisionCondition } from "../http/request.js";
 
 /**
@@ -22,8 +23,15 @@ export interface RevisionedBucket {
   bucket: string;
 }
 
+/** What every record of such a bucket holds besides its own fields. */
+export interface NamedRecord {
+  tenant: string;
+  name: string;
+  updated_at: string;
+}
+
 /** What the records of one bucket are. */
-export interface RecordKind<R extends { name: string }> {
+export interface RecordKind<R extends NamedRecord> {
   /** What one is called in messages: `sequence`. */
   what: string;
   /** The stored record's schema (loose: a reader older than the writer still reads it). */
@@ -61,7 +69,7 @@ function matches(condition: RevisionCondition, revision: number): boolean {
   return condition === "any" || condition.includes(revision);
 }
 
-export class RevisionedStore<R extends { name: string }> {
+export class RevisionedStore<R extends NamedRecord> {
   constructor(
     readonly bucket: RevisionedBucket,
     readonly kind: RecordKind<R>,
@@ -115,15 +123,23 @@ export class RevisionedStore<R extends { name: string }> {
   }
 
   /**
-   * Creates or replaces the tenant's record. Without a condition it is written whatever is there;
+   * Creates or replaces the tenant's record `name` with `fields`, stamped with `now`. Without a condition it is written whatever is there;
    * with one (If-Match) only over the current revision it names, as a compare-and-set, so a write
    * in between makes it a mismatch too. A new one is refused when the tenant has the most it may
    * have (two creates at once may both pass: the limit keeps far below the 1024 keys a listing
    * can read, so a few over it stay readable).
    */
-  async put(tenant: string, record: R, condition: RevisionCondition | null): Promise<RecordWrite<R>> {
+  async put(
+    tenant: string,
+    name: string,
+    fields: object,
+    condition: RevisionCondition | null,
+    now: Date,
+  ): Promise<RecordWrite<R>> {
     const { kv } = this.bucket;
-    const key = this.kind.key(tenant, record.name);
+    const key = this.kind.key(tenant, name);
+    // Parsed, not cast: what is written is a record its readers accept.
+    const record = this.kind.schema.parse({ ...fields, tenant, name, updated_at: now.toISOString() });
     const bytes = new TextEncoder().encode(JSON.stringify(record));
     const stored = (revision: number): Revisioned<R> => ({ ...record, revision });
     if (condition === null) {
@@ -176,4 +192,17 @@ export class RevisionedStore<R extends { name: string }> {
       return now === null ? { status: "absent" } : { status: "revision_mismatch", current: now.revision };
     }
   }
+}
+
+/** The buckets whose records are kept this way; each has a handle of the same name. */
+export type RevisionedBucketName = "sequences" | "templates";
+
+/** The store of one such bucket, on the broker's handles. */
+export function openStore<R extends NamedRecord>(
+  handles: BrokerHandles,
+  bucket: RevisionedBucketName,
+  kind: RecordKind<R>,
+): RevisionedStore<R> {
+  const name = handles.topology.buckets[bucket].bucket;
+  return new RevisionedStore({ kv: handles[bucket], jsm: handles.jsm, bucket: name }, kind);
 }

@@ -1,2 +1,2 @@
 export { sequenceRoutes as sequencesRoom } from "./routes.js";
-export { putSequence, type SequenceStore, sequenceStore } from "./store.js";
+export { sequenceStore } from "./store.js";

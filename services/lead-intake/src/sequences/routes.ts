@@ -15,7 +15,7 @@ import { revisionCondition, tenantOf } from "../http/request.js";
 import { errorResponses, jsonResponse } from "../http/responses.js";
 import { answerDeletion, answerWrite, viewOf, withEtag } from "../revisioned/index.js";
 import { stepTemplateProblems, templateStore } from "../templates/index.js";
-import { putSequence, sequenceStore } from "./store.js";
+import { sequenceStore } from "./store.js";
 
 const TAG = "sequences";
 const WHAT = { one: "sequence", many: "sequences" };
@@ -128,14 +128,7 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
         throw new HttpError(400, "validation_error", `invalid request body: ${summary}`, problems);
       }
       const written = await onBroker("storing the sequence", () =>
-        putSequence(
-          sequenceStore(handles),
-          tenant,
-          name,
-          request.body,
-          revisionCondition(ifMatch),
-          deps.now(),
-        ),
+        sequenceStore(handles).put(tenant, name, request.body, revisionCondition(ifMatch), deps.now()),
       );
       const stored = answerWrite(reply, WHAT, name, ifMatch, written);
       request.log.info(

@@ -1,2 +1,2 @@
 export { templateRoutes as templatesRoom } from "./routes.js";
-export { putTemplate, stepTemplateProblems, type TemplateStore, templateStore } from "./store.js";
+export { stepTemplateProblems, type TemplateStore, templateStore } from "./store.js";

@@ -20,7 +20,7 @@ import { revisionCondition, tenantOf } from "../http/request.js";
 import { errorResponses, jsonResponse } from "../http/responses.js";
 import { getLead } from "../leads/index.js";
 import { answerDeletion, answerWrite, viewOf, withEtag } from "../revisioned/index.js";
-import { putTemplate, templateStore } from "./store.js";
+import { templateStore } from "./store.js";
 
 const TAG = "templates";
 const WHAT = { one: "template", many: "templates" };
@@ -148,7 +148,7 @@ export const templateRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
       const ifMatch = request.headers["if-match"];
       const store = templateStore(deps.broker.handles());
       const written = await onBroker("storing the template", () =>
-        putTemplate(store, tenant, name, request.body, revisionCondition(ifMatch), deps.now()),
+        store.put(tenant, name, request.body, revisionCondition(ifMatch), deps.now()),
       );
       const stored = answerWrite(reply, WHAT, name, ifMatch, written);
       request.log.info(

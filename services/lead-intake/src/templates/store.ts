@@ -2,40 +2,23 @@ import {
   type ErrorDetail,
   type KnownChannel,
   MAX_TEMPLATES_PER_TENANT,
-  type Template,
   TemplateRecord,
   templateKey,
 } from "@followup/contracts";
 import type { BrokerHandles } from "../broker.js";
-import type { RevisionCondition } from "../http/request.js";
-import { type RecordKind, type RecordWrite, RevisionedStore } from "../revisioned/index.js";
+import { openStore, type RevisionedStore } from "../revisioned/index.js";
 
 /** A tenant's message templates in the `templates` KV bucket under `<tenant>.<name>`. */
-const TEMPLATES: RecordKind<TemplateRecord> = {
-  what: "template",
-  schema: TemplateRecord,
-  key: templateKey,
-  maxPerTenant: MAX_TEMPLATES_PER_TENANT,
-};
+export function templateStore(handles: BrokerHandles): TemplateStore {
+  return openStore(handles, "templates", {
+    what: "template",
+    schema: TemplateRecord,
+    key: templateKey,
+    maxPerTenant: MAX_TEMPLATES_PER_TENANT,
+  });
+}
 
 export type TemplateStore = RevisionedStore<TemplateRecord>;
-
-export function templateStore(handles: BrokerHandles): TemplateStore {
-  const bucket = handles.topology.buckets.templates.bucket;
-  return new RevisionedStore({ kv: handles.templates, jsm: handles.jsm, bucket }, TEMPLATES);
-}
-
-/** Creates or replaces the tenant's template (see RevisionedStore.put), stamped with `now`. */
-export function putTemplate(
-  store: TemplateStore,
-  tenant: string,
-  name: string,
-  template: Template,
-  condition: RevisionCondition | null,
-  now: Date,
-): Promise<RecordWrite<TemplateRecord>> {
-  return store.put(tenant, { ...template, tenant, name, updated_at: now.toISOString() }, condition);
-}
 
 /**
  * What is wrong with the templates a sequence's steps name: one that the tenant does not have,
