@@ -96,6 +96,21 @@ describe("renderMessage", () => {
     });
   });
 
+  it.each([
+    ["an output", "{{ lead.name }}"],
+    ["echo", "{% echo lead.name %}"],
+    ["echo in a liquid tag", "{% liquid echo lead.name %}"],
+    ["an assigned copy", "{% assign copy = lead.name %}{{ copy }}"],
+    ["a filter's result", "{{ lead.name | append: '' }}"],
+    ["cycle", "{% cycle lead.name %}"],
+  ])("escapes every way a value reaches e-mail HTML: %s", (_what, html) => {
+    const message = renderMessage(
+      { channel: "email", subject: "s", body: "b", html },
+      vars({ name: `"><img src=x onerror='alert(1)'>` }),
+    );
+    expect(message.html).toBe("&#34;&gt;&lt;img src=x onerror=&#39;alert(1)&#39;&gt;");
+  });
+
   it("keeps a subject on one line whatever the name holds", () => {
     const message = renderMessage(
       { channel: "email", subject: "Re: {{ lead.name }}", body: "x" },
