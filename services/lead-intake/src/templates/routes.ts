@@ -144,7 +144,7 @@ export const templateRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
       const tenant = tenantOf(request);
       const { name } = request.params;
       const problems = checkTemplate(request.body);
-      if (problems.length > 0) throw validationError("invalid template", problems.map(detailOf));
+      if (problems.length > 0) throw validationError("invalid request body", problems.map(detailOf));
       const ifMatch = request.headers["if-match"];
       const store = templateStore(deps.broker.handles());
       const written = await onBroker("storing the template", () =>
