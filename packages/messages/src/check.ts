@@ -72,7 +72,7 @@ export function checkTemplate(template: MessageTemplate, engine = sharedEngine()
         field,
         line,
         column,
-        message: `unknown variable ${path}; a ${template.channel} template has ${[...known].join(", ")}`,
+        message: `unknown variable ${path}; ${template.channel} templates have ${[...known].join(", ")}`,
       });
     }
     if (unknown.length > 0) continue;

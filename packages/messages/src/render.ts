@@ -82,7 +82,7 @@ export function renderField(
   if (limit !== undefined && text.length > limit) {
     throw new MessageRenderError(
       field,
-      `renders to ${text.length} characters; a ${template.channel} ${field} may have at most ${limit}`,
+      `renders to ${text.length} characters; the ${template.channel} ${field} may have at most ${limit}`,
     );
   }
   return text;

@@ -122,7 +122,7 @@ describe("renderMessage", () => {
   it("refuses an SMS over 1600 characters, naming the limit", () => {
     expect(renderMessage(sms("x".repeat(1600)), vars()).body).toHaveLength(1600);
     expect(() => renderMessage(sms(`${"x".repeat(1590)} {{ lead.name }}`), vars())).toThrow(
-      /body: renders to 1602 characters; a sms body may have at most 1600/,
+      /body: renders to 1602 characters; the sms body may have at most 1600/,
     );
     expect(() => renderMessage({ channel: "slack", body: "y".repeat(40_001) }, vars())).toThrow(
       /at most 40000/,
@@ -171,7 +171,7 @@ describe("checkTemplate", () => {
     [
       "an SMS that renders too long for the sample lead",
       sms(`${"x".repeat(1599)}{{ lead.name }}`),
-      [{ field: "body", message: "renders to 1610 characters; a sms body may have at most 1600" }],
+      [{ field: "body", message: "renders to 1610 characters; the sms body may have at most 1600" }],
     ],
     [
       "an e-mail whose html is broken and whose subject is fine",
@@ -192,7 +192,7 @@ describe("checkTemplate", () => {
       { field: "body", line: 2, column: 23 },
       { field: "body", line: 2, column: 50 },
     ]);
-    expect(problems[0]!.message).toMatch(/^unknown variable lead\.nmae; a sms template has lead\.name, /);
+    expect(problems[0]!.message).toMatch(/^unknown variable lead\.nmae; sms templates have lead\.name, /);
     expect(problems[1]!.message).toMatch(/^unknown variable lead_name;/);
   });
 

@@ -223,7 +223,7 @@ describe("validation: checked against a sample lead when saved, each problem nam
       "an unknown variable",
       { channel: "sms", body: "Hi\n  {{ lead.nmae }}" },
       "body",
-      /^line 2, column 6: unknown variable lead\.nmae; a sms template has lead\.name, lead\.first_name, /,
+      /^line 2, column 6: unknown variable lead\.nmae; sms templates have lead\.name, lead\.first_name, /,
     ],
     [
       "an unknown variable in the subject",
@@ -260,7 +260,7 @@ describe("validation: checked against a sample lead when saved, each problem nam
       "an SMS body over 1600 characters",
       { channel: "sms", body: `${"x".repeat(1590)} {{ lead.name }}` },
       "body",
-      /^renders to 1602 characters; a sms body may have at most 1600$/,
+      /^renders to 1602 characters; the sms body may have at most 1600$/,
     ],
     ["an unknown channel", { channel: "fax", body: "x" }, "channel", /hook, sms, email, slack/],
     ["an empty body", { channel: "sms", body: "" }, "body", /^must not be empty$/],
@@ -340,7 +340,7 @@ describe("POST /v1/templates/:name/preview", () => {
     const res = await preview(name, leadId);
     expect(res.status).toBe(400);
     expect(detailsOf(res)).toEqual([
-      { path: "body", message: "renders to 1701 characters; a sms body may have at most 1600" },
+      { path: "body", message: "renders to 1701 characters; the sms body may have at most 1600" },
     ]);
   });
 });
@@ -352,7 +352,7 @@ describe("PUT /v1/sequences checks its steps' templates", () => {
       "a template of another channel",
       "email",
       "sms-one",
-      /template sms-one is a sms template; this step's channel is email/,
+      /template sms-one is for sms; this step's channel is email/,
     ],
   ])("%s is 400 naming steps.N.template", async (_what, channel, template, message) => {
     expect((await put("sms-one", SMS)).status).toBeLessThan(300);

@@ -47,7 +47,7 @@ export async function stepTemplateProblems(
     } else if (template.channel !== step.channel) {
       problems.push({
         path,
-        message: `template ${step.template} is a ${template.channel} template; this step's channel is ${step.channel}`,
+        message: `template ${step.template} is for ${template.channel}; this step's channel is ${step.channel}`,
       });
     }
   });
