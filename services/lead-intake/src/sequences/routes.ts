@@ -10,7 +10,7 @@ import {
 } from "@followup/contracts";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { AppDeps } from "../deps.js";
-import { HttpError, notFound, onBroker } from "../errors.js";
+import { fieldErrors, notFound, onBroker } from "../errors.js";
 import { revisionCondition, tenantOf } from "../http/request.js";
 import { errorResponses, jsonResponse } from "../http/responses.js";
 import { answerDeletion, answerWrite, viewOf, withEtag } from "../revisioned/index.js";
@@ -123,10 +123,7 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
       const problems = await onBroker("reading the steps' templates", () =>
         stepTemplateProblems(templateStore(handles), tenant, request.body.steps),
       );
-      if (problems.length > 0) {
-        const summary = problems.map((d) => `${d.path}: ${d.message}`).join("; ");
-        throw new HttpError(400, "validation_error", `invalid request body: ${summary}`, problems);
-      }
+      if (problems.length > 0) throw fieldErrors(problems);
       const written = await onBroker("storing the sequence", () =>
         sequenceStore(handles).put(tenant, name, request.body, revisionCondition(ifMatch), deps.now()),
       );

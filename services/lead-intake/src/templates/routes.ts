@@ -15,7 +15,7 @@ import {
 import { checkTemplate, MessageRenderError, messageVariables, renderMessage } from "@followup/messages";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { AppDeps } from "../deps.js";
-import { HttpError, notFound, onBroker } from "../errors.js";
+import { fieldErrors, notFound, onBroker } from "../errors.js";
 import { revisionCondition, tenantOf } from "../http/request.js";
 import { errorResponses, jsonResponse } from "../http/responses.js";
 import { getLead } from "../leads/index.js";
@@ -36,15 +36,6 @@ const VARIABLES =
 const PREVIEW_SEQUENCE = "preview";
 /** A link that goes nowhere (`.invalid` is reserved), where no PUBLIC_BASE_URL says where to. */
 const PLACEHOLDER_BASE = "https://unsubscribe.invalid";
-
-function validationError(message: string, details: ErrorDetail[]): HttpError {
-  return new HttpError(
-    400,
-    "validation_error",
-    `${message}: ${details.map((d) => `${d.path}: ${d.message}`).join("; ")}`,
-    details,
-  );
-}
 
 /** A MessageRenderError as a detail: the field, then where in it and why. */
 function detailOf(problem: { field: string; line?: number; column?: number; message: string }): ErrorDetail {
@@ -144,7 +135,7 @@ export const templateRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
       const tenant = tenantOf(request);
       const { name } = request.params;
       const problems = checkTemplate(request.body);
-      if (problems.length > 0) throw validationError("invalid request body", problems.map(detailOf));
+      if (problems.length > 0) throw fieldErrors(problems.map(detailOf));
       const ifMatch = request.headers["if-match"];
       const store = templateStore(deps.broker.handles());
       const written = await onBroker("storing the template", () =>
@@ -241,7 +232,7 @@ export const templateRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
       } catch (err) {
         if (!(err instanceof MessageRenderError)) throw err;
         const detail = detailOf({ field: err.field, ...err.position, message: err.reason });
-        throw validationError(`template ${name} cannot be rendered for lead ${leadId}`, [detail]);
+        throw fieldErrors([detail], `template ${name} for lead ${leadId}`);
       }
     },
   );
