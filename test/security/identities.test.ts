@@ -86,9 +86,36 @@ describe("the engine under its broker identities", () => {
     expectNoViolation(live);
   });
 
+  it("keeps a tenant's templates under lead-intake's identity: put, list, preview for a lead", async () => {
+    const live = engine!;
+    const template = { channel: "sms", body: 'Hi {{ lead.first_name | default: "there" }}' };
+    const created = await live.api.request("PUT", "/v1/templates/first-touch", { body: template });
+    expect(created.status).toBe(201);
+    const listed = await live.api.request<{ data: { templates: { name: string }[] } }>(
+      "GET",
+      "/v1/templates",
+    );
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.templates.map((t) => t.name)).toContain("first-touch");
+    const lead = await live.api.postLead(REFERENCE_LEADS.high);
+    const previewed = await live.api.request<{ data: { body: string } }>(
+      "POST",
+      "/v1/templates/first-touch/preview",
+      { body: { lead_id: lead.lead_id } },
+    );
+    expect(previewed.status).toBe(200);
+    expect(previewed.body.data).toEqual({ body: "Hi Alex" });
+    expectNoViolation(live);
+  });
+
   it("keeps a tenant's sequences under lead-intake's identity: put, If-Match, list, delete", async () => {
     const live = engine!;
-    const body = { steps: [{ delay: "30m", channel: "sms", template: "first-touch" }] };
+    // A step's template must exist.
+    const template = { channel: "sms", body: "Hi {{ lead.first_name }}" };
+    expect((await live.api.request("PUT", "/v1/templates/identity-touch", { body: template })).status).toBe(
+      201,
+    );
+    const body = { steps: [{ delay: "30m", channel: "sms", template: "identity-touch" }] };
     const created = await live.api.request<{ data: { revision: number } }>("PUT", "/v1/sequences/identity", {
       body,
     });

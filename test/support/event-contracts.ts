@@ -8,6 +8,7 @@ import {
   parseSubject,
   SequenceRecord,
   StoredLead,
+  TemplateRecord,
   type Topology,
   topology,
 } from "@followup/contracts";
@@ -165,8 +166,9 @@ function recordCheck<T>(schema: RecordSchema<T>, keyOf: (record: T) => string) {
 }
 
 /**
- * Every record in the KV buckets (`leads`, `followup_plans`, `hook_receipts`, `sequences`) checked
- * against StoredLead, FollowupPlan, HookReceipt and SequenceRecord, and against its key (tenant and
+ * Every record in the KV buckets (`leads`, `followup_plans`, `hook_receipts`, `sequences`,
+ * `templates`) checked against StoredLead, FollowupPlan, HookReceipt, SequenceRecord and
+ * TemplateRecord, and against its key (tenant and
  * lead id, or tenant and name); returns `<bucket>/<key>: problem` lines and how many records were read.
  */
 export async function storedRecordProblems(
@@ -174,11 +176,13 @@ export async function storedRecordProblems(
   topo: Topology = topology(),
 ): Promise<{ checked: number; problems: string[] }> {
   const byLead = (r: { tenant: string; lead_id: string }) => `${r.tenant}.${r.lead_id}`;
+  const byName = (r: { tenant: string; name: string }) => `${r.tenant}.${r.name}`;
   const checks = [
     [topo.buckets.leads.bucket, recordCheck(StoredLead, byLead)],
     [topo.buckets.plans.bucket, recordCheck(FollowupPlan, byLead)],
     [topo.buckets.receipts.bucket, recordCheck(HookReceipt, byLead)],
-    [topo.buckets.sequences.bucket, recordCheck(SequenceRecord, (r) => `${r.tenant}.${r.name}`)],
+    [topo.buckets.sequences.bucket, recordCheck(SequenceRecord, byName)],
+    [topo.buckets.templates.bucket, recordCheck(TemplateRecord, byName)],
   ] as const;
   const problems: string[] = [];
   let checked = 0;

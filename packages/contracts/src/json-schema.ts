@@ -12,6 +12,7 @@ import { EVENT_SCHEMAS } from "./events.js";
 import { LeadRequest, OutcomeRequest, StoredLead } from "./lead.js";
 import { FollowupPlan, HookReceipt } from "./records.js";
 import { Sequence, SequenceList, SequenceRecord, SequenceView } from "./sequences.js";
+import { RenderedMessage, Template, TemplateList, TemplateRecord, TemplateView } from "./templates.js";
 
 /** Every schema that is a contract of record, by the file name its JSON Schema is written to. */
 export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
@@ -25,6 +26,11 @@ export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
   SequenceRecord,
   SequenceView,
   SequenceList,
+  Template,
+  TemplateRecord,
+  TemplateView,
+  TemplateList,
+  RenderedMessage,
   HookPayload,
   HookAck,
   LeadAccepted,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Intent, OUTCOMES, type Outcome, Sentiment, STOPPING_OUTCOMES, Token, Urgency } from "./lead.js";
+import { namedRecordSchemas } from "./named-records.js";
 import { parseDelay, ScheduleError, strategyName } from "./schedule.js";
 import { SendWindow } from "./send-window.js";
 import { assertToken } from "./subjects.js";
@@ -176,34 +177,17 @@ export function sequenceKey(tenant: string, name: string): string {
   return `${assertToken("tenant", tenant)}.${SequenceName.parse(name)}`;
 }
 
+const SEQUENCE_API = namedRecordSchemas("Sequence", "sequences", SequenceName, SequenceRecord.shape);
+
 /** `/v1/sequences/:name`: the sequence named by the path. */
-export const SequenceParams = z
-  .object({ name: SequenceName })
-  .meta({ id: "SequenceParams", description: "Path parameters of /v1/sequences/:name" });
+export const SequenceParams = SEQUENCE_API.params;
 export type SequenceParams = z.infer<typeof SequenceParams>;
-
 /** A stored sequence as the API shows it: the record less its tenant (the caller's), with its revision. */
-export const SequenceView = z
-  .object(SequenceRecord.shape)
-  .omit({ tenant: true })
-  .extend({
-    revision: z
-      .number()
-      .int()
-      .min(1)
-      .describe("The revision it was read at, also its ETag: If-Match it to replace or delete only this one"),
-  })
-  .meta({ id: "SequenceView", description: "data of the responses to GET and PUT /v1/sequences/:name" });
+export const SequenceView = SEQUENCE_API.view;
 export type SequenceView = z.infer<typeof SequenceView>;
-
-export const SequenceList = z
-  .object({ count: z.number().int().min(0), sequences: z.array(SequenceView) })
-  .meta({ id: "SequenceList", description: "data of the response to GET /v1/sequences" });
+export const SequenceList = SEQUENCE_API.list;
 export type SequenceList = z.infer<typeof SequenceList>;
-
-export const SequenceDeleted = z
-  .object({ name: SequenceName, deleted: z.literal(true) })
-  .meta({ id: "SequenceDeleted", description: "data of the response to DELETE /v1/sequences/:name" });
+export const SequenceDeleted = SEQUENCE_API.deleted;
 export type SequenceDeleted = z.infer<typeof SequenceDeleted>;
 
 /**

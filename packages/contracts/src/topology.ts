@@ -287,6 +287,16 @@ export function topology(options: TopologyOptions = {}) {
       // and watches the bucket so that an edit reaches the next lead without a read per lead.
       access: { writers: ["lead-intake"], readers: ["lead-intake", "scheduler"], watchers: ["scheduler"] },
     },
+    templates: {
+      bucket: "templates",
+      description: "Each tenant's message templates, by <tenant>.<name>",
+      history: 5,
+      ttlMs: 0,
+      replicas,
+      // lead-intake serves /v1/templates (and checks a sequence's steps against them); the
+      // dispatcher reads a step's template when it renders the message at delivery.
+      access: { writers: ["lead-intake"], readers: ["lead-intake", "dispatcher"], watchers: [] },
+    },
   } satisfies Record<string, BucketSpec>;
 
   return { queue, streams, consumers, buckets };

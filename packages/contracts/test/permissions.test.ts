@@ -44,6 +44,8 @@ describe("permissionsFor", () => {
     ["lead-intake", "$KV.sequences.acme.welcome", true],
     ["lead-intake", "$JS.API.DIRECT.GET.KV_sequences", true],
     ["lead-intake", "$JS.API.CONSUMER.CREATE.KV_sequences.w1.$KV.sequences.>", false],
+    ["lead-intake", "$KV.templates.acme.first-touch", true],
+    ["lead-intake", "$JS.API.DIRECT.GET.KV_templates", true],
     ["scheduler", "followup.timer.acme.L1.1", true],
     ["scheduler", "followup.due.acme.L1.1", true],
     ["scheduler", "$JS.API.STREAM.PURGE.FOLLOWUP_TIMERS", true],
@@ -67,11 +69,15 @@ describe("permissionsFor", () => {
     ["dispatcher", "$JS.API.CONSUMER.MSG.NEXT.LEADS.scheduler-scored", false],
     ["dispatcher", "$JS.API.STREAM.PURGE.FOLLOWUPS", false],
     ["dispatcher", "$JS.API.DIRECT.GET.KV_sequences", false],
+    ["dispatcher", "$JS.API.DIRECT.GET.KV_templates.$KV.templates.acme.first-touch", true],
+    ["dispatcher", "$KV.templates.acme.first-touch", false],
+    ["scheduler", "$JS.API.DIRECT.GET.KV_templates", false],
     ["tail", "lead.scored.acme.L1", false],
     ["tail", "$JS.API.INFO", false],
     ["provision", "$JS.API.STREAM.CREATE.LEADS", true],
     ["provision", "$JS.API.STREAM.CREATE.KV_leads", true],
     ["provision", "$JS.API.STREAM.CREATE.KV_sequences", true],
+    ["provision", "$JS.API.STREAM.CREATE.KV_templates", true],
     ["provision", "$JS.API.CONSUMER.CREATE.FOLLOWUPS.dispatcher.followup.due.>", true],
     ["provision", "$JS.API.STREAM.CREATE.ROGUE", false],
     ["provision", "$JS.API.STREAM.DELETE.LEADS", false],
@@ -160,7 +166,7 @@ describe("permissionsFor", () => {
     expect(scopeOf("dispatcher", topo)).toEqual({
       streams: ["followups", "results", "dead"],
       consumers: ["dispatch"],
-      buckets: ["leads"],
+      buckets: ["leads", "templates"],
     });
   });
 });

@@ -67,6 +67,7 @@ describe("provisionTopology (real nats-server)", () => {
         "KV_hook_receipts",
         "KV_leads",
         "KV_sequences",
+        "KV_templates",
         "LEADS",
       ].sort(),
     );

@@ -19,6 +19,7 @@ import { validatorCompiler } from "./http/validation.js";
 import { leadsRoom } from "./leads/index.js";
 import { queueRoom } from "./queue/index.js";
 import { sequencesRoom } from "./sequences/index.js";
+import { templatesRoom } from "./templates/index.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -86,6 +87,7 @@ const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   await app.register(queueRoom, deps);
   await app.register(deadLettersRoom, deps);
   await app.register(sequencesRoom, deps);
+  await app.register(templatesRoom, deps);
 };
 
 /**

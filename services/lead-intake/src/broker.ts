@@ -21,6 +21,7 @@ export interface BrokerHandles {
   plans: KV;
   receipts: KV;
   sequences: KV;
+  templates: KV;
 }
 
 /**
@@ -48,13 +49,14 @@ export class Broker {
     const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
     const kvm = new Kvm(js);
     const { buckets } = this.topology;
-    const [leads, plans, receipts, sequences] = await Promise.all([
+    const [leads, plans, receipts, sequences, templates] = await Promise.all([
       kvm.open(buckets.leads.bucket),
       kvm.open(buckets.plans.bucket),
       kvm.open(buckets.receipts.bucket),
       kvm.open(buckets.sequences.bucket),
+      kvm.open(buckets.templates.bucket),
     ]);
-    this.#handles = { nc, js, jsm, topology: this.topology, leads, plans, receipts, sequences };
+    this.#handles = { nc, js, jsm, topology: this.topology, leads, plans, receipts, sequences, templates };
     this.#setConnected(!nc.isClosed(), "NATS connection closed");
     void this.#follow(nc);
   }

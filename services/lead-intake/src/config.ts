@@ -75,6 +75,12 @@ export const leadIntakeEnv = {
    * `.data/outbox/lead-intake-<PORT>` (see outboxDirOf).
    */
   OUTBOX_DIR: z.string().trim().optional(),
+  /**
+   * Where the public reaches this service (`https://followup.example.com`): links sent to leads,
+   * such as a template preview's unsubscribe link, are built on it. Unset, previews show a
+   * placeholder link.
+   */
+  PUBLIC_BASE_URL: env.url(undefined, ["http", "https"]).optional(),
   /** At most this many leads in the outbox; then 503. 0 turns the outbox off (503 while NATS is down). */
   OUTBOX_MAX_LEADS: env.number(10_000, { min: 0, max: 1_000_000, integer: true }),
 };

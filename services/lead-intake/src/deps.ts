@@ -17,6 +17,7 @@ export interface AppDeps {
     BODY_LIMIT_BYTES: number;
     RATE_LIMIT_PER_MINUTE: number;
     FOLLOWUP_ENABLED: boolean;
+    PUBLIC_BASE_URL?: string | undefined;
   } & Partial<HttpLimits>;
   logger: Logger;
   registry: Registry;

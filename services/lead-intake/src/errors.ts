@@ -76,7 +76,11 @@ export function notFound(resource = "resource"): HttpError {
 
 /** A 400 naming each bad field and the rule it broke. */
 export function validationError(error: z.ZodError, what = "request body"): HttpError {
-  const details = describeIssues(error);
+  return fieldErrors(describeIssues(error), what);
+}
+
+/** A 400 with these details (field and rule), each repeated in the message. */
+export function fieldErrors(details: ErrorDetail[], what = "request body"): HttpError {
   const summary = details.map((d) => `${d.path}: ${d.message}`).join("; ");
   return new HttpError(400, "validation_error", `invalid ${what}: ${summary}`, details);
 }

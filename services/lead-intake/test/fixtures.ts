@@ -13,6 +13,7 @@ import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
+import { expect } from "vitest";
 import { buildApp } from "../src/app.js";
 import { ApiKeys } from "../src/auth.js";
 import { Broker } from "../src/broker.js";
@@ -168,6 +169,88 @@ export async function startIntake(options: IntakeOptions = {}): Promise<Intake> 
       if (nc && !nc.isClosed()) await nc.close();
     },
   };
+}
+
+/** Templates of the names and channels SEQUENCE_EXAMPLE's steps name, so that it can be stored. */
+export const EXAMPLE_TEMPLATES = {
+  "first-touch": { channel: "sms", body: 'Hi {{ lead.first_name | default: "there" }}, still interested?' },
+  recap: { channel: "email", subject: "Your enquiry", body: "Hi {{ lead.name }}, here is a recap." },
+} as const;
+
+/** Stores EXAMPLE_TEMPLATES for the key's tenant (a sequence naming them can then be stored). */
+export async function putExampleTemplates(app: FastifyInstance, key = ACME_KEY): Promise<void> {
+  for (const [name, template] of Object.entries(EXAMPLE_TEMPLATES)) {
+    const res = await app.inject({
+      method: "PUT",
+      url: `/v1/templates/${name}`,
+      headers: jsonHeaders(key),
+      payload: JSON.stringify(template),
+    });
+    if (res.statusCode >= 300) throw new Error(`PUT /v1/templates/${name}: ${res.statusCode} ${res.body}`);
+  }
+}
+
+/** A field a failure names, and the rule it broke. */
+export interface Detail {
+  path: string;
+  message: string;
+}
+
+/** What one JSON call answered: its status, its ETag and its body. */
+export interface ApiCall {
+  status: number;
+  etag: string | undefined;
+  body: { ok: boolean; data?: unknown; error?: { code: string; message: string; details?: Detail[] } };
+}
+
+/** The fields a failure names (none for a success). */
+export function detailsOf(call: ApiCall): Detail[] {
+  return call.body.error?.details ?? [];
+}
+
+/**
+ * The answer is a 400 validation_error that names `path` and no other field, with the rule
+ * (`message`: contained, or matched) in the detail and the path in the message.
+ */
+export function expectFieldRefused(res: ApiCall, path: string, message: string | RegExp): void {
+  expect(res.status).toBe(400);
+  expect(res.body.error?.code).toBe("validation_error");
+  const details = detailsOf(res);
+  expect(details.map((d) => d.path)).toEqual([path]);
+  if (typeof message === "string") expect(details[0]!.message).toContain(message);
+  else expect(details[0]!.message).toMatch(message);
+  expect(res.body.error?.message).toContain(path);
+}
+
+let names = 0;
+/** A name no other test uses, so no test reads another's leftovers. */
+export function freshName(label: string): string {
+  names += 1;
+  return `${label}-${names}`;
+}
+
+/**
+ * One JSON call to the app: the body as JSON, under the key (ACME_KEY by default; null: none),
+ * with an If-Match when given.
+ */
+export async function apiCall(
+  app: FastifyInstance,
+  method: "GET" | "PUT" | "POST" | "DELETE",
+  url: string,
+  options: { body?: unknown; key?: string | null; ifMatch?: string } = {},
+): Promise<ApiCall> {
+  const headers: Record<string, string> =
+    options.key === null ? { "content-type": "application/json" } : jsonHeaders(options.key ?? ACME_KEY);
+  if (options.ifMatch !== undefined) headers["if-match"] = options.ifMatch;
+  if (options.body === undefined) delete headers["content-type"];
+  const res = await app.inject({
+    method,
+    url,
+    headers,
+    ...(options.body !== undefined ? { payload: JSON.stringify(options.body) } : {}),
+  });
+  const etag = res.headers.etag;
+  return { status: res.statusCode, etag: typeof etag === "string" ? etag : undefined, body: res.json() };
 }
 
 /** Headers of an authenticated JSON call. */

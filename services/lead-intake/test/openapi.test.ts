@@ -99,7 +99,7 @@ describe("GET /openapi.json", () => {
     const served = servedRoutes(intake.app.printRoutes({ commonPrefix: false }));
     const documented = operations(document).map(({ method, path }) => `${method.toUpperCase()} ${path}`);
     const api = (route: string) => / \/(v1|ops)\//.test(route);
-    expect(served.filter(api).length).toBe(11);
+    expect(served.filter(api).length).toBe(16);
     expect(documented.filter(api).sort()).toEqual(served.filter(api).sort());
     expect([...documented].sort()).toEqual([...served].sort());
   });
@@ -123,6 +123,11 @@ describe("GET /openapi.json", () => {
       "GET /v1/sequences/{name}": "getSequence",
       "PUT /v1/sequences/{name}": "putSequence",
       "DELETE /v1/sequences/{name}": "deleteSequence",
+      "GET /v1/templates": "listTemplates",
+      "GET /v1/templates/{name}": "getTemplate",
+      "PUT /v1/templates/{name}": "putTemplate",
+      "DELETE /v1/templates/{name}": "deleteTemplate",
+      "POST /v1/templates/{name}/preview": "previewTemplate",
     };
     for (const [route, operationId] of Object.entries(expected)) {
       expect(ids[route]?.operationId, route).toBe(operationId);
@@ -376,6 +381,72 @@ describe("every route, driven once over HTTP, answers what the document says", (
       ).status,
     ];
     expect(offlineStatuses).toEqual([503, 503, 200, 429]);
+  });
+
+  it("captures the templates routes: created, replaced, read, listed, previewed, deleted, and their failures", async () => {
+    const one = "/v1/templates/{name}";
+    const url = "/v1/templates/openapi-recap";
+    const body = JSON.stringify({
+      channel: "email",
+      subject: "Hi {{ lead.first_name }}",
+      body: "Hi {{ lead.name }}",
+      html: "<p>Hi {{ lead.name }}</p>",
+    });
+    const created = await call(base, "PUT", one, url, { headers: keyed(), body });
+    expect(created.status).toBe(201);
+    const revision = (created.body as { data: { revision: number } }).data.revision;
+    const lead = await call(base, "POST", "/v1/lead", "/v1/lead", {
+      headers: keyed(),
+      body: JSON.stringify(ALEX),
+    });
+    const leadId = (lead.body as { data: { lead_id: string } }).data.lead_id;
+    const previewPath = "/v1/templates/{name}/preview";
+    const statuses = [
+      (await call(base, "PUT", one, url, { headers: { ...keyed(), "if-match": `"${revision}"` }, body }))
+        .status,
+      (await call(base, "PUT", one, url, { headers: { ...keyed(), "if-match": `"${revision}"` }, body }))
+        .status,
+      (
+        await call(base, "PUT", one, url, {
+          headers: keyed(),
+          body: JSON.stringify({ channel: "sms", body: "Hi {{ lead.nmae }}" }),
+        })
+      ).status,
+      (await call(base, "PUT", one, url, { body })).status,
+      (await call(base, "GET", one, url, { headers: keyed() })).status,
+      (await call(base, "GET", one, url, { headers: keyed(GLOBEX_KEY) })).status,
+      (await call(base, "GET", "/v1/templates", "/v1/templates", { headers: keyed() })).status,
+      (await call(base, "GET", "/v1/templates", "/v1/templates")).status,
+      (
+        await call(base, "POST", previewPath, `${url}/preview`, {
+          headers: keyed(),
+          body: JSON.stringify({ lead_id: leadId }),
+        })
+      ).status,
+      (
+        await call(base, "POST", previewPath, `${url}/preview`, {
+          headers: keyed(GLOBEX_KEY),
+          body: JSON.stringify({ lead_id: leadId }),
+        })
+      ).status,
+      (
+        await call(base, "POST", previewPath, `${url}/preview`, {
+          headers: keyed(),
+          body: JSON.stringify({ lead_id: "not a token" }),
+        })
+      ).status,
+      (await call(base, "DELETE", one, url, { headers: { "x-api-key": ACME_KEY, "if-match": "1" } })).status,
+      (await call(base, "DELETE", one, url, { headers: { "x-api-key": ACME_KEY } })).status,
+      (await call(base, "DELETE", one, url, { headers: { "x-api-key": ACME_KEY } })).status,
+    ];
+    expect(statuses).toEqual([200, 412, 400, 401, 200, 404, 200, 401, 200, 404, 400, 412, 200, 404]);
+    // The sequence captured next names this one.
+    const smsTemplate = JSON.stringify({ channel: "sms", body: "Hi {{ lead.first_name }}" });
+    const sms = await call(base, "PUT", one, "/v1/templates/first-touch", {
+      headers: keyed(),
+      body: smsTemplate,
+    });
+    expect(sms.status).toBe(201);
   });
 
   it("captures the sequences routes: created, replaced, read, listed, deleted, and their failures", async () => {

@@ -11,9 +11,15 @@ import { type KV, Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ACME_KEY,
+  type ApiCall,
+  apiCall,
+  detailsOf,
+  expectFieldRefused,
+  freshName,
   GLOBEX_KEY,
   type Intake,
   jsonHeaders,
+  putExampleTemplates,
   startIntake,
   startIntakeWithServer,
   stopIntakeWithServer,
@@ -27,6 +33,9 @@ const NOW = new Date("2026-03-02T15:04:05.000Z");
 beforeAll(async () => {
   ({ server, intake } = await startIntakeWithServer({ now: () => NOW }));
   bucket = await new Kvm(intake.nc!).open("sequences");
+  // The example's steps name these: a step's template must exist.
+  await putExampleTemplates(intake.app, ACME_KEY);
+  await putExampleTemplates(intake.app, GLOBEX_KEY);
 });
 
 afterAll(async () => {
@@ -36,45 +45,11 @@ afterAll(async () => {
 /** The issue's example. */
 const EXAMPLE = SEQUENCE_EXAMPLE;
 
-let counter = 0;
-/** A name no other test uses, so no test reads another's leftovers. */
-function fresh(label: string): string {
-  counter += 1;
-  return `${label}-${counter}`;
-}
+type Call = ApiCall;
+const fresh = freshName;
 
-interface Call {
-  status: number;
-  etag: string | undefined;
-  body: { ok: boolean; data?: unknown; error?: { code: string; message: string; details?: Detail[] } };
-}
-
-interface Detail {
-  path: string;
-  message: string;
-}
-
-/** The fields a failure names (none for a success). */
-const detailsOf = (c: Call): Detail[] => c.body.error?.details ?? [];
-
-async function call(
-  method: "GET" | "PUT" | "DELETE",
-  url: string,
-  options: { body?: unknown; key?: string | null; ifMatch?: string } = {},
-): Promise<Call> {
-  const headers: Record<string, string> =
-    options.key === null ? { "content-type": "application/json" } : jsonHeaders(options.key ?? ACME_KEY);
-  if (options.ifMatch !== undefined) headers["if-match"] = options.ifMatch;
-  if (options.body === undefined) delete headers["content-type"];
-  const res = await intake.app.inject({
-    method,
-    url,
-    headers,
-    ...(options.body !== undefined ? { payload: JSON.stringify(options.body) } : {}),
-  });
-  const etag = res.headers.etag;
-  return { status: res.statusCode, etag: typeof etag === "string" ? etag : undefined, body: res.json() };
-}
+const call = (method: "GET" | "PUT" | "DELETE", url: string, options: Parameters<typeof apiCall>[3] = {}) =>
+  apiCall(intake.app, method, url, options);
 
 const put = (name: string, body: unknown, options: { key?: string; ifMatch?: string } = {}) =>
   call("PUT", `/v1/sequences/${name}`, { body, ...options });
@@ -112,10 +87,10 @@ describe("PUT, GET, list, replace and delete against a real nats-server", () => 
     expect(read.etag).toBe(created.etag);
   });
 
-  it("fills in the defaults, and allows a template that does not exist yet", async () => {
+  it("fills in the defaults", async () => {
     const name = fresh("minimal");
     const created = await put(name, {
-      steps: [{ delay: "2h", channel: "email", template: "not-written-yet" }],
+      steps: [{ delay: "2h", channel: "email", template: "recap" }],
     });
     expect(created.status).toBe(201);
     expect(view(created)).toMatchObject({
@@ -123,8 +98,19 @@ describe("PUT, GET, list, replace and delete against a real nats-server", () => 
       priority: 0,
       match: {},
       stop_on: ["booked", "unqualified", "spam"],
+      steps: [{ delay: "2h", channel: "email", template: "recap" }],
+    });
+  });
+
+  it("refuses a template that does not exist, now that templates exist (400 naming the step)", async () => {
+    const name = fresh("unwritten");
+    const refused = await put(name, {
       steps: [{ delay: "2h", channel: "email", template: "not-written-yet" }],
     });
+    expect(refused.status).toBe(400);
+    expect(detailsOf(refused).map((d) => d.path)).toEqual(["steps.0.template"]);
+    expect(detailsOf(refused)[0]!.message).toContain("not-written-yet does not exist");
+    expect(await storedValue("acme", name)).toBeNull();
   });
 
   it("replaces without If-Match (200), under a new revision", async () => {
@@ -257,13 +243,7 @@ describe("validation: every bad field named with its rule, nothing stored", () =
     ],
   ])("%s: 400 validation_error naming the field and the rule", async (_what, body, path, rule) => {
     const name = fresh("invalid");
-    const res = await put(name, body);
-    expect(res.status).toBe(400);
-    expect(res.body.error?.code).toBe("validation_error");
-    const details = detailsOf(res);
-    expect(details.map((d) => d.path)).toEqual([path]);
-    expect(details[0]!.message).toContain(rule);
-    expect(res.body.error?.message).toContain(path);
+    expectFieldRefused(await put(name, body), path, rule);
     expect(await storedValue("acme", name)).toBeNull();
     expect((await get(name)).status).toBe(404);
   });
@@ -458,6 +438,7 @@ describe("tenants", () => {
     // A tenant of its own, so the other tests' sequences do not count.
     const crowded = await startIntake({ server, env: { API_KEYS: "crowd-key:crowd" } });
     try {
+      await putExampleTemplates(crowded.app, "crowd-key");
       const putAs = (name: string, priority = 0) =>
         crowded.app.inject({
           method: "PUT",

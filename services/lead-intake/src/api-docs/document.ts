@@ -74,6 +74,10 @@ const TAGS = [
   { name: "queue", description: "The follow-up queue as JetStream holds it" },
   { name: "dead-letters", description: "Follow-ups that exhausted their attempts" },
   { name: "sequences", description: "Each tenant's follow-up rules: steps, matching leads, send window" },
+  {
+    name: "templates",
+    description: "Each tenant's message templates (Liquid), checked when saved, previewed for a lead",
+  },
   { name: "health", description: "Liveness, readiness and metrics (no authentication)" },
   { name: "docs", description: "This document and its reference page (no authentication)" },
 ];
@@ -182,7 +186,7 @@ export function openApiOptions(): FastifyDynamicSwaggerOptions {
         version: pkg.version,
         description:
           "The HTTP gateway of the Auto Follow-Up Engine: accepts leads, scores them and hands them to " +
-          "JetStream, records outcomes, receives follow-ups, keeps each tenant's sequences, and shows the follow-up queue and dead letters. " +
+          "JetStream, records outcomes, receives follow-ups, keeps each tenant's sequences and message templates, and shows the follow-up queue and dead letters. " +
           "Every failed response is the ErrorEnvelope `{ok: false, error: {code, message, details?}, request_id}`; " +
           "every response carries x-request-id and x-content-type-options: nosniff.",
       },

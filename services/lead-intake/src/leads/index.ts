@@ -3,6 +3,7 @@ import type { AppDeps } from "../deps.js";
 import { outcomeRoutes } from "./outcome.js";
 import { leadRoutes } from "./routes.js";
 
+export { getLead } from "./leads-store.js";
 export { JetStreamPublisher } from "./publisher.js";
 
 /** The leads room: POST /v1/lead, GET /v1/lead/:id, POST /v1/lead/:id/outcome. */

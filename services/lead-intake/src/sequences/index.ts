@@ -1,2 +1,2 @@
 export { sequenceRoutes as sequencesRoom } from "./routes.js";
-export { deleteSequence, getSequence, listSequences, putSequence } from "./store.js";
+export { sequenceStore } from "./store.js";

@@ -6,20 +6,19 @@ import {
   SequenceDeleted,
   SequenceList,
   SequenceParams,
-  type SequenceView,
-  SequenceView as SequenceViewSchema,
-  type StoredSequence,
+  SequenceView,
 } from "@followup/contracts";
-import type { FastifyReply } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import type { BrokerHandles } from "../broker.js";
 import type { AppDeps } from "../deps.js";
-import { HttpError, notFound, onBroker } from "../errors.js";
+import { fieldErrors, notFound, onBroker } from "../errors.js";
 import { revisionCondition, tenantOf } from "../http/request.js";
 import { errorResponses, jsonResponse } from "../http/responses.js";
-import { deleteSequence, getSequence, listSequences, putSequence, type SequenceBucket } from "./store.js";
+import { answerDeletion, answerWrite, viewOf, withEtag } from "../revisioned/index.js";
+import { stepTemplateProblems, templateStore } from "../templates/index.js";
+import { sequenceStore } from "./store.js";
 
 const TAG = "sequences";
+const WHAT = { one: "sequence", many: "sequences" };
 
 /**
  * A sequence's name is the caller's choice, not an id it was given: one that breaks the rule is
@@ -30,42 +29,9 @@ const config = { invalidParams: "validation_error" } as const;
 const ALREADY_PLANNED =
   "Changes what leads scored from now on get; follow-ups already planned keep the sequence they were planned with.";
 
-function bucketOf(handles: BrokerHandles): SequenceBucket {
-  return { kv: handles.sequences, jsm: handles.jsm, bucket: handles.topology.buckets.sequences.bucket };
-}
-
-function view(stored: StoredSequence): SequenceView {
-  const { tenant: _tenant, ...rest } = stored;
-  return rest;
-}
-
-/** The revision as an ETag: a strong entity tag, quoted. */
-function withEtag(reply: FastifyReply, revision: number): void {
-  reply.header("etag", `"${revision}"`);
-}
-
-function revisionMismatch(name: string, ifMatch: string, current: number | null): HttpError {
-  const message =
-    current === null
-      ? `sequence ${name} does not exist, so If-Match ${ifMatch} cannot match; PUT it without If-Match to create it`
-      : `sequence ${name} is at revision ${current}, not If-Match ${ifMatch}: read it again and re-apply the change`;
-  return new HttpError(
-    412,
-    "revision_mismatch",
-    message,
-    [
-      {
-        path: "if-match",
-        message: current === null ? "no current revision" : `current revision is ${current}`,
-      },
-    ],
-    current === null ? {} : { etag: `"${current}"` },
-  );
-}
-
 /** /v1/sequences: the caller's tenant's sequences, listed, read, created or replaced, deleted. */
 export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
-  const one = okEnvelope(SequenceViewSchema);
+  const one = okEnvelope(SequenceView);
 
   app.get(
     "/v1/sequences",
@@ -83,9 +49,9 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
     },
     async (request) => {
       const tenant = tenantOf(request);
-      const store = bucketOf(deps.broker.handles());
-      const stored = await onBroker("listing sequences", () => listSequences(store, tenant));
-      return { ok: true as const, data: { count: stored.length, sequences: stored.map(view) } };
+      const store = sequenceStore(deps.broker.handles());
+      const stored = await onBroker("listing sequences", () => store.list(tenant));
+      return { ok: true as const, data: { count: stored.length, sequences: stored.map(viewOf) } };
     },
   );
 
@@ -112,12 +78,11 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
     },
     async (request, reply) => {
       const tenant = tenantOf(request);
-      const { name } = request.params;
-      const store = bucketOf(deps.broker.handles());
-      const stored = await onBroker("reading the sequence", () => getSequence(store, tenant, name));
+      const store = sequenceStore(deps.broker.handles());
+      const stored = await onBroker("reading the sequence", () => store.get(tenant, request.params.name));
       if (stored === null) throw notFound("sequence");
       withEtag(reply, stored.revision);
-      return { ok: true as const, data: view(stored) };
+      return { ok: true as const, data: viewOf(stored) };
     },
   );
 
@@ -132,7 +97,8 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
           "Stores the sequence under its name: 201 when it is new, 200 when it replaces one. With If-Match " +
           "(a revision, quoted or not, or *) it replaces only that revision, so two operators editing at once " +
           "never overwrite each other: the one who is late gets 412 revision_mismatch. Every bad field is named " +
-          `with the rule it broke; a template that does not exist yet is allowed. A tenant has at most ` +
+          `with the rule it broke; a step's template must exist (PUT /v1/templates) and be written for the ` +
+          `step's channel (400 naming steps.<i>.template). A tenant has at most ` +
           `${MAX_SEQUENCES_PER_TENANT} sequences (409 conflict for one more). ${ALREADY_PLANNED}`,
         params: SequenceParams,
         headers: ConditionalHeaders,
@@ -141,7 +107,9 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
           200: jsonResponse("The sequence replaced one; its new revision is the ETag", one),
           201: jsonResponse("The sequence was created; its revision is the ETag", one),
           ...errorResponses([400, 401, 409, 412, 413, 415, 429, 500, 503], {
-            400: "validation_error naming each bad field of the body, the name or If-Match, or invalid_json",
+            400:
+              "validation_error naming each bad field of the body (a step's missing template or one of another " +
+              "channel too), the name or If-Match, or invalid_json",
           }),
         },
       },
@@ -151,27 +119,20 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
       const tenant = tenantOf(request);
       const { name } = request.params;
       const ifMatch = request.headers["if-match"];
-      const store = bucketOf(deps.broker.handles());
-      const written = await onBroker("storing the sequence", () =>
-        putSequence(store, tenant, name, request.body, revisionCondition(ifMatch), deps.now()),
+      const handles = deps.broker.handles();
+      const problems = await onBroker("reading the steps' templates", () =>
+        stepTemplateProblems(templateStore(handles), tenant, request.body.steps),
       );
-      if (written.status === "revision_mismatch") {
-        throw revisionMismatch(name, ifMatch ?? "", written.current);
-      }
-      if (written.status === "too_many") {
-        throw new HttpError(
-          409,
-          "conflict",
-          `the tenant has ${written.limit} sequences, the most it may have: delete one before creating ${name}`,
-        );
-      }
+      if (problems.length > 0) throw fieldErrors(problems);
+      const written = await onBroker("storing the sequence", () =>
+        sequenceStore(handles).put(tenant, name, request.body, revisionCondition(ifMatch), deps.now()),
+      );
+      const stored = answerWrite(reply, WHAT, name, ifMatch, written);
       request.log.info(
-        { tenant, sequence: name, revision: written.sequence.revision, status: written.status },
+        { tenant, sequence: name, revision: stored.revision, status: written.status },
         "sequence_stored",
       );
-      withEtag(reply, written.sequence.revision);
-      reply.code(written.status === "created" ? 201 : 200);
-      return { ok: true as const, data: view(written.sequence) };
+      return { ok: true as const, data: viewOf(stored) };
     },
   );
 
@@ -199,13 +160,11 @@ export const sequenceRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
       const tenant = tenantOf(request);
       const { name } = request.params;
       const ifMatch = request.headers["if-match"];
-      const store = bucketOf(deps.broker.handles());
+      const store = sequenceStore(deps.broker.handles());
       const deleted = await onBroker("deleting the sequence", () =>
-        deleteSequence(store, tenant, name, revisionCondition(ifMatch)),
+        store.delete(tenant, name, revisionCondition(ifMatch)),
       );
-      if (deleted.status === "absent") throw notFound("sequence");
-      if (deleted.status === "revision_mismatch")
-        throw revisionMismatch(name, ifMatch ?? "", deleted.current);
+      answerDeletion(WHAT.one, name, ifMatch, deleted);
       request.log.info({ tenant, sequence: name }, "sequence_deleted");
       return { ok: true as const, data: { name, deleted: true as const } };
     },
