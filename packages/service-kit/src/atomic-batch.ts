@@ -63,17 +63,12 @@ export function publishHeaders(options: {
   return h;
 }
 
-/** A copy, so that the batch headers the publish adds never leak into a caller's later plain publish. */
-function copyHeaders(from: MsgHdrs): MsgHdrs {
-  const h = headers();
-  for (const key of from.keys()) for (const value of from.values(key)) h.append(key, value);
-  return h;
-}
-
 /**
  * Publishes `messages` (1 to ATOMIC_BATCH_MAX, all to one stream) as one atomic batch and
  * resolves with the commit's acknowledgement, which nats-server sends after the batch is synced.
  * A stream's refusal throws AtomicBatchRejectedError; anything else (a timeout) is thrown as is.
+ * The messages' headers are the batch's: it adds `Nats-Batch-*` to them, so build them for this
+ * one call (a copy per message cost the scheduler more than a percent of its time).
  *
  * `js.startBatch()` sends the first message as a request and the middle ones as plain publishes;
  * the commit is sent here as an ordinary acknowledged publish with the batch's commit headers,
@@ -94,20 +89,20 @@ export async function publishAtomic(
   try {
     if (messages.length === 1) {
       const ack = await js.publish(first.subject, first.data, {
-        headers: copyHeaders(first.headers),
+        headers: first.headers,
         ...timeout,
       });
       return { ...ack, count: 1 };
     }
     const batch = await js.startBatch(first.subject, first.data, {
-      headers: copyHeaders(first.headers),
+      headers: first.headers,
       ...timeout,
     });
     for (let i = 1; i < messages.length - 1; i++) {
       const m = messages[i]!;
-      batch.add(m.subject, m.data, { headers: copyHeaders(m.headers) });
+      batch.add(m.subject, m.data, { headers: m.headers });
     }
-    const commit = copyHeaders(last.headers);
+    const commit = last.headers;
     commit.set("Nats-Batch-Id", batch.id);
     commit.set("Nats-Batch-Sequence", String(messages.length));
     commit.set("Nats-Batch-Commit", "1");

@@ -123,12 +123,6 @@ describe("publishAtomic", () => {
     expect(err.code).toBe(ServerErrorCodes.AtomicPublishDisabled);
   });
 
-  it("leaves the caller's headers as they were, so they can be published again one by one", async () => {
-    const batch = timers(2, "reuse");
-    await publishAtomic(js, batch);
-    expect(batch.map((m) => m.headers.has("Nats-Batch-Id"))).toEqual([false, false]);
-  });
-
   it("more than the server's limit, or nothing, is refused before anything is sent", async () => {
     await expect(publishAtomic(js, timers(ATOMIC_BATCH_MAX + 1, "over"))).rejects.toThrow(RangeError);
     await expect(publishAtomic(js, [])).rejects.toThrow(RangeError);

@@ -19,7 +19,6 @@ import {
   publishHeaders,
 } from "@followup/service-kit";
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { Logger } from "pino";
 import { isInvalidEvent } from "./consumer.js";
 import { decodeLeadEvent, type HandlerDeps } from "./handler.js";
 import { decideEligibility, type FollowupRule, planSteps, timerTtlSeconds } from "./schedule.js";
@@ -35,7 +34,8 @@ interface ScoredLead {
   ref: LeadRef;
   predProb: number;
   plan: FollowupPlan;
-  log: Logger;
+  /** What every log line about the lead carries (a child logger per lead costs more than the line). */
+  fields: { tenant: string; lead_id: string };
 }
 
 function scoredLead(msg: JsMsg, deps: TimerDeps): ScoredLead {
@@ -46,7 +46,7 @@ function scoredLead(msg: JsMsg, deps: TimerDeps): ScoredLead {
     ref,
     predProb: event.data.pred_prob,
     plan: planLead(event, deps.rule, deps.now()),
-    log: deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId }),
+    fields: { tenant: ref.tenant, lead_id: ref.leadId },
   };
 }
 
@@ -115,7 +115,7 @@ export async function handleScoredBatch(
     const planned: { lead: ScoredLead; steps: PlannedStep[] }[] = [];
     for (const lead of firsts) {
       if (lead.plan.skipped) skipped(lead, deps);
-      else planned.push({ lead, steps: pendingSteps(lead, lead.plan) ?? [] });
+      else planned.push({ lead, steps: pendingSteps(lead, lead.plan, deps) ?? [] });
     }
     await storeTimerBatches(planned, deps);
   } else {
@@ -153,7 +153,7 @@ async function scheduleLead(lead: ScoredLead, deps: TimerDeps): Promise<void> {
     if (stored === null) throw new Error("the lead's plan exists but could not be read");
     plan = stored.plan;
   }
-  const steps = pendingSteps(lead, plan);
+  const steps = pendingSteps(lead, plan, deps);
   if (steps === null) return;
   const published = await Promise.all(steps.map((step) => publishTimer(lead.ref, step, deps)));
   countScheduled(lead, steps, published, deps);
@@ -161,7 +161,10 @@ async function scheduleLead(lead: ScoredLead, deps: TimerDeps): Promise<void> {
 
 function skipped(lead: ScoredLead, deps: TimerDeps): void {
   deps.metrics.skipped.inc({ reason: lead.plan.skipped });
-  lead.log.debug({ pred_prob: lead.predProb, reason: lead.plan.skipped }, "followups_skipped");
+  deps.logger.debug(
+    { ...lead.fields, pred_prob: lead.predProb, reason: lead.plan.skipped },
+    "followups_skipped",
+  );
 }
 
 /** The plan of a newly scored lead: its steps, or why it gets none. */
@@ -179,11 +182,11 @@ export function planLead(event: LeadScored, rule: FollowupRule, now: Date): Foll
 }
 
 /** The plan's steps whose timers may be missing; null (logged) when there is nothing to schedule. */
-function pendingSteps(lead: ScoredLead, plan: FollowupPlan): PlannedStep[] | null {
+function pendingSteps(lead: ScoredLead, plan: FollowupPlan, deps: TimerDeps): PlannedStep[] | null {
   const pending = plan.steps.filter((step) => step.state === "pending");
   if (plan.cancelled || plan.skipped || pending.length === 0) {
-    lead.log.debug(
-      { reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "no_pending_step") },
+    deps.logger.debug(
+      { ...lead.fields, reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "no_pending_step") },
       "lead_scored_again_nothing_to_schedule",
     );
     return null;
@@ -201,14 +204,15 @@ function countScheduled(
 ): void {
   const existing = published.filter((p) => p === "existing").length;
   if (existing === pending.length) {
-    lead.log.debug({ reason: "timers_stored" }, "lead_scored_again_nothing_to_schedule");
+    deps.logger.debug({ ...lead.fields, reason: "timers_stored" }, "lead_scored_again_nothing_to_schedule");
     return;
   }
   // Some timers stored now: a first delivery, or a redelivery after a crash that stored only
   // some (those that exist were not counted by the copy that crashed before its ack).
   deps.metrics.scheduled.inc(pending.length);
-  lead.log.info(
+  deps.logger.info(
     {
+      ...lead.fields,
       pred_prob: lead.predProb,
       count: pending.length,
       due_at: pending.map((step) => step.due_at),
