@@ -3,7 +3,7 @@
 
 import { encodeEvent, followupMsgId, leadKey, subjects } from "@followup/contracts";
 import { waitFor } from "@followup/nats-harness";
-import { createLogger, createMetricsRegistry } from "@followup/service-kit";
+import { createMetricsRegistry } from "@followup/service-kit";
 import { type JsMsg, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { describe, expect, it } from "vitest";
@@ -20,7 +20,7 @@ import {
   topo,
 } from "./fixtures/broker.js";
 import { type LeadFixture, lead, scoredEvent } from "./fixtures/leads.js";
-import { type LogLine, metricValue, runScheduler } from "./fixtures/scheduler.js";
+import { capturedLogger, metricValue, runScheduler } from "./fixtures/scheduler.js";
 
 const broker = brokerPerTest({ provision: true });
 /** Far enough out that nothing fires during a test. */
@@ -42,12 +42,7 @@ async function publishScored(fixtures: LeadFixture[]): Promise<number> {
 async function handlerDeps() {
   const js = jetstream(broker.nc);
   const kvm = new Kvm(broker.nc);
-  const logs: LogLine[] = [];
-  const logger = createLogger({
-    service: "scheduler",
-    level: "debug",
-    destination: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) },
-  });
+  const { logger, logs, logsNamed } = capturedLogger();
   const registry = createMetricsRegistry("scheduler");
   const bucket = topo.buckets.plans.bucket;
   const deps: TimerDeps = {
@@ -67,7 +62,7 @@ async function handlerDeps() {
     logs,
     registry,
     invalid,
-    logsNamed: (msg: string) => logs.filter((l) => l.msg === msg),
+    logsNamed,
     handle: (msgs: JsMsg[]) => handleScoredBatch(msgs, (msg, err) => invalid.push({ msg, err }), deps),
   };
 }
