@@ -47,6 +47,11 @@ export function bucketStream(bucket: string): string {
   return `KV_${bucket}`;
 }
 
+/** The subject a KV bucket stores a key's values on: what a put publishes to. */
+export function bucketKeySubject(bucket: string, key: string): string {
+  return `$KV.${bucket}.${key}`;
+}
+
 /** What one service touches: the streams, consumers and buckets it must find provisioned at start. */
 export interface IdentityScope {
   streams: (keyof Topology["streams"])[];
@@ -103,7 +108,7 @@ function servicePermissions(identity: ServiceIdentity, topo: Topology): Permissi
     const { bucket: name, access } = bucket(topo, key);
     const kvStream = bucketStream(name);
     publish.add(`${API}.STREAM.INFO.${kvStream}`);
-    if (access.writers.includes(identity)) publish.add(`$KV.${name}.>`);
+    if (access.writers.includes(identity)) publish.add(bucketKeySubject(name, ">"));
     if (access.readers.includes(identity)) for (const s of readSubjects(kvStream)) publish.add(s);
     if (access.watchers.includes(identity)) for (const s of watchSubjects(kvStream)) publish.add(s);
   }

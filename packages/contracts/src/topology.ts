@@ -55,6 +55,8 @@ export interface StreamSpec {
   /** How long the server keeps the marker it stores when a message's TTL runs out. */
   subjectDeleteMarkerTtlMs?: number;
   maxMsgsPerSubject?: number;
+  /** Atomic batch publish (ADR-50, nats-server >= 2.12): a batch of up to 1000 stored with a few fsyncs. */
+  allowAtomic?: boolean;
   republish?: { src: string; dest: string; headersOnly: boolean };
   access: StreamAccess;
 }
@@ -78,6 +80,8 @@ export interface BucketSpec {
   history: number;
   ttlMs: number;
   replicas: number;
+  /** `allow_atomic` on the bucket's stream: its writer creates many keys in one atomic batch. */
+  allowAtomic?: boolean;
   access: BucketAccess;
 }
 
@@ -143,6 +147,8 @@ export function topology(options: TopologyOptions = {}) {
       // Below this the server would raise every Nats-TTL to the marker TTL (jetstream-facts 2).
       maxMsgsPerSubject: 1,
       subjectDeleteMarkerTtlMs: MARKER_TTL_MS,
+      // The scheduler stores the timers of many leads in one atomic batch.
+      allowAtomic: true,
       republish: { src: wildcards.followupTimer, dest: wildcards.followupFired, headersOnly: true },
       // The scheduler deletes a handled marker; a stopping outcome purges the lead's timers.
       // lead-intake counts them for GET /v1/queue.
@@ -267,6 +273,8 @@ export function topology(options: TopologyOptions = {}) {
       history: 5,
       ttlMs: 0,
       replicas,
+      // The scheduler creates the plans of many leads in one atomic batch.
+      allowAtomic: true,
       access: { writers: ["scheduler"], readers: ["scheduler", "lead-intake"], watchers: [] },
     },
     receipts: {

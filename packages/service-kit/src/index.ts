@@ -1,4 +1,13 @@
 export {
+  ATOMIC_BATCH_MAX,
+  type AtomicBatchAck,
+  AtomicBatchRejectedError,
+  type AtomicMessage,
+  isAtomicBatchRejected,
+  publishAtomic,
+  publishHeaders,
+} from "./atomic-batch.js";
+export {
   type Backoff,
   backoffCeilingMs,
   backoffDelayMs,

@@ -15,6 +15,10 @@ export const ServerErrorCodes = {
   SequenceNotFound: 10043,
   /** JSStreamMsgDeleteFailedF: a delete that failed, as of the stream's last or a later sequence. */
   StreamMsgDeleteFailed: 10057,
+  /** JSAtomicPublishDisabledErr: an atomic batch sent to a stream without `allow_atomic`. */
+  AtomicPublishDisabled: 10174,
+  /** JSAtomicPublishContainsDuplicateMessageErr: an atomic batch repeating a stored `Nats-Msg-Id`. */
+  AtomicPublishDuplicateMessage: 10201,
 } as const;
 
 /**

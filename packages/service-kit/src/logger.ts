@@ -48,12 +48,28 @@ export function createLogger(options: {
  * process.exit. Synchronous writes leave nothing to flush; a broken pipe turns logging off.
  */
 function stdoutDestination(): pino.DestinationStream {
+  blockingStdout();
   const destination = pino.destination({ dest: 1, sync: true });
   destination.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code !== "EPIPE") throw err;
     destination.write = () => true;
   });
   return destination;
+}
+
+/**
+ * Makes fd 1 blocking when it is a pipe or a socket (a container runtime's log pipe, a
+ * supervisor's). libuv makes it non-blocking as soon as process.stdout is opened, and then a
+ * synchronous write to a full pipe fails with EAGAIN, on which sonic-boom stops the whole event
+ * loop for a fixed 100 ms before it tries again: a scheduler logging a line per lead at a few
+ * thousand leads a second spent a third of its time there (docs/benchmarks.md). A blocking
+ * write waits only until the reader has made room. (`setBlocking` is libuv's, on the stream's
+ * handle; a file or a TTY has no such handle and is left as it is.)
+ */
+function blockingStdout(): void {
+  const handle = (process.stdout as unknown as { _handle?: { setBlocking?: (on: boolean) => number } })
+    ._handle;
+  handle?.setBlocking?.(true);
 }
 
 /** `+1-555-0199` -> `***0199`: enough to tell leads apart in a log, not enough to call them. */

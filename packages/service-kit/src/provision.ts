@@ -16,6 +16,7 @@ import {
   ReplayPolicy,
   StorageType,
   type StreamConfig,
+  type StreamInfo,
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { type NatsConnection, nanos, PermissionViolationError } from "@nats-io/transport-node";
@@ -40,6 +41,7 @@ export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: 
       ? { subject_delete_marker_ttl: nanos(spec.subjectDeleteMarkerTtlMs) }
       : {}),
     ...(spec.maxMsgsPerSubject ? { max_msgs_per_subject: spec.maxMsgsPerSubject } : {}),
+    ...(spec.allowAtomic ? { allow_atomic: true } : {}),
     ...(spec.republish
       ? {
           republish: {
@@ -165,7 +167,10 @@ export async function provisionConsumer(
   }
 }
 
-/** Creates the KV bucket when missing (its stream is KV_<bucket>). */
+/**
+ * Creates the KV bucket when missing (its stream is KV_<bucket>), and gives its stream the
+ * settings the KV client does not set: `allow_atomic`, also on a bucket created before it.
+ */
 export async function provisionBucket(
   nc: NatsConnection,
   spec: BucketSpec,
@@ -173,20 +178,27 @@ export async function provisionBucket(
 ): Promise<void> {
   const { logger, checkOnly } = options;
   const jsm = await jetstreamManager(nc);
+  const name = bucketStream(spec.bucket);
+  const wanted: Partial<StreamConfig> = spec.allowAtomic ? { allow_atomic: true } : {};
+  let info: StreamInfo;
   try {
-    await jsm.streams.info(bucketStream(spec.bucket));
-    return;
+    info = await jsm.streams.info(name);
   } catch (err) {
     if (!isStreamNotFound(err)) throw err;
+    if (checkOnly) throw new TopologyNotProvisionedError(`bucket ${spec.bucket} does not exist`);
+    await new Kvm(nc).create(spec.bucket, {
+      description: spec.description,
+      history: spec.history,
+      replicas: spec.replicas,
+      ...(spec.ttlMs ? { ttl: spec.ttlMs } : {}),
+    });
+    logger?.info({ bucket: spec.bucket }, "bucket_created");
+    info = await jsm.streams.info(name);
   }
-  if (checkOnly) throw new TopologyNotProvisionedError(`bucket ${spec.bucket} does not exist`);
-  await new Kvm(nc).create(spec.bucket, {
-    description: spec.description,
-    history: spec.history,
-    replicas: spec.replicas,
-    ...(spec.ttlMs ? { ttl: spec.ttlMs } : {}),
-  });
-  logger?.info({ bucket: spec.bucket }, "bucket_created");
+  const changed = differences(`bucket ${spec.bucket}`, wanted, info.config, checkOnly);
+  if (changed.length === 0) return;
+  await jsm.streams.update(name, { ...info.config, ...wanted });
+  logger?.info({ bucket: spec.bucket, changed }, "bucket_updated");
 }
 
 export interface ProvisionSelection {

@@ -1,5 +1,6 @@
 import {
   authorizationConfig,
+  bucketKeySubject,
   bucketStream,
   IDENTITIES,
   type Identity,
@@ -14,7 +15,13 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection, PermissionViolationError, type Status } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isPermissionViolation, prepareTopology, provisionTopology } from "../src/index.js";
+import {
+  isPermissionViolation,
+  prepareTopology,
+  provisionTopology,
+  publishAtomic,
+  publishHeaders,
+} from "../src/index.js";
 
 /**
  * The broker identities of permissionsFor, enforced by a real nats-server running the generated
@@ -155,6 +162,12 @@ describe("broker identities against a real nats-server", () => {
     it("may not publish a timer nor pull from the dispatcher's consumer", async () => {
       const nc = as("lead-intake");
       await expectRefused(jetstream(nc).publish(subjects.followupTimer("acme", "L1", 1), encode({})));
+      const timer = (step: number) => ({
+        subject: subjects.followupTimer("acme", "L1", step),
+        data: encode({}),
+        headers: publishHeaders({ ttl: "3600" }),
+      });
+      await expectRefused(publishAtomic(jetstream(nc), [timer(1), timer(2)]));
       const { stream, durable } = topo.consumers.dispatch;
       await expectRefused(jetstream(nc).consumers.get(stream, durable));
     });
@@ -200,6 +213,36 @@ describe("broker identities against a real nats-server", () => {
     it("may not write the sequences bucket", async () => {
       const kv = await new Kvm(as("scheduler")).open(topo.buckets.sequences.bucket);
       await expectRefused(kv.put("acme.rogue", encode({})));
+    });
+
+    it("publishes atomic batches of timers and of plans (the batch's messages and its commit's reply)", async () => {
+      const nc = as("scheduler");
+      const js = jetstream(nc);
+      const refusedBefore = statusErrors.get("scheduler")?.length;
+      const refs = [1, 2, 3].map((i) => ({ tenant: "acme", leadId: `L-batch${i}` }));
+      const timers = await publishAtomic(
+        js,
+        refs.map((ref) => ({
+          subject: subjects.followupTimer(ref.tenant, ref.leadId, 1),
+          data: encode({}),
+          headers: publishHeaders({ ttl: "3600", msgId: `${ref.leadId}:1`, expectLastSubjectSequence: 0 }),
+        })),
+      );
+      expect(timers).toMatchObject({ stream: topo.streams.timers.name, count: 3 });
+      const plans = await publishAtomic(
+        js,
+        refs.map((ref) => ({
+          subject: bucketKeySubject(topo.buckets.plans.bucket, leadKey(ref)),
+          data: encode({ steps: [] }),
+          headers: publishHeaders({ expectLastSubjectSequence: 0 }),
+        })),
+      );
+      expect(plans).toMatchObject({ stream: bucketStream(topo.buckets.plans.bucket), count: 3 });
+      const kv = await new Kvm(nc).open(topo.buckets.plans.bucket);
+      expect((await kv.get(leadKey(refs[2]!)))?.json()).toEqual({ steps: [] });
+      expect(statusErrors.get("scheduler")?.length, "a core publish of the batch was refused").toBe(
+        refusedBefore,
+      );
     });
 
     it("may not write the leads bucket, nor read the hook receipts", async () => {

@@ -28,6 +28,9 @@ describe("provisionTopology (real nats-server)", () => {
     const timers = await jsm.streams.info(t.streams.timers.name);
     expect(timers.config.allow_msg_ttl).toBe(true);
     expect(timers.config.max_msgs_per_subject).toBe(1);
+    expect(timers.config.allow_atomic).toBe(true);
+    expect((await jsm.streams.info("KV_followup_plans")).config.allow_atomic).toBe(true);
+    expect((await jsm.streams.info("KV_leads")).config.allow_atomic ?? false).toBe(false);
     expect(timers.config.subject_delete_marker_ttl).toBe(nanos(t.streams.timers.subjectDeleteMarkerTtlMs));
     expect(timers.config.republish).toEqual({
       src: "followup.timer.>",
@@ -118,5 +121,23 @@ describe("provisionTopology (real nats-server)", () => {
     );
     expect((await jsm.streams.info("CHECK_ONLY")).config.duplicate_window).toBe(nanos(10 * 60_000));
     await jsm.streams.delete("CHECK_ONLY");
+  });
+
+  it("gives a bucket created without allow_atomic (before it was in the topology) the setting; checkOnly reports it", async () => {
+    const t = topology();
+    t.buckets.plans.bucket = "atomic_later";
+    const jsm = await jetstreamManager(nc);
+    await new Kvm(nc).create("atomic_later", { history: 5 });
+    const select = { streams: [], consumers: [], buckets: ["plans" as const] };
+    await expect(provisionTopology(nc, t, { select, checkOnly: true, attempts: 1 })).rejects.toThrow(
+      /bucket atomic_later differs from the topology in allow_atomic/,
+    );
+    expect((await jsm.streams.info("KV_atomic_later")).config.allow_atomic ?? false).toBe(false);
+    await provisionTopology(nc, t, { select });
+    const info = await jsm.streams.info("KV_atomic_later");
+    expect(info.config.allow_atomic).toBe(true);
+    expect(info.config.max_msgs_per_subject, "the bucket's own settings were kept").toBe(5);
+    await provisionTopology(nc, t, { select, checkOnly: true, attempts: 1 });
+    await jsm.streams.delete("KV_atomic_later");
   });
 });

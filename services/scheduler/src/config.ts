@@ -1,5 +1,5 @@
 import { parseSchedules, topology } from "@followup/contracts";
-import { commonEnv, type Env, env, loadConfig } from "@followup/service-kit";
+import { ATOMIC_BATCH_MAX, commonEnv, type Env, env, loadConfig } from "@followup/service-kit";
 import { z } from "zod";
 
 const consumers = topology().consumers;
@@ -39,6 +39,12 @@ export const schedulerEnv = {
     max: Math.floor(consumers.scored.maxAckPending / 2),
     integer: true,
   }),
+  /**
+   * Most lead.scored events scheduled together: their plans in one atomic batch, their timers in
+   * batches of up to 1000. A batch takes what arrived while the previous ones were written, so a
+   * lone lead is not held back; 1 schedules every lead alone (SCHEDULER_CONCURRENCY at once).
+   */
+  SCHEDULER_BATCH_SIZE: env.number(500, { min: 1, max: ATOMIC_BATCH_MAX, integer: true }),
   /**
    * Expiry markers handled at once. Most of a marker's time is the wait for the last fraction of
    * a second before due_at, which costs nothing but a timer, so this is much larger.

@@ -53,57 +53,102 @@ export interface ConsumerLoop {
  * of HANDLER_RETRY (6, 0.5-8 s apart).
  */
 
-function isInvalid(err: unknown): err is InvalidEvent | ContractError | SubjectError {
+export function isInvalidEvent(err: unknown): err is InvalidEvent | ContractError | SubjectError {
   return err instanceof InvalidEvent || err instanceof ContractError || err instanceof SubjectError;
 }
 
 /** From this delivery on, a failing message is logged at error: an operator should look. */
 const PERSISTENT_FAILURE_DELIVERIES = 5;
 
-export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<ConsumerLoop> {
-  const { js, spec, name, concurrency, handle } = options;
+export function startConsumerLoop(options: ConsumerLoopOptions): Promise<ConsumerLoop> {
+  const { handle, concurrency, ...rest } = options;
+  return startBatchConsumerLoop({
+    ...rest,
+    batchSize: 1,
+    batches: concurrency,
+    // An invalid event thrown by the handler is about the batch's one message (run() terminates it).
+    handle: ([msg]) => (msg ? handle(msg) : Promise.resolve()),
+  });
+}
+
+export interface BatchConsumerLoopOptions extends Omit<ConsumerLoopOptions, "handle" | "concurrency"> {
+  /** Most messages handed to one call of `handle`. */
+  batchSize: number;
+  /** Batches handled at once. */
+  batches: number;
+  /**
+   * Settles every message it is given: acks it, or hands an invalid one to `invalid` (which
+   * terminates it, logs and counts it, and leaves it out of a retry of the batch). What it
+   * throws is taken for a broker failure: the batch's other messages are handled again here,
+   * then handed back with a back-off, none of them acked.
+   */
+  handle: (msgs: JsMsg[], invalid: (msg: JsMsg, err: Error) => void) => Promise<void>;
+}
+
+/**
+ * A durable pull consumer whose messages are handled in batches: a message that arrives while
+ * every batch slot is busy waits, and the next batch takes all that waited (up to `batchSize`).
+ * So a lone message is handled at once, on its own, and under load the batches fill up: the
+ * cost of a batch (its fsyncs) is shared by more messages exactly when there are more.
+ */
+export async function startBatchConsumerLoop(options: BatchConsumerLoopOptions): Promise<ConsumerLoop> {
+  const { js, spec, name, batchSize, batches, handle } = options;
   const logger = options.logger.child({ consumer: spec.durable });
   const consumer = await js.consumers.get(spec.stream, spec.durable);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: concurrency });
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: batchSize * batches });
   // A message is kept alive while its handler runs, so a slow KV call never lets the ack wait lapse.
   const keepAliveMs = Math.max(1_000, Math.floor(spec.ackWaitMs / 3));
   const inFlight = new Set<Promise<void>>();
+  const waiting: JsMsg[] = [];
   let stopping = false;
 
-  const settleFailure = (msg: JsMsg, err: unknown) => {
-    if (isInvalid(err)) {
-      const reason = err.message.slice(0, 500);
-      logger.error({ subject: msg.subject, seq: msg.seq, reason }, "invalid_event_terminated");
-      options.onInvalid(name);
-      msg.term(reason);
-      return;
-    }
-    const deliveries = msg.info.deliveryCount;
-    const delayMs = backoffDelayMs(deliveries, HANDLER_RETRY);
+  const terminate = (msg: JsMsg, err: Error) => {
+    const reason = err.message.slice(0, 500);
+    logger.error({ subject: msg.subject, seq: msg.seq, reason }, "invalid_event_terminated");
+    options.onInvalid(name);
+    msg.term(reason);
+  };
+
+  const handBack = (msgs: JsMsg[], err: unknown) => {
+    const first = msgs[0];
+    if (first === undefined) return;
+    const deliveries = Math.max(...msgs.map((m) => m.info.deliveryCount));
     const context = {
-      subject: msg.subject,
-      seq: msg.seq,
+      subject: first.subject,
+      seq: first.seq,
+      ...(msgs.length > 1 ? { messages: msgs.length } : {}),
       deliveries,
-      retry_in_ms: delayMs,
+      retry_in_ms: backoffDelayMs(deliveries, HANDLER_RETRY),
       err: err instanceof Error ? err.message : String(err),
     };
     if (deliveries >= PERSISTENT_FAILURE_DELIVERIES) logger.error(context, "handler_failing_retrying");
     else logger.warn(context, "handler_failed_retrying");
-    options.onRetry(name);
-    msg.nak(delayMs);
+    for (const msg of msgs) {
+      options.onRetry(name);
+      msg.nak(backoffDelayMs(msg.info.deliveryCount, HANDLER_RETRY));
+    }
   };
 
-  const run = async (msg: JsMsg) => {
-    const keepAlive = setInterval(() => msg.working(), keepAliveMs);
+  const run = async (batch: JsMsg[]) => {
+    const keepAlive = setInterval(() => {
+      for (const msg of batch) msg.working();
+    }, keepAliveMs);
     keepAlive.unref();
+    const terminated = new Set<JsMsg>();
+    const invalid = (msg: JsMsg, err: Error) => {
+      terminated.add(msg);
+      terminate(msg, err);
+    };
+    const open = () => batch.filter((msg) => !terminated.has(msg));
     try {
-      await retry(() => handle(msg), HANDLER_RETRY, {
-        retryable: (err) => !isInvalid(err) && !stopping,
+      await retry(() => handle(open(), invalid), HANDLER_RETRY, {
+        retryable: (err) => !isInvalidEvent(err) && !stopping,
         onRetry: (err, attempt, delayMs) =>
           logger.debug(
             {
-              subject: msg.subject,
-              seq: msg.seq,
+              subject: batch[0]?.subject,
+              seq: batch[0]?.seq,
+              ...(batch.length > 1 ? { messages: batch.length } : {}),
               attempt,
               retry_in_ms: delayMs,
               err: (err as Error).message,
@@ -112,9 +157,21 @@ export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<C
           ),
       });
     } catch (err) {
-      settleFailure(msg, err);
+      const left = open();
+      if (isInvalidEvent(err) && left.length === 1) invalid(left[0]!, err);
+      else handBack(left, err);
     } finally {
       clearInterval(keepAlive);
+    }
+  };
+
+  const dispatch = () => {
+    while (!stopping && waiting.length > 0 && inFlight.size < batches) {
+      const task: Promise<void> = run(waiting.splice(0, batchSize)).finally(() => {
+        inFlight.delete(task);
+        dispatch();
+      });
+      inFlight.add(task);
     }
   };
 
@@ -125,9 +182,9 @@ export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<C
         msg.nak();
         continue;
       }
-      while (inFlight.size >= concurrency) await Promise.race(inFlight);
-      const task: Promise<void> = run(msg).finally(() => inFlight.delete(task));
-      inFlight.add(task);
+      waiting.push(msg);
+      dispatch();
+      while (waiting.length >= batchSize && inFlight.size >= batches) await Promise.race(inFlight);
     }
   })().catch((err: unknown) => {
     logger.error({ err: err instanceof Error ? err.message : String(err) }, "consumer_stopped_with_error");
@@ -143,7 +200,13 @@ export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<C
     }
   })().catch(() => {});
 
-  logger.info({ stream: spec.stream, concurrency }, "consumer_started");
+  logger.info(
+    {
+      stream: spec.stream,
+      ...(batchSize > 1 ? { batch_size: batchSize, batches } : { concurrency: batches }),
+    },
+    "consumer_started",
+  );
 
   return {
     get inFlight() {
@@ -153,6 +216,7 @@ export async function startConsumerLoop(options: ConsumerLoopOptions): Promise<C
       if (stopping) return;
       stopping = true;
       void messages.close();
+      for (const msg of waiting.splice(0)) msg.nak();
       // Once the loop has ended no handler starts any more, so what is in flight then is all there is.
       const finished = loop.then(() => Promise.all([...inFlight])).then(() => true);
       const inTime = await Promise.race([finished, pause(graceMs).then(() => false)]);

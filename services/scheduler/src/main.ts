@@ -43,6 +43,7 @@ runMain("scheduler", async () => {
     metrics,
     logger,
     concurrency: config.SCHEDULER_CONCURRENCY,
+    batchSize: config.SCHEDULER_BATCH_SIZE,
     markerConcurrency: config.MARKER_CONCURRENCY,
     shutdownGraceMs: config.SCHEDULER_SHUTDOWN_GRACE_MS,
   });
@@ -76,6 +77,7 @@ runMain("scheduler", async () => {
       channel: config.FOLLOWUP_CHANNEL,
       replicas: config.NATS_REPLICAS,
       concurrency: config.SCHEDULER_CONCURRENCY,
+      batch_size: config.SCHEDULER_BATCH_SIZE,
       marker_concurrency: config.MARKER_CONCURRENCY,
       port: health.port,
     },

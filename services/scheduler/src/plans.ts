@@ -1,5 +1,6 @@
-import { FollowupPlan, type LeadRef, leadKey } from "@followup/contracts";
-import { isWrongLastSequence } from "@followup/service-kit";
+import { bucketKeySubject, FollowupPlan, type LeadRef, leadKey } from "@followup/contracts";
+import { isWrongLastSequence, publishAtomic, publishHeaders } from "@followup/service-kit";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 
 /**
@@ -19,7 +20,12 @@ export type PlanChange = (plan: FollowupPlan) => FollowupPlan | null;
 const MAX_CONFLICTS = 20;
 
 export class PlanStore {
-  constructor(readonly kv: KV) {}
+  /** `bucket` is the name `kv` was opened with: createAll publishes to its keys' subjects. */
+  constructor(
+    readonly kv: KV,
+    private readonly js: JetStreamClient,
+    private readonly bucket: string,
+  ) {}
 
   async get(ref: LeadRef): Promise<StoredPlan | null> {
     const entry = await this.kv.get(leadKey(ref));
@@ -37,6 +43,23 @@ export class PlanStore {
       if (isWrongLastSequence(err)) return null;
       throw err;
     }
+  }
+
+  /**
+   * Creates the plans of several leads (at most ATOMIC_BATCH_MAX, no lead twice) as one atomic
+   * batch: each is what `create` publishes (the key's subject, expected last subject sequence 0),
+   * so either all are stored or, when one lead has a plan already, none is and this throws
+   * AtomicBatchRejectedError.
+   */
+  async createAll(plans: readonly { ref: LeadRef; plan: FollowupPlan }[]): Promise<void> {
+    await publishAtomic(
+      this.js,
+      plans.map(({ ref, plan }) => ({
+        subject: bucketKeySubject(this.bucket, leadKey(ref)),
+        data: JSON.stringify(FollowupPlan.parse(plan)),
+        headers: publishHeaders({ expectLastSubjectSequence: 0 }),
+      })),
+    );
   }
 
   /**

@@ -4,22 +4,51 @@ import {
   followupMsgId,
   type LeadRef,
   type LeadScored,
+  leadKey,
   makeEvent,
   type PlannedStep,
   subjects,
   type Topology,
 } from "@followup/contracts";
-import { isWrongLastSequence } from "@followup/service-kit";
+import {
+  ATOMIC_BATCH_MAX,
+  type AtomicMessage,
+  isAtomicBatchRejected,
+  isWrongLastSequence,
+  publishAtomic,
+  publishHeaders,
+} from "@followup/service-kit";
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
-import type { Logger } from "pino";
+import { isInvalidEvent } from "./consumer.js";
 import { decodeLeadEvent, type HandlerDeps } from "./handler.js";
-import type { StoredPlan } from "./plans.js";
 import { decideEligibility, type FollowupRule, planSteps, timerTtlSeconds } from "./schedule.js";
 
 /** The `source` of every event the scheduler publishes. */
 export const SOURCE = "/scheduler";
 
 export type TimerDeps = HandlerDeps & { rule: FollowupRule };
+
+/** A decoded lead.scored and the plan made for it (not stored yet). */
+interface ScoredLead {
+  msg: JsMsg;
+  ref: LeadRef;
+  predProb: number;
+  plan: FollowupPlan;
+  /** What every log line about the lead carries (a child logger per lead costs more than the line). */
+  fields: { tenant: string; lead_id: string };
+}
+
+function scoredLead(msg: JsMsg, deps: TimerDeps): ScoredLead {
+  const event = decodeLeadEvent(msg, "lead.scored.v1");
+  const ref: LeadRef = { tenant: event.tenant, leadId: event.data.lead_id };
+  return {
+    msg,
+    ref,
+    predProb: event.data.pred_prob,
+    plan: planLead(event, deps.rule, deps.now()),
+    fields: { tenant: ref.tenant, lead_id: ref.leadId },
+  };
+}
 
 /**
  * A scored lead: plan it once (KV create), publish one timer per pending step, then ack. The
@@ -38,29 +67,104 @@ export type TimerDeps = HandlerDeps & { rule: FollowupRule };
  * purge did not see; it fires into a cancelled plan and is settled without a follow-up.
  */
 export async function handleScored(msg: JsMsg, deps: TimerDeps): Promise<void> {
-  const event = decodeLeadEvent(msg, "lead.scored.v1");
-  const ref: LeadRef = { tenant: event.tenant, leadId: event.data.lead_id };
-  const log = deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId });
-  const predProb = event.data.pred_prob;
+  await scheduleLead(scoredLead(msg, deps), deps);
+  msg.ack();
+}
 
-  const plan = planLead(event, deps.rule, deps.now());
-  const revision = await deps.plans.create(ref, plan);
-  let stored: StoredPlan | null;
+/**
+ * Scored leads in a batch (the scored consumer's, up to SCHEDULER_BATCH_SIZE): the new plans are
+ * created as one atomic batch on the plans bucket, then the timers of their steps in atomic
+ * batches of up to 1000, then every event is acked. At `sync_interval: always` a batch costs
+ * a few fsyncs whatever its size, where a lead alone costs one per plan and one per timer.
+ *
+ * A batch is all or nothing, and the per-lead path (scheduleLead) is its fallback:
+ * - a plan that exists already (a redelivery, another copy, an outcome that came first) makes
+ *   the server refuse the plans' batch, and every lead of the batch goes the per-lead way, which
+ *   reads an existing plan and repairs its missing timers;
+ * - a timer subject that holds a message makes it refuse that timers' batch, whose timers are
+ *   then published one by one (an existing one is left as it is).
+ * A broker failure on the way acks nothing: the consumer loop runs the batch again (and at last
+ * hands it back), and the plans then exist, so it goes the per-lead way. So each step's timer is
+ * stored once whichever write a crash interrupts.
+ */
+export async function handleScoredBatch(
+  msgs: JsMsg[],
+  invalid: (msg: JsMsg, err: Error) => void,
+  deps: TimerDeps,
+): Promise<void> {
+  const leads: ScoredLead[] = [];
+  for (const msg of msgs) {
+    try {
+      leads.push(scoredLead(msg, deps));
+    } catch (err) {
+      if (!isInvalidEvent(err)) throw err;
+      invalid(msg, err);
+    }
+  }
+  // A lead scored twice in one batch would make the plans' batch refuse itself: the repeats go
+  // the per-lead way once the first one's plan is stored.
+  const seen = new Set<string>();
+  const firsts: ScoredLead[] = [];
+  const repeats: ScoredLead[] = [];
+  for (const lead of leads) {
+    const key = leadKey(lead.ref);
+    (seen.has(key) ? repeats : firsts).push(lead);
+    seen.add(key);
+  }
+  if (firsts.length > 1 && (await createPlans(firsts, deps))) {
+    const planned: { lead: ScoredLead; steps: PlannedStep[] }[] = [];
+    for (const lead of firsts) {
+      if (lead.plan.skipped) skipped(lead, deps);
+      else planned.push({ lead, steps: pendingSteps(lead, lead.plan, deps) ?? [] });
+    }
+    await storeTimerBatches(planned, deps);
+  } else {
+    await Promise.all(firsts.map((lead) => scheduleLead(lead, deps)));
+  }
+  await Promise.all(repeats.map((lead) => scheduleLead(lead, deps)));
+  for (const lead of leads) lead.msg.ack();
+}
+
+/** Creates the leads' plans as one atomic batch; false when the bucket refused it (some plan exists). */
+async function createPlans(leads: ScoredLead[], deps: TimerDeps): Promise<boolean> {
+  try {
+    await deps.plans.createAll(leads.map(({ ref, plan }) => ({ ref, plan })));
+    return true;
+  } catch (err) {
+    if (!isAtomicBatchRejected(err)) throw err;
+    deps.logger.debug({ leads: leads.length, code: err.code }, "plans_batch_rejected_lead_by_lead");
+    return false;
+  }
+}
+
+/** The per-lead path: create the plan, or work from the one that exists; then its missing timers. */
+async function scheduleLead(lead: ScoredLead, deps: TimerDeps): Promise<void> {
+  const revision = await deps.plans.create(lead.ref, lead.plan);
+  let plan: FollowupPlan;
   if (revision !== null) {
-    if (plan.skipped) {
-      deps.metrics.skipped.inc({ reason: plan.skipped });
-      log.debug({ pred_prob: predProb, reason: plan.skipped }, "followups_skipped");
-      msg.ack();
+    if (lead.plan.skipped) {
+      skipped(lead, deps);
       return;
     }
-    stored = { plan, revision };
+    plan = lead.plan;
   } else {
     // Planned before: a redelivery, another copy, or an outcome that came first. Work from that plan.
-    stored = await deps.plans.get(ref);
+    const stored = await deps.plans.get(lead.ref);
     if (stored === null) throw new Error("the lead's plan exists but could not be read");
+    plan = stored.plan;
   }
-  await storeTimers(ref, stored.plan, predProb, deps, log);
-  msg.ack();
+  const steps = pendingSteps(lead, plan, deps);
+  if (steps === null) return;
+  const published = await Promise.all(steps.map((step) => publishTimer(lead.ref, step, deps)));
+  countScheduled(lead, steps, published, deps);
+}
+
+function skipped(lead: ScoredLead, deps: TimerDeps): void {
+  deps.metrics.skipped.inc({ reason: lead.plan.skipped });
+  deps.logger.debug(
+    { ...lead.fields, pred_prob: lead.predProb, reason: lead.plan.skipped },
+    "followups_skipped",
+  );
 }
 
 /** The plan of a newly scored lead: its steps, or why it gets none. */
@@ -77,39 +181,106 @@ export function planLead(event: LeadScored, rule: FollowupRule, now: Date): Foll
   };
 }
 
-async function storeTimers(
-  ref: LeadRef,
-  plan: FollowupPlan,
-  predProb: number,
-  deps: TimerDeps,
-  log: Logger,
-): Promise<void> {
+/** The plan's steps whose timers may be missing; null (logged) when there is nothing to schedule. */
+function pendingSteps(lead: ScoredLead, plan: FollowupPlan, deps: TimerDeps): PlannedStep[] | null {
   const pending = plan.steps.filter((step) => step.state === "pending");
   if (plan.cancelled || plan.skipped || pending.length === 0) {
-    log.debug(
-      { reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "no_pending_step") },
+    deps.logger.debug(
+      { ...lead.fields, reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "no_pending_step") },
       "lead_scored_again_nothing_to_schedule",
     );
-    return;
+    return null;
   }
-  const published = await Promise.all(pending.map((step) => publishTimer(ref, step, deps)));
+  return pending;
+}
+
+type Stored = "published" | "existing";
+
+function countScheduled(
+  lead: ScoredLead,
+  pending: PlannedStep[],
+  published: Stored[],
+  deps: TimerDeps,
+): void {
   const existing = published.filter((p) => p === "existing").length;
   if (existing === pending.length) {
-    log.debug({ reason: "timers_stored" }, "lead_scored_again_nothing_to_schedule");
+    deps.logger.debug({ ...lead.fields, reason: "timers_stored" }, "lead_scored_again_nothing_to_schedule");
     return;
   }
   // Some timers stored now: a first delivery, or a redelivery after a crash that stored only
   // some (those that exist were not counted by the copy that crashed before its ack).
   deps.metrics.scheduled.inc(pending.length);
-  log.info(
+  deps.logger.info(
     {
-      pred_prob: predProb,
+      ...lead.fields,
+      pred_prob: lead.predProb,
       count: pending.length,
       due_at: pending.map((step) => step.due_at),
       ...(existing > 0 ? { timers_already_stored: existing } : {}),
     },
     "followups_enqueued",
   );
+}
+
+/**
+ * The timers of the leads' steps in atomic batches of up to ATOMIC_BATCH_MAX (at once: the
+ * server takes 50 batches in flight per stream). A batch the stream refuses (a subject that
+ * holds a timer or a marker) is published one timer at a time instead, which leaves an
+ * existing timer as it is.
+ */
+async function storeTimerBatches(
+  planned: { lead: ScoredLead; steps: PlannedStep[] }[],
+  deps: TimerDeps,
+): Promise<void> {
+  const timers = planned.flatMap(({ lead, steps }) => steps.map((step) => ({ lead, step })));
+  const results = new Map<(typeof timers)[number], Stored>();
+  const chunks: (typeof timers)[] = [];
+  for (let i = 0; i < timers.length; i += ATOMIC_BATCH_MAX)
+    chunks.push(timers.slice(i, i + ATOMIC_BATCH_MAX));
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      try {
+        await publishAtomic(
+          deps.js,
+          chunk.map(({ lead, step }) => timerMessage(lead.ref, step, deps.now())),
+        );
+        for (const timer of chunk) results.set(timer, "published");
+      } catch (err) {
+        if (!isAtomicBatchRejected(err)) throw err;
+        deps.logger.debug({ timers: chunk.length, code: err.code }, "timers_batch_rejected_one_by_one");
+        await Promise.all(
+          chunk.map(async (timer) =>
+            results.set(timer, await publishTimer(timer.lead.ref, timer.step, deps)),
+          ),
+        );
+      }
+    }),
+  );
+  let next = 0;
+  for (const { lead, steps } of planned) {
+    const stored = steps.map(() => results.get(timers[next++]!)!);
+    countScheduled(lead, steps, stored, deps);
+  }
+}
+
+/** A step's timer: on its own subject, with its TTL, its message id, and stored only on an empty subject. */
+function timerMessage(ref: LeadRef, step: PlannedStep, now: Date): AtomicMessage {
+  const ttl = timerTtlSeconds(Date.parse(step.due_at), now.getTime());
+  const event = makeEvent("followup.timer.v1", {
+    source: SOURCE,
+    subject: `${ref.leadId}/${step.step}`,
+    tenant: ref.tenant,
+    data: { lead_id: ref.leadId, step: step.step, delay_s: step.delay_s, due_at: step.due_at, ttl_s: ttl },
+  });
+  return {
+    subject: subjects.followupTimer(ref.tenant, ref.leadId, step.step),
+    data: encodeEvent(event),
+    headers: publishHeaders({
+      msgId: followupMsgId({ ...ref, step: step.step }),
+      ttl: String(ttl),
+      expectLastSubjectSequence: 0,
+    }),
+  };
 }
 
 /**
@@ -122,21 +293,10 @@ export async function publishTimer(
   ref: LeadRef,
   step: PlannedStep,
   deps: Pick<TimerDeps, "js" | "now">,
-): Promise<"published" | "existing"> {
-  const stepRef = { ...ref, step: step.step };
-  const ttl = timerTtlSeconds(Date.parse(step.due_at), deps.now().getTime());
-  const event = makeEvent("followup.timer.v1", {
-    source: SOURCE,
-    subject: `${ref.leadId}/${step.step}`,
-    tenant: ref.tenant,
-    data: { lead_id: ref.leadId, step: step.step, delay_s: step.delay_s, due_at: step.due_at, ttl_s: ttl },
-  });
+): Promise<Stored> {
+  const timer = timerMessage(ref, step, deps.now());
   try {
-    const ack = await deps.js.publish(
-      subjects.followupTimer(ref.tenant, ref.leadId, step.step),
-      encodeEvent(event),
-      { msgID: followupMsgId(stepRef), ttl: String(ttl), expect: { lastSubjectSequence: 0 } },
-    );
+    const ack = await deps.js.publish(timer.subject, timer.data, { headers: timer.headers });
     return ack.duplicate ? "existing" : "published";
   } catch (err) {
     if (isWrongLastSequence(err)) return "existing";

@@ -34,6 +34,15 @@ describe("scheduler configuration", () => {
     expect(loadSchedulerConfig({ FOLLOWUP_SCHEDULES: "none" }).FOLLOWUP_SCHEDULES).toEqual([]);
   });
 
+  it("schedules lead.scored in batches of 500 unless told otherwise; 1 to 1000, the atomic batch's limit", () => {
+    expect(loadSchedulerConfig({}).SCHEDULER_BATCH_SIZE).toBe(500);
+    expect(loadSchedulerConfig({ SCHEDULER_BATCH_SIZE: "1" }).SCHEDULER_BATCH_SIZE).toBe(1);
+    expect(problems({ SCHEDULER_BATCH_SIZE: "1001" })).toMatch(
+      /SCHEDULER_BATCH_SIZE: expected an integer from 1 to 1000/,
+    );
+    expect(problems({ SCHEDULER_BATCH_SIZE: "0" })).toMatch(/SCHEDULER_BATCH_SIZE/);
+  });
+
   it("stops on a bad schedule part, naming FOLLOWUP_SCHEDULES and the part", () => {
     const message = problems({ FOLLOWUP_SCHEDULES: "30m,2x,1h" });
     expect(message).toContain("FOLLOWUP_SCHEDULES");
