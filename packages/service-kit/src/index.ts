@@ -1,4 +1,12 @@
 export {
+  ATOMIC_BATCH_MAX,
+  type AtomicBatchAck,
+  AtomicBatchRejected,
+  type AtomicMessage,
+  isBatchRejected,
+  publishAtomic,
+} from "./atomic-batch.js";
+export {
   type Backoff,
   backoffCeilingMs,
   backoffDelayMs,

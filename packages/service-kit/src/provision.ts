@@ -40,6 +40,7 @@ export function streamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: 
       ? { subject_delete_marker_ttl: nanos(spec.subjectDeleteMarkerTtlMs) }
       : {}),
     ...(spec.maxMsgsPerSubject ? { max_msgs_per_subject: spec.maxMsgsPerSubject } : {}),
+    ...(spec.allowAtomic ? { allow_atomic: true } : {}),
     ...(spec.republish
       ? {
           republish: {
@@ -165,6 +166,25 @@ export async function provisionConsumer(
   }
 }
 
+/**
+ * Deletes a durable an earlier version used and this one replaced (topology.retiredConsumers),
+ * so that copies of that version still running stop consuming; gone already is fine. Never in
+ * check-only mode: a service identity may not delete consumers, `pnpm provision` does it.
+ */
+export async function retireConsumer(
+  jsm: JetStreamManager,
+  retired: { stream: string; durable: string },
+  options: StepOptions = {},
+): Promise<void> {
+  if (options.checkOnly) return;
+  try {
+    await jsm.consumers.delete(retired.stream, retired.durable);
+    options.logger?.info({ stream: retired.stream, consumer: retired.durable }, "retired_consumer_deleted");
+  } catch (err) {
+    if (!isConsumerNotFound(err) && !isStreamNotFound(err)) throw err;
+  }
+}
+
 /** Creates the KV bucket when missing (its stream is KV_<bucket>). */
 export async function provisionBucket(
   nc: NatsConnection,
@@ -273,6 +293,10 @@ async function provisionOnce(
   const buckets = select.buckets ?? (Object.keys(topology.buckets) as (keyof Topology["buckets"])[]);
   for (const key of streams) await provisionStream(jsm, topology.streams[key], step);
   for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], step);
+  const provisioned = new Set<string>(streams.map((key) => topology.streams[key].name));
+  for (const retired of topology.retiredConsumers) {
+    if (provisioned.has(retired.stream)) await retireConsumer(jsm, retired, step);
+  }
   for (const key of buckets) await provisionBucket(nc, topology.buckets[key], step);
 }
 

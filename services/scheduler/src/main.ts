@@ -39,11 +39,9 @@ runMain("scheduler", async () => {
       topP: config.FOLLOWUP_RULE_TOP_P,
       delays: config.FOLLOWUP_SCHEDULES,
     },
-    channel: config.FOLLOWUP_CHANNEL,
     metrics,
     logger,
     concurrency: config.SCHEDULER_CONCURRENCY,
-    markerConcurrency: config.MARKER_CONCURRENCY,
     shutdownGraceMs: config.SCHEDULER_SHUTDOWN_GRACE_MS,
   });
   readiness.set("consumers", true);
@@ -73,10 +71,8 @@ runMain("scheduler", async () => {
       top_p: config.FOLLOWUP_RULE_TOP_P,
       schedules_s: config.FOLLOWUP_SCHEDULES,
       queue: topo.queue,
-      channel: config.FOLLOWUP_CHANNEL,
       replicas: config.NATS_REPLICAS,
       concurrency: config.SCHEDULER_CONCURRENCY,
-      marker_concurrency: config.MARKER_CONCURRENCY,
       port: health.port,
     },
     "scheduler_started",

@@ -5,8 +5,6 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { handleOutcome } from "./cancel.js";
 import { type ConsumerLoop, startConsumerLoop } from "./consumer.js";
-import { MarkerDeletes } from "./marker-deletes.js";
-import { handleTimerMessage } from "./markers.js";
 import type { SchedulerMetrics } from "./metrics.js";
 import { PlanStore } from "./plans.js";
 import type { FollowupRule } from "./schedule.js";
@@ -17,21 +15,14 @@ export interface SchedulerDeps {
   /** Provisioned already (provisionTopology). */
   topology: Topology;
   rule: FollowupRule;
-  /** FOLLOWUP_CHANNEL. */
-  channel: string;
   metrics: SchedulerMetrics;
   logger: Logger;
   /** lead.scored and lead.outcome events handled at once, per consumer (SCHEDULER_CONCURRENCY). */
   concurrency?: number;
-  /** Markers handled (mostly: held until due_at) at once (MARKER_CONCURRENCY). */
-  markerConcurrency?: number;
   /** How long stop() waits for handlers in flight (SCHEDULER_SHUTDOWN_GRACE_MS). */
   shutdownGraceMs?: number;
   now?: () => Date;
 }
-
-/** How long stop() waits for queued marker deletions once the handlers are done. */
-const MARKER_DELETE_GRACE_MS = 5_000;
 
 export interface SchedulerHandle {
   /** Stops consuming, lets handlers in flight finish (bounded). Idempotent. Does not close `nc`. */
@@ -39,8 +30,8 @@ export interface SchedulerHandle {
 }
 
 /**
- * Starts the scheduler's three durable consumers, shared by every copy of the service:
- * scored leads become timers, expiry markers become due follow-ups, stopping outcomes cancel.
+ * Starts the scheduler's two durable consumers, shared by every copy of the service: scored
+ * leads become timers, stopping outcomes cancel. A timer's expiry marker is the dispatcher's.
  */
 export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHandle> {
   const logger = deps.logger.child({ component: "scheduler" });
@@ -51,18 +42,13 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
   const leads = await kvm.open(deps.topology.buckets.leads.bucket);
   const now = deps.now ?? (() => new Date());
   const common = { js, jsm, plans, leads, topology: deps.topology, metrics: deps.metrics, now };
-  const markerDeletes = new MarkerDeletes({
-    jsm,
-    stream: deps.topology.streams.timers.name,
-    logger: logger.child({ handler: "markers" }),
-  });
   const concurrency = deps.concurrency ?? 64;
   const onInvalid = (consumer: string) => deps.metrics.invalidEvents.inc({ consumer });
   const onRetry = (consumer: string) => deps.metrics.retries.inc({ consumer });
 
   const loops: ConsumerLoop[] = [];
   const start = async (
-    name: "scored" | "markers" | "outcomes",
+    name: "scored" | "outcomes",
     concurrency: number,
     handle: (msg: JsMsg, log: Logger) => Promise<void>,
   ) => {
@@ -84,9 +70,6 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
     await start("scored", concurrency, (msg, log) =>
       handleScored(msg, { ...common, rule: deps.rule, logger: log }),
     );
-    await start("markers", deps.markerConcurrency ?? 1000, (msg, log) =>
-      handleTimerMessage(msg, { ...common, channel: deps.channel, logger: log, markerDeletes }),
-    );
     await start("outcomes", concurrency, (msg, log) => handleOutcome(msg, { ...common, logger: log }));
   } catch (err) {
     await Promise.all(loops.map((loop) => loop.stop(0)));
@@ -98,10 +81,6 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
     stop() {
       stopping ??= (async () => {
         await Promise.all(loops.map((loop) => loop.stop(deps.shutdownGraceMs ?? 10_000)));
-        // Markers handled but not yet deleted: a few seconds at most, or they wait for their TTL.
-        if (!(await markerDeletes.flush(MARKER_DELETE_GRACE_MS))) {
-          logger.warn({ markers: markerDeletes.pending }, "marker_deletes_left_to_their_ttl");
-        }
         logger.info("scheduler_stopped");
       })();
       return stopping;
