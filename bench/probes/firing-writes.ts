@@ -60,8 +60,14 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 2_000));
         strace.kill("SIGINT");
         await new Promise((r) => strace.once("exit", r));
+        // strace -c: "% time  seconds  usecs/call  calls  [errors]  syscall"; the calls column.
         const calls = (name: string) =>
-          Number(new RegExp(`\\s(\\d+)\\s+(?:\\d+\\s+)?${name}\\n`).exec(report)?.[1] ?? 0);
+          Number(
+            report
+              .split("\n")
+              .map((line) => line.trim().split(/\s+/))
+              .find((cols) => cols.at(-1) === name)?.[3] ?? 0,
+          );
         const fsyncs = calls("fsync") + calls("fdatasync");
         console.log(
           `${count} follow-ups fired (engine ${engineRoot}): ${fsyncs} fsync/fdatasync calls in nats-server, ` +
