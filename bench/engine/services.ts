@@ -1,5 +1,5 @@
-import { relative } from "node:path";
-import { freePort, type ServiceName, serviceMain } from "@followup/nats-harness";
+import { join } from "node:path";
+import { freePort, type ServiceName } from "@followup/nats-harness";
 import { BENCH_HOOK_SECRET } from "../peers/hook-call.js";
 import { type NodeProcess, startNodeProcess } from "../processes.js";
 
@@ -47,7 +47,9 @@ export async function startService(
   return startNodeProcess({
     name,
     repoRoot,
-    script: relative(repoRoot, serviceMain(name)),
+    // The service of `repoRoot`'s checkout (`--engine-root`), not of the bench's own: the path is
+    // taken inside the checkout (relative to this repository's file it led back here).
+    script: join("services", name, "src", "main.ts"),
     env: {
       NATS_URL: env.natsUrl,
       PORT: String(port),

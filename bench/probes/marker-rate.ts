@@ -33,7 +33,7 @@ try {
     }),
   );
   if (Date.now() > second - 1000) throw new Error("storing the timers overran the expiry second; try fewer");
-  const consumer = await js.consumers.get(topo.streams.timers.name, topo.consumers.markers.durable);
+  const consumer = await js.consumers.get(topo.streams.timers.name, topo.consumers.dispatchMarkers.durable);
   const messages = await consumer.consume({ max_messages: 1000 });
   const arrivals: number[] = [];
   const deadline = setTimeout(() => void messages.close(), 120_000);

@@ -209,10 +209,10 @@ const CASES: ConsumerCase[] = [
     },
   },
   {
-    durable: "scheduler-markers",
-    service: "scheduler",
-    counter: { name: "scheduler_invalid_events_total", labels: { consumer: "markers" } },
-    logMsg: "invalid_event_terminated",
+    durable: "dispatcher-markers",
+    service: "dispatcher",
+    counter: { name: "dispatcher_invalid_events_total", labels: {} },
+    logMsg: "invalid_marker_terminated",
     async publishValid() {
       // A plan and a 1 s timer planted as the scheduler would, each with a field it does not know.
       const leadId = newLeadId();
@@ -245,7 +245,7 @@ const CASES: ConsumerCase[] = [
       };
     },
     async publishInvalid() {
-      // Step 0 breaks the subject contract; the scheduler sees it when its marker comes, 1 s later.
+      // Step 0 breaks the subject contract; the dispatcher sees it when its marker comes, 1 s later.
       const subject = `followup.timer.${TENANT}.${newLeadId()}.0`;
       await js.publish(subject, json({ not: "a timer" }), { ttl: "1" });
       return subject;

@@ -140,7 +140,7 @@ async function whereAre(natsUrl: string, webhookIds: string[]): Promise<string> 
           typeof msg === "string" || msg === null ? msg : { seq: msg.seq, headers: msg.header?.toString() },
       });
     }
-    const info = await jsm.consumers.info("FOLLOWUP_TIMERS", "scheduler-markers");
+    const info = await jsm.consumers.info("FOLLOWUP_TIMERS", "dispatcher-markers");
     const { delivered, ack_floor, num_ack_pending, num_pending, num_redelivered } = info;
     facts.push({ markers: { delivered, ack_floor, num_ack_pending, num_pending, num_redelivered } });
     return JSON.stringify(facts);
@@ -151,11 +151,12 @@ async function whereAre(natsUrl: string, webhookIds: string[]): Promise<string> 
   }
 }
 
-export const SCHEDULER_CONSUMERS: [string, string][] = [
-  ["LEADS", "scheduler-scored"],
-  ["FOLLOWUP_TIMERS", "scheduler-markers"],
+export const SCHEDULER_CONSUMERS: [string, string][] = [["LEADS", "scheduler-scored"]];
+/** The dispatcher consumes the timers' markers itself (the firing path) and the work queue (replays). */
+export const DISPATCHER_CONSUMERS: [string, string][] = [
+  ["FOLLOWUP_TIMERS", "dispatcher-markers"],
+  ["FOLLOWUPS", "dispatcher"],
 ];
-export const DISPATCHER_CONSUMERS: [string, string][] = [["FOLLOWUPS", "dispatcher"]];
 const ALL_CONSUMERS: [string, string][] = [
   ...SCHEDULER_CONSUMERS,
   ["LEADS", "scheduler-outcomes"],

@@ -166,6 +166,11 @@ function provisionPermissions(topo: Topology): Permissions {
     publish.add(`${API}.CONSUMER.CREATE.${stream}.${durable}.>`);
     publish.add(`${API}.CONSUMER.DURABLE.CREATE.${stream}.${durable}`);
   }
+  // Durables of earlier versions, deleted so that nothing consumes them any more.
+  for (const { stream, durable } of topo.retiredConsumers) {
+    publish.add(`${API}.CONSUMER.INFO.${stream}.${durable}`);
+    publish.add(`${API}.CONSUMER.DELETE.${stream}.${durable}`);
+  }
   return {
     publish: { allow: [...publish] },
     subscribe: { allow: [`${inboxPrefixOf("provision")}.>`] },

@@ -108,6 +108,12 @@ const DAY = 24 * 60 * MINUTE;
 /** How long an expiry marker outlives its timer: a scheduler outage shorter than this loses nothing. */
 export const MARKER_TTL_MS = 7 * DAY;
 
+/**
+ * The header of the marker nats-server stores when a timer's TTL runs out (value `MaxAge`,
+ * empty body: jetstream-facts 4); a timer itself has none.
+ */
+export const MARKER_REASON_HEADER = "Nats-Marker-Reason";
+
 export const DEFAULT_QUEUE = "followups";
 
 export function queueStreamName(queue: string): string {
@@ -150,14 +156,15 @@ export function topology(options: TopologyOptions = {}) {
       // The scheduler stores the timers of many leads in one atomic batch.
       allowAtomic: true,
       republish: { src: wildcards.followupTimer, dest: wildcards.followupFired, headersOnly: true },
-      // The scheduler deletes a handled marker; a stopping outcome purges the lead's timers.
-      // lead-intake counts them for GET /v1/queue.
+      // The dispatcher consumes the markers (dispatchMarkers) and leaves them to their TTL; a
+      // stopping outcome purges the lead's timers. lead-intake counts them for GET /v1/queue and
+      // reads a lead's last message per step (a marker says the step fired) for its view.
       access: {
         ...NO_STREAM_ACCESS,
         writers: ["scheduler"],
+        readers: ["lead-intake"],
         inspectors: ["scheduler", "lead-intake"],
         purgers: ["scheduler"],
-        deleters: ["scheduler"],
       },
     },
     followups: {
@@ -168,10 +175,11 @@ export function topology(options: TopologyOptions = {}) {
       replicas,
       maxAgeMs: 0,
       duplicateWindowMs: 10 * MINUTE,
-      // lead-intake publishes a replayed dead letter's follow-up here again.
+      // lead-intake publishes a replayed dead letter's follow-up here (fired timers go straight
+      // to the dispatcher); the scheduler purges a lead's queued replays on a stopping outcome.
       access: {
         ...NO_STREAM_ACCESS,
-        writers: ["scheduler", "lead-intake"],
+        writers: ["lead-intake"],
         inspectors: ["lead-intake"],
         purgers: ["scheduler"],
       },
@@ -184,12 +192,15 @@ export function topology(options: TopologyOptions = {}) {
       replicas,
       maxAgeMs: 90 * DAY,
       duplicateWindowMs: 2 * MINUTE,
+      // The dispatcher stores results in atomic batches: a few fsyncs per batch, not one per result.
+      allowAtomic: true,
       access: {
         ...NO_STREAM_ACCESS,
         writers: ["dispatcher"],
         // lead-intake records each replay here, for the lead's timeline: that subject only.
         subjectWriters: { [wildcards.followupReplayed]: ["lead-intake"] },
-        readers: ["lead-intake"],
+        // The dispatcher reads a step's last result when its marker comes again (a lost ack).
+        readers: ["lead-intake", "dispatcher"],
       },
     },
     dead: {
@@ -232,15 +243,15 @@ export function topology(options: TopologyOptions = {}) {
       maxAckPending: 1000,
       consumedBy: "scheduler",
     },
-    markers: {
+    dispatchMarkers: {
       stream: streams.timers.name,
-      durable: "scheduler-markers",
-      description: "scheduler: timer expiry markers become due follow-ups",
+      durable: "dispatcher-markers",
+      description: "dispatcher: a timer's expiry marker is delivered through its channel",
       filterSubjects: [wildcards.followupTimer],
       ackWaitMs: 30 * SECOND,
       maxDeliver: -1,
-      maxAckPending: 2000,
-      consumedBy: "scheduler",
+      maxAckPending: 4000,
+      consumedBy: "dispatcher",
     },
     dispatch: {
       stream: streams.followups.name,
@@ -275,7 +286,12 @@ export function topology(options: TopologyOptions = {}) {
       replicas,
       // The scheduler creates the plans of many leads in one atomic batch.
       allowAtomic: true,
-      access: { writers: ["scheduler"], readers: ["scheduler", "lead-intake"], watchers: [] },
+      // The dispatcher reads a fired step's plan (due_at, delay, still pending?).
+      access: {
+        writers: ["scheduler"],
+        readers: ["scheduler", "dispatcher", "lead-intake"],
+        watchers: [],
+      },
     },
     receipts: {
       bucket: "hook_receipts",
@@ -307,7 +323,14 @@ export function topology(options: TopologyOptions = {}) {
     },
   } satisfies Record<string, BucketSpec>;
 
-  return { queue, streams, consumers, buckets };
+  /**
+   * Durables of earlier versions that provisioning deletes, so nothing consumes what another
+   * consumer now owns: `scheduler-markers` fired markers through followup.due before the
+   * dispatcher consumed them itself (two consumers would fire every marker twice).
+   */
+  const retiredConsumers = [{ stream: streams.timers.name, durable: "scheduler-markers" }] as const;
+
+  return { queue, streams, consumers, buckets, retiredConsumers };
 }
 
 export type Topology = ReturnType<typeof topology>;

@@ -47,10 +47,20 @@ describe("permissionsFor", () => {
     ["lead-intake", "$KV.templates.acme.first-touch", true],
     ["lead-intake", "$JS.API.DIRECT.GET.KV_templates", true],
     ["scheduler", "followup.timer.acme.L1.1", true],
-    ["scheduler", "followup.due.acme.L1.1", true],
+    // Fired timers go to the dispatcher itself: the scheduler publishes no due follow-up.
+    ["scheduler", "followup.due.acme.L1.1", false],
+    ["scheduler", "$JS.API.STREAM.MSG.DELETE.FOLLOWUP_TIMERS", false],
     ["scheduler", "$JS.API.STREAM.PURGE.FOLLOWUP_TIMERS", true],
     ["scheduler", "$JS.API.CONSUMER.MSG.NEXT.LEADS.scheduler-scored", true],
-    ["scheduler", "$JS.ACK.FOLLOWUP_TIMERS.scheduler-markers.1.2.3.4.0", true],
+    ["scheduler", "$JS.ACK.FOLLOWUP_TIMERS.scheduler-markers.1.2.3.4.0", false],
+    ["scheduler", "$JS.API.CONSUMER.MSG.NEXT.FOLLOWUP_TIMERS.dispatcher-markers", false],
+    ["dispatcher", "$JS.API.CONSUMER.MSG.NEXT.FOLLOWUP_TIMERS.dispatcher-markers", true],
+    ["dispatcher", "$JS.ACK.FOLLOWUP_TIMERS.dispatcher-markers.1.2.3.4.0", true],
+    ["dispatcher", "$JS.API.DIRECT.GET.KV_followup_plans.$KV.followup_plans.acme.L1", true],
+    ["dispatcher", "$KV.followup_plans.acme.L1", false],
+    ["dispatcher", "followup.timer.acme.L1.1", false],
+    ["dispatcher", "$JS.API.STREAM.MSG.DELETE.FOLLOWUP_TIMERS", false],
+    ["lead-intake", "$JS.API.DIRECT.GET.FOLLOWUP_TIMERS", true],
     ["scheduler", "$KV.leads.acme.L1", false],
     ["scheduler", "$JS.API.STREAM.MSG.GET.KV_hook_receipts", false],
     ["scheduler", "lead.scored.acme.L1", false],
@@ -81,6 +91,9 @@ describe("permissionsFor", () => {
     ["provision", "$JS.API.CONSUMER.CREATE.FOLLOWUPS.dispatcher.followup.due.>", true],
     ["provision", "$JS.API.STREAM.CREATE.ROGUE", false],
     ["provision", "$JS.API.STREAM.DELETE.LEADS", false],
+    // An earlier version's durable, deleted at provisioning so that it fires nothing any more.
+    ["provision", "$JS.API.CONSUMER.DELETE.FOLLOWUP_TIMERS.scheduler-markers", true],
+    ["provision", "$JS.API.CONSUMER.DELETE.FOLLOWUP_TIMERS.dispatcher-markers", false],
     ["provision", "lead.scored.acme.L1", false],
     ["provision", "$JS.API.STREAM.MSG.GET.KV_leads", false],
   ] as const)("%s publishing %s: %s", (identity, subject, expected) => {
@@ -162,12 +175,13 @@ describe("permissionsFor", () => {
     }
   });
 
-  it("scopes a service to what it touches: the dispatcher neither sees LEADS nor the plans", () => {
+  it("scopes a service to what it touches: the dispatcher reads the plans and consumes the timers, not LEADS", () => {
     expect(scopeOf("dispatcher", topo)).toEqual({
-      streams: ["followups", "results", "dead"],
-      consumers: ["dispatch"],
-      buckets: ["leads", "templates"],
+      streams: ["timers", "followups", "results", "dead"],
+      consumers: ["dispatchMarkers", "dispatch"],
+      buckets: ["leads", "plans", "templates"],
     });
+    expect(scopeOf("scheduler", topo).consumers).toEqual(["scored", "outcomes"]);
   });
 });
 

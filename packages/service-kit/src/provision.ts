@@ -168,6 +168,25 @@ export async function provisionConsumer(
 }
 
 /**
+ * Deletes a durable an earlier version used and this one replaced (topology.retiredConsumers),
+ * so that copies of that version still running stop consuming; gone already is fine. Never in
+ * check-only mode: a service identity may not delete consumers, `pnpm provision` does it.
+ */
+export async function retireConsumer(
+  jsm: JetStreamManager,
+  retired: { stream: string; durable: string },
+  options: StepOptions = {},
+): Promise<void> {
+  if (options.checkOnly) return;
+  try {
+    await jsm.consumers.delete(retired.stream, retired.durable);
+    options.logger?.info({ stream: retired.stream, consumer: retired.durable }, "retired_consumer_deleted");
+  } catch (err) {
+    if (!isConsumerNotFound(err) && !isStreamNotFound(err)) throw err;
+  }
+}
+
+/**
  * Creates the KV bucket when missing (its stream is KV_<bucket>), and gives its stream the
  * settings the KV client does not set: `allow_atomic`, also on a bucket created before it.
  */
@@ -285,6 +304,10 @@ async function provisionOnce(
   const buckets = select.buckets ?? (Object.keys(topology.buckets) as (keyof Topology["buckets"])[]);
   for (const key of streams) await provisionStream(jsm, topology.streams[key], step);
   for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], step);
+  const provisioned = new Set<string>(streams.map((key) => topology.streams[key].name));
+  for (const retired of topology.retiredConsumers) {
+    if (provisioned.has(retired.stream)) await retireConsumer(jsm, retired, step);
+  }
   for (const key of buckets) await provisionBucket(nc, topology.buckets[key], step);
 }
 

@@ -6,6 +6,7 @@ import {
   type Identity,
   inboxPrefixOf,
   leadKey,
+  MARKER_REASON_HEADER,
   SERVICE_IDENTITIES,
   subjects,
   topology,
@@ -261,7 +262,8 @@ describe("broker identities against a real nats-server", () => {
 
   describe("dispatcher", () => {
     it("fetches a due follow-up from its consumer and acks it", async () => {
-      await jetstream(as("scheduler")).publish(subjects.followupDue("acme", "L-disp", 1), encode({}));
+      // A replayed dead letter: lead-intake is the one writer of the work queue.
+      await jetstream(as("lead-intake")).publish(subjects.followupDue("acme", "L-disp", 1), encode({}));
       const { stream, durable } = topo.consumers.dispatch;
       const consumer = await jetstream(as("dispatcher")).consumers.get(stream, durable);
       const batch = await consumer.fetch({ max_messages: 1, expires: 5_000 });
@@ -271,6 +273,35 @@ describe("broker identities against a real nats-server", () => {
         expect(await msg.ackAck()).toBe(true);
       }
       expect(received).toEqual([subjects.followupDue("acme", "L-disp", 1)]);
+    });
+
+    it("consumes a timer's marker from its durable, reads the plan and stores results in an atomic batch", async () => {
+      const timer = subjects.followupTimer("acme", "L-fire", 1);
+      await jetstream(as("scheduler")).publish(timer, encode({}), { ttl: "1s" });
+      const { stream, durable } = topo.consumers.dispatchMarkers;
+      const consumer = await jetstream(as("dispatcher")).consumers.get(stream, durable);
+      const marker = await waitFor(
+        async () => {
+          const msg = await consumer.next({ expires: 2_000 });
+          if (!msg) return null;
+          msg.ack();
+          return msg.headers?.get(MARKER_REASON_HEADER) === "MaxAge" ? msg.subject : null;
+        },
+        { description: "the timer's marker at the dispatcher", timeoutMs: 10_000 },
+      );
+      expect(marker).toBe(timer);
+      const plans = await new Kvm(as("dispatcher")).open(topo.buckets.plans.bucket);
+      expect(await plans.get(leadKey({ tenant: "acme", leadId: "L-fire" }))).toBeNull();
+      const ack = await publishAtomic(
+        jetstream(as("dispatcher")),
+        [1, 2].map((step) => ({
+          subject: subjects.followupResult("acme", "L-fire", step),
+          data: encode({}),
+          headers: publishHeaders({ msgId: `L-fire:${step}:result:0:1` }),
+        })),
+      );
+      expect(ack.count).toBe(2);
+      await expectRefused(plans.put(leadKey({ tenant: "acme", leadId: "L-fire" }), encode({})));
     });
 
     it("may not publish lead.scored", async () => {

@@ -1,6 +1,6 @@
 import { topology } from "@followup/contracts";
 import { type NatsServer, startNatsServer } from "@followup/nats-harness";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection, nanos } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,6 +38,7 @@ describe("provisionTopology (real nats-server)", () => {
       headers_only: true,
     });
 
+    expect((await jsm.streams.info(t.streams.results.name)).config.allow_atomic).toBe(true);
     const queue = await jsm.streams.info("FOLLOWUPS");
     expect(queue.config.retention).toBe("workqueue");
     expect(queue.config.subjects).toEqual(["followup.due.>"]);
@@ -74,6 +75,30 @@ describe("provisionTopology (real nats-server)", () => {
         "LEADS",
       ].sort(),
     );
+  });
+
+  it("deletes a retired durable of an earlier version (scheduler-markers), so that two consumers never both fire markers", async () => {
+    const t = topology();
+    await provisionTopology(nc, t);
+    const jsm = await jetstreamManager(nc);
+    const [retired] = t.retiredConsumers;
+    // What a server that ran the previous version still has.
+    await jsm.consumers.add(retired.stream, {
+      durable_name: retired.durable,
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: "followup.timer.>",
+    });
+    // Check-only (a service identity) leaves it: only `pnpm provision` may delete consumers.
+    await provisionTopology(nc, t, { checkOnly: true });
+    expect((await jsm.consumers.info(retired.stream, retired.durable)).name).toBe("scheduler-markers");
+
+    await provisionTopology(nc, t);
+    await expect(jsm.consumers.info(retired.stream, retired.durable)).rejects.toThrow(/consumer not found/);
+    const durables: string[] = [];
+    for await (const c of jsm.consumers.list(t.streams.timers.name)) durables.push(c.name);
+    expect(durables).toEqual(["dispatcher-markers"]);
+    // Gone already: provisioning again is fine.
+    await provisionTopology(nc, t);
   });
 
   it("updates a consumer whose mutable settings changed", async () => {

@@ -4,8 +4,9 @@ import { ConfigError, commonEnv, type Env, env, loadConfig } from "@followup/ser
 /** Where lead-intake's own hook receiver listens by default (the system it replaces POSTed there too). */
 export const DEFAULT_HOOK_URL = "http://127.0.0.1:8000/ops/followup-hook";
 
-/** The dispatch consumer's max_ack_pending: more deliveries in flight than that could never be pulled. */
-const MAX_ACK_PENDING = topology().consumers.dispatch.maxAckPending;
+/** The consumers' max_ack_pending: more deliveries in flight than that could never be pulled. */
+const { dispatch, dispatchMarkers } = topology().consumers;
+const MAX_ACK_PENDING = dispatch.maxAckPending;
 
 export const dispatcherEnv = {
   ...commonEnv,
@@ -18,6 +19,22 @@ export const dispatcherEnv = {
   FOLLOWUP_RETRY_MAX_MS: env.number(300_000, { min: 1, max: 86_400_000, integer: true }),
   FOLLOWUP_HOOK_TIMEOUT_MS: env.number(10_000, { min: 100, max: 120_000, integer: true }),
   DISPATCH_CONCURRENCY: env.number(64, { min: 1, max: MAX_ACK_PENDING, integer: true }),
+  /** The channel of every follow-up a timer's marker makes due (a channel registry name). */
+  FOLLOWUP_CHANNEL: env.string("hook").refine((v) => /^[A-Za-z0-9_-]{1,64}$/.test(v), {
+    message: "expected 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
+  }),
+  /**
+   * Timer messages (mostly expiry markers) held at once. Most of a marker's time is the wait for
+   * the last fraction of a second before due_at or for a channel slot, which costs nothing but a
+   * timer, so this is much larger than DISPATCH_CONCURRENCY.
+   */
+  MARKER_CONCURRENCY: env.number(1000, {
+    min: 1,
+    max: Math.floor(dispatchMarkers.maxAckPending / 2),
+    integer: true,
+  }),
+  /** How long a result waits for others to share its atomic batch (0: only those already waiting). */
+  RESULT_BATCH_WINDOW_MS: env.number(5, { min: 0, max: 1_000, integer: true }),
   /** Calls in flight per channel (the HTTP hook's connection pool size). */
   HOOK_CONCURRENCY: env.number(32, { min: 1, max: 1024, integer: true }),
   /** How long SIGTERM waits for in-flight calls before releasing them for redelivery. */

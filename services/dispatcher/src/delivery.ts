@@ -2,6 +2,7 @@ import {
   attemptNumber,
   decodeEvent,
   type FollowupDue,
+  type FollowupDueData,
   idempotencyKey,
   parseFollowupSubject,
   type StopReason,
@@ -35,15 +36,31 @@ export interface DeliveryControl {
 /** A follow-up due within this long is held here rather than handed back: clocks differ by milliseconds. */
 export const HOLD_MAX_MS = 2_000;
 
-/**
- * One due follow-up: check it, call its channel, publish the attempt's result (and dead letter),
- * and only then settle the message, so a crash at any point redelivers rather than loses it.
- */
+/** A due follow-up ready to be worked on, from either input (the work queue or a marker). */
+export interface DueInput {
+  tenant: string;
+  due: FollowupDueData;
+  /** This replay's delivery count: the retry budget. The attempt's number goes on across replays. */
+  delivery: number;
+  /**
+   * The lead's stop reason, read moments ago (with the plan, for a marker that came at or after
+   * due_at): spares the read before the call. Read again whenever the follow-up was held.
+   */
+  stop?: StopReason | null;
+  /**
+   * Until when a lead not (yet) in the bucket is waited for rather than stopped (epoch ms): a
+   * marker's, because lead-intake writes the lead and publishes lead.scored together, and the
+   * lead may still wait in its outbox.
+   */
+  leadMissingUntilMs?: number;
+}
+
+/** How often a missing lead is asked about again while it is waited for. */
+export const LEAD_MISSING_RETRY_MS = 2_000;
+
+/** A due follow-up from the work queue (a replayed dead letter): decoded, then delivered. */
 export async function handleDue(held: HeldDue, control: DeliveryControl, deps: DeliveryDeps): Promise<void> {
   const { msg } = held;
-  // This replay's delivery count: the retry budget. The attempt's number goes on across replays.
-  const delivery = msg.info.deliveryCount;
-
   let event: FollowupDue;
   try {
     event = decodeDue(msg);
@@ -56,28 +73,32 @@ export async function handleDue(held: HeldDue, control: DeliveryControl, deps: D
     held.term(`invalid followup.due.v1: ${(err as Error).message}`.slice(0, 200));
     return;
   }
-  const due = event.data;
-  const tenant = event.tenant;
+  return deliver(held, control, deps, {
+    tenant: event.tenant,
+    due: event.data,
+    delivery: msg.info.deliveryCount,
+  });
+}
+
+/**
+ * One due follow-up, whichever input it came from: never before due_at (held here for the last
+ * fraction, handed back if further off), stopped if the lead's follow-ups stop (the lead read
+ * after any hold), else its channel is called and the attempt's result (and dead letter) published,
+ * and only then the message settled, so a crash at any point redelivers rather than loses it.
+ */
+export async function deliver(
+  held: HeldDue,
+  control: DeliveryControl,
+  deps: DeliveryDeps,
+  input: DueInput,
+): Promise<void> {
+  const { tenant, due, delivery } = input;
   const attempt = attemptNumber(due, delivery);
   const log = deps.logger.child({ tenant, lead_id: due.lead_id, step: due.step, attempt });
 
-  let stop: StopReason | null;
-  try {
-    stop = await readStopReason(deps.leads, { tenant, leadId: due.lead_id }, (error) =>
-      log.warn({ error }, "lead_unreadable_delivering_anyway"),
-    );
-  } catch (err) {
-    log.warn({ err: describeError(err) }, "lead_read_failed_retrying");
-    return release(held, deps, "broker", BROKER_RETRY_MS);
-  }
-  if (stop) {
-    deps.metrics.stopped.inc({ reason: stop });
-    log.info({ reason: stop, delay_s: due.delay_s }, "followup_stopped");
-    await held.ack();
-    return;
-  }
-
-  // Never early: a replay or a clock step can bring a follow-up before its time.
+  // Never early: a marker comes up to a second before due_at (its TTL is floor-rounded), and a
+  // replay or a clock step can bring a follow-up before its time.
+  let wasHeld = false;
   const earlyMs = Date.parse(due.due_at) - deps.now().getTime();
   if (earlyMs > 0) {
     if (earlyMs > HOLD_MAX_MS || control.stopping()) {
@@ -87,6 +108,34 @@ export async function handleDue(held: HeldDue, control: DeliveryControl, deps: D
     if (!(await pause(earlyMs, control.stopSignal))) {
       return release(held, deps, "not_due", Math.max(1, Date.parse(due.due_at) - deps.now().getTime()));
     }
+    wasHeld = true;
+  }
+
+  // Read at due time: an outcome recorded while it was held still stops it.
+  let stop = wasHeld || input.stop === undefined ? undefined : input.stop;
+  for (;;) {
+    if (stop === undefined) {
+      try {
+        stop = await readStopReason(deps.leads, { tenant, leadId: due.lead_id }, (error) =>
+          log.warn({ error }, "lead_unreadable_delivering_anyway"),
+        );
+      } catch (err) {
+        log.warn({ err: describeError(err) }, "lead_read_failed_retrying");
+        return release(held, deps, "broker", BROKER_RETRY_MS);
+      }
+    }
+    if (stop !== "lead_missing" || input.leadMissingUntilMs === undefined) break;
+    if (deps.now().getTime() >= input.leadMissingUntilMs) break;
+    // Held, not handed back: a nak would count a delivery, and deliveries are the attempts.
+    log.warn({ due_at: due.due_at }, "lead_not_stored_yet_retrying");
+    if (!(await pause(LEAD_MISSING_RETRY_MS, control.stopSignal))) return release(held, deps, "shutdown");
+    stop = undefined;
+  }
+  if (stop) {
+    deps.metrics.stopped.inc({ reason: stop });
+    log.info({ reason: stop, delay_s: due.delay_s }, "followup_stopped");
+    await held.ack();
+    return;
   }
   if (control.stopping()) return release(held, deps, "shutdown");
 

@@ -1,14 +1,16 @@
 import { setMaxListeners } from "node:events";
-import type { Topology } from "@followup/contracts";
-import type { Readiness } from "@followup/service-kit";
-import { type JsMsg, jetstream } from "@nats-io/jetstream";
+import type { ConsumerSpec, Topology } from "@followup/contracts";
+import { isNoMessages, type Readiness } from "@followup/service-kit";
+import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { ChannelRegistry } from "./channels/channel.js";
 import { describeError } from "./classify.js";
 import { type DeliveryDeps, handleDue } from "./delivery.js";
+import { handleMarker, type MarkerDeps } from "./markers.js";
 import type { DispatcherMetrics } from "./metrics.js";
+import { ResultBatches, singlePublisher } from "./result-batches.js";
 import type { DeliveryBackoff } from "./retry-after.js";
 import type { HeldDue } from "./settle.js";
 import { Slots } from "./slots.js";
@@ -22,8 +24,14 @@ export interface DispatcherDeps {
   /** At this delivery a retryable failure becomes a dead letter (FOLLOWUP_MAX_ATTEMPTS). */
   maxAttempts: number;
   backoff: DeliveryBackoff;
-  /** Due follow-ups held at once, waiting or in a call (DISPATCH_CONCURRENCY). */
+  /** Due follow-ups of the work queue held at once, waiting or in a call (DISPATCH_CONCURRENCY). */
   concurrency: number;
+  /** Timer messages held at once, mostly waiting for due_at or a channel slot (MARKER_CONCURRENCY). */
+  markerConcurrency?: number;
+  /** FOLLOWUP_CHANNEL: the channel of every follow-up a marker makes due. */
+  channel?: string;
+  /** How long a result waits for others to share its atomic batch (RESULT_BATCH_WINDOW_MS). */
+  resultBatchWindowMs?: number;
   /** How long stop() waits for calls in flight before handing them back (DISPATCH_SHUTDOWN_GRACE_MS). */
   shutdownGraceMs?: number;
   now?: () => Date;
@@ -35,7 +43,7 @@ export interface DispatcherDeps {
 export interface DispatcherHandle {
   /** Stops pulling, lets calls in flight finish (bounded), settles every held message. Idempotent. */
   stop(): Promise<void>;
-  /** Due follow-ups held right now. */
+  /** Due follow-ups and markers held right now. */
   readonly held: number;
 }
 
@@ -49,25 +57,33 @@ const PULL_RETRY_MS = 1_000;
 const ACK_TIMEOUT_MS = 5_000;
 
 /**
- * Starts delivering due follow-ups from the shared durable consumer. Work is pulled only for free
- * slots (`fetch` of as many as are free), so a copy never hoards messages it cannot work on and
- * every copy gets its share; each held message is kept alive (`working()`) until it is settled.
+ * Starts delivering from two shared durable consumers: the timer stream's expiry markers
+ * (`dispatcher-markers`: a fired timer is delivered here, with no followup.due hop) and the work
+ * queue (`dispatcher`: replayed dead letters). Work is pulled only for free slots (`fetch` of as
+ * many as are free), so a copy never hoards messages it cannot work on and every copy gets its
+ * share; each held message is kept alive (`working()`) until it is settled.
  */
 export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherHandle> {
-  const spec = deps.topology.consumers.dispatch;
   const logger = deps.logger.child({ component: "dispatcher" });
   const js = jetstream(deps.nc);
-  const consumer = await js.consumers.get(spec.stream, spec.durable);
-  const leads = await new Kvm(deps.nc).open(deps.topology.buckets.leads.bucket);
-  const slots = new Slots(deps.concurrency);
-  const keepAliveMs = Math.max(500, Math.floor(spec.ackWaitMs / 3));
+  const kvm = new Kvm(deps.nc);
+  const leads = await kvm.open(deps.topology.buckets.leads.bucket);
+  const plans = await kvm.open(deps.topology.buckets.plans.bucket);
+  const markerConcurrency = deps.markerConcurrency ?? 1000;
 
   const channelSlots = new Map<string, Slots>();
   for (const name of deps.channels.names()) {
     channelSlots.set(name, new Slots(deps.channels.get(name)!.concurrency));
   }
-  const deliveryDeps: DeliveryDeps = {
+  const results = new ResultBatches({
+    nc: deps.nc,
     js,
+    logger,
+    windowMs: deps.resultBatchWindowMs ?? 5,
+    onBatch: (size, fellBack) => deps.metrics.resultBatches.observe({ fell_back: String(fellBack) }, size),
+  });
+  const deliveryDeps: DeliveryDeps = {
+    publishers: { results, deadLetters: singlePublisher(js) },
     leads,
     channels: deps.channels,
     channelSlots,
@@ -78,11 +94,26 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     now: deps.now ?? (() => new Date()),
     ...(deps.random ? { random: deps.random } : {}),
   };
+  const jsm = await jetstreamManager(deps.nc);
+  const resultsStream = deps.topology.streams.results.name;
+  const markerDeps: MarkerDeps = {
+    ...deliveryDeps,
+    plans,
+    channel: deps.channel ?? "hook",
+    readLastResult: async (subject) => {
+      try {
+        return (await jsm.direct.getMessage(resultsStream, { last_by_subj: subject }))?.data ?? null;
+      } catch (err) {
+        if (isNoMessages(err)) return null;
+        throw err;
+      }
+    },
+  };
 
   const stopController = new AbortController();
   const forceController = new AbortController();
-  // Each held follow-up may listen on these (a hold, a call): bounded by the concurrency, not a leak.
-  setMaxListeners(deps.concurrency + 16, stopController.signal, forceController.signal);
+  // Each held message may listen on these (a hold, a call): bounded by the concurrency, not a leak.
+  setMaxListeners(deps.concurrency + markerConcurrency + 16, stopController.signal, forceController.signal);
   const control = {
     stopping: () => stopController.signal.aborted,
     stopSignal: stopController.signal,
@@ -90,77 +121,96 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
   };
   const held = new Set<HeldMessage>();
   const handBack = new HandBack();
-
-  const start = (msg: JsMsg, releaseSlot: () => void) => {
-    const message = new HeldMessage(msg, keepAliveMs, handBack, control.stopping);
-    held.add(message);
-    handleDue(message, control, deliveryDeps)
-      .catch((err: unknown) => {
-        logger.error({ subject: msg.subject, seq: msg.seq, err: describeError(err) }, "delivery_failed");
-        message.nak(PULL_RETRY_MS);
-      })
-      .finally(() => {
-        message.dispose();
-        held.delete(message);
-        releaseSlot();
-      });
-  };
-
   const stopped = aborted(stopController.signal);
-  const pullLoop = async () => {
-    let failing = false;
-    while (!control.stopping()) {
-      await Promise.race([slots.whenFree(), stopped]);
-      if (control.stopping()) break;
-      try {
-        const batch = await consumer.fetch({ max_messages: slots.free, expires: PULL_EXPIRES_MS });
-        for await (const msg of batch) {
-          if (control.stopping()) {
-            // Arrived after stop(): handed back once this pull has ended, so it cannot come back here.
-            deps.metrics.released.inc({ reason: "shutdown" });
-            handBack.add(() => msg.nak());
-            continue;
+  const failing = new Set<string>();
+
+  const input = async (spec: ConsumerSpec, slots: Slots, handle: (message: HeldMessage) => Promise<void>) => {
+    const consumer = await js.consumers.get(spec.stream, spec.durable);
+    const keepAliveMs = Math.max(500, Math.floor(spec.ackWaitMs / 3));
+    const start = (msg: JsMsg, releaseSlot: () => void) => {
+      const message = new HeldMessage(msg, keepAliveMs, handBack, control.stopping);
+      held.add(message);
+      handle(message)
+        .catch((err: unknown) => {
+          logger.error({ subject: msg.subject, seq: msg.seq, err: describeError(err) }, "delivery_failed");
+          message.nak(PULL_RETRY_MS);
+        })
+        .finally(() => {
+          message.dispose();
+          held.delete(message);
+          releaseSlot();
+        });
+    };
+    const pullLoop = async () => {
+      while (!control.stopping()) {
+        await Promise.race([slots.whenFree(), stopped]);
+        if (control.stopping()) break;
+        try {
+          const batch = await consumer.fetch({ max_messages: slots.free, expires: PULL_EXPIRES_MS });
+          for await (const msg of batch) {
+            if (control.stopping()) {
+              // Arrived after stop(): handed back once this pull has ended, so it cannot come back here.
+              deps.metrics.released.inc({ reason: "shutdown" });
+              handBack.add(() => msg.nak());
+              continue;
+            }
+            const releaseSlot = slots.tryAcquire();
+            if (!releaseSlot) {
+              // Never expected (a pull asks for free slots only); the delay keeps it from bouncing back at once.
+              msg.nak(PULL_RETRY_MS);
+              continue;
+            }
+            start(msg, releaseSlot);
           }
-          const releaseSlot = slots.tryAcquire();
-          if (!releaseSlot) {
-            // Never expected (a pull asks for free slots only); the delay keeps it from bouncing back at once.
-            msg.nak(PULL_RETRY_MS);
-            continue;
+          if (failing.delete(spec.durable)) {
+            logger.info({ consumer: spec.durable }, "pull_recovered");
+            if (failing.size === 0) deps.readiness?.set("consumer", true);
           }
-          start(msg, releaseSlot);
+        } catch (err) {
+          // Logged once per outage, not once per retry.
+          if (!failing.has(spec.durable)) {
+            logger.error({ err: describeError(err), consumer: spec.durable }, "pull_failed");
+          }
+          deps.readiness?.set("consumer", false, `pull failed: ${describeError(err)}`);
+          failing.add(spec.durable);
+          await Promise.race([pauseMs(PULL_RETRY_MS), stopped]);
         }
-        if (failing) {
-          logger.info("pull_recovered");
-          deps.readiness?.set("consumer", true);
-        }
-        failing = false;
-      } catch (err) {
-        // Logged once per outage, not once per retry.
-        if (!failing) logger.error({ err: describeError(err), consumer: spec.durable }, "pull_failed");
-        deps.readiness?.set("consumer", false, `pull failed: ${describeError(err)}`);
-        failing = true;
-        await Promise.race([pauseMs(PULL_RETRY_MS), stopped]);
       }
-    }
+    };
+    return pullLoop();
   };
-  const loop = pullLoop();
+
+  const { dispatchMarkers, dispatch } = deps.topology.consumers;
+  const markerSlots = new Slots(markerConcurrency);
+  const dueSlots = new Slots(deps.concurrency);
+  const inputs = [
+    { spec: dispatchMarkers, slots: markerSlots },
+    { spec: dispatch, slots: dueSlots },
+  ];
+  // Both consumers are looked up before either pulls, so a missing one fails the start.
+  await Promise.all(inputs.map(({ spec }) => js.consumers.get(spec.stream, spec.durable)));
+  const loops = Promise.all([
+    input(dispatchMarkers, markerSlots, (m) => handleMarker(m, control, markerDeps)),
+    input(dispatch, dueSlots, (m) => handleDue(m, control, deliveryDeps)),
+  ]);
   deps.readiness?.set("consumer", true);
   logger.info(
     {
-      stream: spec.stream,
-      consumer: spec.durable,
+      consumers: inputs.map(({ spec }) => `${spec.stream}/${spec.durable}`),
       concurrency: deps.concurrency,
+      marker_concurrency: markerConcurrency,
       channels: deps.channels.names(),
     },
     "dispatcher_consuming",
   );
 
+  const idle = () => Promise.all([markerSlots.whenIdle(), dueSlots.whenIdle()]);
   let stopping: Promise<void> | undefined;
   const stop = async () => {
     stopController.abort();
     deps.readiness?.set("consumer", false, "stopping");
     const graceMs = deps.shutdownGraceMs ?? 20_000;
-    const drained = Promise.all([loop, slots.whenIdle()]).then(() => true);
+    const drained = Promise.all([loops, idle()]).then(() => true);
     const inTime = await Promise.race([drained, pauseMs(graceMs).then(() => false)]);
     if (!inTime) {
       logger.warn({ held: held.size, grace_ms: graceMs }, "shutdown_grace_exceeded_handing_back");
@@ -171,11 +221,11 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
           message.nak();
         }
       }
-      await Promise.race([slots.whenIdle(), pauseMs(2_000)]);
+      await Promise.race([idle(), pauseMs(2_000)]);
     }
-    // The last pull has run out (within PULL_EXPIRES_MS): what is handed back now goes to
+    // The last pulls have run out (within PULL_EXPIRES_MS): what is handed back now goes to
     // other copies, not back into this one's pull to be handed back again and again.
-    await loop;
+    await loops;
     const handedBack = handBack.flush();
     // Handed-back messages stay pending on the consumer (nak'd) until another copy takes them.
     logger.info({ held: held.size, handed_back: handedBack }, "dispatcher_stopped");
@@ -216,7 +266,7 @@ class HandBack {
   }
 }
 
-/** A pulled message: kept alive while held, settled exactly once. */
+/** A pulled message (a due follow-up or a timer message): kept alive while held, settled exactly once. */
 class HeldMessage implements HeldDue {
   #settled = false;
   readonly #timer: NodeJS.Timeout;
@@ -235,6 +285,10 @@ class HeldMessage implements HeldDue {
 
   get settled(): boolean {
     return this.#settled;
+  }
+
+  ackNow(): void {
+    if (this.#settle()) this.msg.ack();
   }
 
   async ack(): Promise<boolean> {

@@ -45,6 +45,12 @@ export function createDispatcherMetrics(registry: Registry) {
       "dispatcher_invalid_events_total",
       "Due messages that broke their contract and were terminated",
     ),
+    resultBatches: metric.histogram(
+      "dispatcher_result_batch_size",
+      "Results stored per atomic batch, by whether the batch was refused and published one by one (fell_back)",
+      [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      ["fell_back"],
+    ),
     released: metric.counter(
       "dispatcher_released_total",
       "Due messages handed back undelivered for redelivery, by reason: shutdown, not_due, broker",

@@ -6,27 +6,31 @@ import {
   strategyName,
   subjects,
 } from "@followup/contracts";
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { ChannelAnswer } from "./channels/channel.js";
 import { attemptResult, describeError } from "./classify.js";
 import type { DispatcherMetrics } from "./metrics.js";
+import type { ResultPublisher } from "./result-batches.js";
 import { deadLetterEvent, resultEvent } from "./results.js";
 import { type DeliveryBackoff, nextAttemptDelayMs } from "./retry-after.js";
 
-/** A due follow-up the dispatcher holds until it settles it exactly once. */
+/** A due follow-up (or a timer's marker) the dispatcher holds until it settles it exactly once. */
 export interface HeldDue {
   readonly msg: JsMsg;
   /** True once acked, naked or terminated (also when a shutdown handed it back). */
   readonly settled: boolean;
   /** Acknowledges and waits for the server to confirm it; false if it could not confirm. */
   ack(): Promise<boolean>;
+  /** Acknowledges without waiting: for what nothing depends on (a timer's own delivery). */
+  ackNow(): void;
   nak(delayMs?: number): void;
   term(reason: string): void;
 }
 
 export interface SettleDeps {
-  js: JetStreamClient;
+  /** FOLLOWUP_RESULTS (in atomic batches) and FOLLOWUP_DLQ. */
+  publishers: { results: ResultPublisher; deadLetters: ResultPublisher };
   metrics: DispatcherMetrics;
   maxAttempts: number;
   backoff: DeliveryBackoff;
@@ -36,7 +40,6 @@ export interface SettleDeps {
 
 /** When the broker failed us (lead read, result publish), try the follow-up again after this long. */
 export const BROKER_RETRY_MS = 1_000;
-const PUBLISH_TIMEOUT_MS = 5_000;
 
 /** Hands a due follow-up back for redelivery (after `delayMs`) without an attempt. */
 export function release(
@@ -63,7 +66,8 @@ export interface Attempt {
 
 /**
  * Turns a channel's answer into the attempt's result (and a dead letter), publishes them and
- * waits for their acks, and only then settles the message: acked when delivered or dead,
+ * waits for their acks (the result's batch committed), and only then settles the message: acked
+ * when delivered or dead,
  * nak'd with the back-off when it will be retried. A crash before the settle redelivers it.
  */
 export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger, a: Attempt): Promise<void> {
@@ -102,7 +106,7 @@ export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger
 
   try {
     await publish(
-      deps,
+      deps.publishers.results,
       subjects.followupResult(tenant, due.lead_id, due.step),
       resultEvent({
         ...event,
@@ -126,7 +130,7 @@ export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger
         lastError: answer.error ?? "not delivered",
       });
       await publish(
-        deps,
+        deps.publishers.deadLetters,
         subjects.followupDead(tenant, due.lead_id, due.step),
         letter,
         deadLetterMsgId({ leadId: due.lead_id, step: due.step }, due.replays),
@@ -152,6 +156,6 @@ export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger
   if (!(await held.ack())) log.warn({ result }, "ack_unconfirmed");
 }
 
-async function publish(deps: SettleDeps, subject: string, event: { type: string }, msgID: string) {
-  await deps.js.publish(subject, encodeEvent(event), { msgID, timeout: PUBLISH_TIMEOUT_MS });
+async function publish(to: ResultPublisher, subject: string, event: { type: string }, msgID: string) {
+  await to.publish(subject, encodeEvent(event), msgID);
 }

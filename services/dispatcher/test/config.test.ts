@@ -15,6 +15,9 @@ describe("dispatcher configuration", () => {
       FOLLOWUP_HOOK_TIMEOUT_MS: 10_000,
       DISPATCH_CONCURRENCY: 64,
       HOOK_CONCURRENCY: 32,
+      FOLLOWUP_CHANNEL: "hook",
+      MARKER_CONCURRENCY: 1000,
+      RESULT_BATCH_WINDOW_MS: 5,
       DISPATCH_SHUTDOWN_GRACE_MS: 20_000,
       PORT: 8002,
       HOST: "0.0.0.0",
@@ -48,6 +51,11 @@ describe("dispatcher configuration", () => {
       /FOLLOWUP_HOOK_URL: expected a URL starting with http/,
     );
     expect(run({ FOLLOWUP_QUEUE: "a.b" })).toThrow(/FOLLOWUP_QUEUE/);
+    expect(run({ FOLLOWUP_CHANNEL: "sms!" })).toThrow(/FOLLOWUP_CHANNEL: expected 1-64 characters/);
+    expect(run({ MARKER_CONCURRENCY: "5000" })).toThrow(
+      /MARKER_CONCURRENCY: expected an integer from 1 to 2000/,
+    );
+    expect(run({ RESULT_BATCH_WINDOW_MS: "-1" })).toThrow(/RESULT_BATCH_WINDOW_MS/);
     expect(run({ FOLLOWUP_RETRY_BASE_MS: "5000", FOLLOWUP_RETRY_MAX_MS: "1000" })).toThrow(
       /FOLLOWUP_RETRY_BASE_MS: expected at most FOLLOWUP_RETRY_MAX_MS \(1000\); got 5000/,
     );

@@ -1,7 +1,9 @@
 import { Writable } from "node:stream";
 import {
   type FollowupDue,
+  type FollowupPlan,
   idempotencyKey,
+  leadKey,
   makeEvent,
   type StoredLead,
   subjects,
@@ -17,8 +19,8 @@ import {
 } from "@followup/nats-harness";
 import { createLogger, provisionTopology } from "@followup/service-kit";
 import { HOOK_KEY, HOOK_SECRET, putLead as putStoredLead, storedLead } from "@followup/system-tests/support";
-import { type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Registry } from "prom-client";
 import { ChannelRegistry } from "../src/channels/channel.js";
@@ -84,6 +86,50 @@ export async function publishDue(
   return { event, key: event.data.idempotency_key };
 }
 
+export interface TimerSpec {
+  tenant: string;
+  leadId: string;
+  /** Each step's due time; its timer gets the scheduler's TTL, max(1, floor(seconds left)). */
+  steps: { dueAt: Date; delayS?: number; ttlS?: number }[];
+  /** The plan as the scheduler stored it, changed (a cancelled plan, a cancelled step). */
+  plan?: (plan: FollowupPlan) => FollowupPlan;
+}
+
+/**
+ * What the scheduler leaves for a scored lead (its tests pin that): the lead's plan in
+ * `followup_plans` and one timer per step on `followup.timer.<tenant>.<leadId>.<step>`, whose
+ * expiry marker the dispatcher delivers.
+ */
+export async function plantTimers(nc: NatsConnection, spec: TimerSpec): Promise<FollowupPlan> {
+  const topo = topology();
+  const firstDue = Math.min(...spec.steps.map((s) => s.dueAt.getTime()));
+  const created: FollowupPlan = {
+    lead_id: spec.leadId,
+    tenant: spec.tenant,
+    lead_created_at: new Date(firstDue - (spec.steps[0]?.delayS ?? 30) * 1000).toISOString(),
+    pred_prob: 0.9,
+    planned_at: new Date().toISOString(),
+    steps: spec.steps.map((s, i) => ({
+      step: i + 1,
+      delay_s: s.delayS ?? 30 * (i + 1),
+      due_at: s.dueAt.toISOString(),
+      state: "pending" as const,
+    })),
+  };
+  const plan = spec.plan ? spec.plan(created) : created;
+  const plans = await new Kvm(nc).open(topo.buckets.plans.bucket);
+  await plans.put(leadKey({ tenant: spec.tenant, leadId: spec.leadId }), JSON.stringify(plan));
+  const js = jetstream(nc);
+  for (const [i, step] of created.steps.entries()) {
+    const ttl = spec.steps[i]?.ttlS ?? Math.max(1, Math.floor((Date.parse(step.due_at) - Date.now()) / 1000));
+    await js.publish(subjects.followupTimer(spec.tenant, spec.leadId, step.step), "{}", {
+      ttl: String(ttl),
+      expect: { lastSubjectSequence: 0 },
+    });
+  }
+  return plan;
+}
+
 /** Every message of a stream under a subject filter, decoded, oldest first. */
 export async function readStream<T = Record<string, unknown>>(
   nc: NatsConnection,
@@ -128,6 +174,7 @@ export interface InProcessOptions {
   maxMs?: number;
   concurrency?: number;
   graceMs?: number;
+  resultBatchWindowMs?: number;
 }
 
 export interface InProcessDispatcher {
@@ -165,6 +212,9 @@ export async function startInProcess(options: InProcessOptions): Promise<InProce
     backoff: { baseMs: options.baseMs ?? 200, maxMs: options.maxMs ?? 1_000 },
     concurrency: options.concurrency ?? 32,
     shutdownGraceMs: options.graceMs ?? 5_000,
+    ...(options.resultBatchWindowMs !== undefined
+      ? { resultBatchWindowMs: options.resultBatchWindowMs }
+      : {}),
   });
   return {
     handle,

@@ -132,6 +132,7 @@ function sources(extra: Partial<LeadSources> = {}): LeadSources {
     deadLetters: [],
     replays: [],
     receipts: [],
+    markers: [],
     ...extra,
   };
 }
@@ -150,6 +151,14 @@ describe("followupStatus", () => {
     ["due", { ...none, stopped: true }, "cancelled"],
     ["due", { ...none, dead: true, stopped: true }, "cancelled"],
     ["due", { ...none, delivered: true, stopped: true }, "delivered"],
+    // The firing path does not write the plan: a pending step that fired is due, then delivered.
+    ["pending", { ...none, fired: true }, "due"],
+    ["pending", { ...none, fired: true, delivered: true }, "delivered"],
+    ["pending", { ...none, fired: true, dead: true }, "failed"],
+    ["pending", { ...none, fired: true, stopped: true }, "cancelled"],
+    // An outcome after a delivery cancels the plan's steps; the delivered one stays delivered.
+    ["cancelled", { ...none, fired: true, delivered: true }, "delivered"],
+    ["cancelled", { ...none, fired: true }, "cancelled"],
   ] as const)("plan %s with %o is %s", (state, evidence, expected) => {
     expect(followupStatus(state, evidence)).toBe(expected);
   });
@@ -268,6 +277,40 @@ describe("buildLeadView", () => {
       event: "outcome",
       detail: { outcome: "booked", stops_followups: true },
     });
+  });
+
+  it("a pending step whose timer left a marker is due from its due_at, never before; delivered once an attempt succeeded", () => {
+    const plans = plan([step(1, "pending"), step(2, "pending"), step(3, "pending")]);
+    const view = buildLeadView(
+      sources({
+        plan: plans,
+        // Step 1's marker came 0.6 s early (held until due_at); step 2's came late; 3 has not fired.
+        markers: [
+          { step: 1, at: new Date(T0 + 60_000 - 600).toISOString() },
+          { step: 2, at: at(121) },
+        ],
+        results: [result(1, 1, "ok", 61, 200)],
+      }),
+    );
+    expect(view.followups.map((f) => f.status)).toEqual(["delivered", "due", "pending"]);
+    expect(view.timeline.filter((e) => e.event === "due").map((e) => [e.step, e.at])).toEqual([
+      [1, at(60)],
+      [2, at(121)],
+    ]);
+    // A step whose marker was purged by an outcome after it was delivered: its result says it fired.
+    const purged = buildLeadView(
+      sources({
+        lead: { ...lead, outcome: { outcome: "booked", recorded_at: at(70) } },
+        plan: plan([step(1, "pending"), step(2, "cancelled")], {
+          cancelled: { at: at(70), reason: "outcome:booked" },
+        }),
+        results: [result(1, 1, "ok", 61, 200)],
+      }),
+    );
+    expect(purged.followups.map((f) => f.status)).toEqual(["delivered", "cancelled"]);
+    expect(purged.timeline.filter((e) => e.event === "due").map((e) => [e.step, e.at])).toEqual([
+      [1, at(60)],
+    ]);
   });
 
   it("a cancelled plan cancels its steps and puts a cancelled entry on the timeline", () => {

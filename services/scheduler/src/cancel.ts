@@ -2,7 +2,7 @@ import {
   type FollowupPlan,
   type LeadOutcome,
   type LeadRef,
-  type StepRef,
+  type PlannedStep,
   subjects,
   type Topology,
 } from "@followup/contracts";
@@ -14,7 +14,7 @@ export type CancelDeps = HandlerDeps;
 
 /**
  * A stopping outcome (booked, unqualified, spam): the plan is marked cancelled first, then the
- * lead's timers and pending due messages are purged. A purge leaves no marker, so a purged
+ * lead's timers (and the markers of fired ones) and queued due messages (replays) are purged. A purge leaves no marker, so a purged
  * timer never fires; a timer published after the purge (a race with lead.scored) still finds
  * the plan cancelled when its marker comes. A lead not planned yet gets a cancelled plan, so a
  * late lead.scored schedules nothing. Redelivery repeats the purges, which is harmless.
@@ -29,6 +29,7 @@ export async function handleOutcome(msg: JsMsg, deps: CancelDeps): Promise<void>
   const log = deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId });
   const cancelled = { at: deps.now().toISOString(), reason: `outcome:${event.data.outcome}` };
 
+  const nowMs = deps.now().getTime();
   let stepsCancelled = 0;
   if ((await deps.plans.get(ref)) === null) {
     const created = await deps.plans.create(ref, await stoppedPlan(event, cancelled, deps));
@@ -38,10 +39,10 @@ export async function handleOutcome(msg: JsMsg, deps: CancelDeps): Promise<void>
     }
   }
   const updated = await deps.plans.update(ref, (plan) => {
-    const pending = plan.steps.filter((step) => step.state === "pending").length;
+    const pending = plan.steps.filter((step) => notFiredYet(step, nowMs)).length;
     if (plan.cancelled && pending === 0) return null;
     stepsCancelled = pending;
-    return cancelPlan(plan, cancelled);
+    return cancelPlan(plan, cancelled, nowMs);
   });
   if (updated === null) throw new Error("the lead's plan could not be read back after creating it");
 
@@ -60,11 +61,27 @@ export async function handleOutcome(msg: JsMsg, deps: CancelDeps): Promise<void>
   msg.ack();
 }
 
-/** The plan with every pending step cancelled and the cancellation recorded (the first one wins). */
-export function cancelPlan(plan: FollowupPlan, cancelled: { at: string; reason: string }): FollowupPlan {
+/**
+ * A step still waiting for its timer. The firing path does not write the plan, so a step whose
+ * due_at has passed stays `pending` once it fired: what became of it is the dispatcher's (its
+ * result, or the outcome stopping it at its next attempt), not a cancellation of a pending step.
+ */
+function notFiredYet(step: PlannedStep, nowMs: number): boolean {
+  return step.state === "pending" && Date.parse(step.due_at) > nowMs;
+}
+
+/**
+ * The plan with every step that has not fired yet cancelled and the cancellation recorded (the
+ * first one wins); the plan's `cancelled` stops the others wherever they are.
+ */
+export function cancelPlan(
+  plan: FollowupPlan,
+  cancelled: { at: string; reason: string },
+  nowMs: number,
+): FollowupPlan {
   return {
     ...plan,
-    steps: plan.steps.map((step) => (step.state === "pending" ? { ...step, state: "cancelled" } : step)),
+    steps: plan.steps.map((step) => (notFiredYet(step, nowMs) ? { ...step, state: "cancelled" } : step)),
     cancelled: plan.cancelled ?? cancelled,
   };
 }
@@ -73,12 +90,6 @@ export function cancelPlan(plan: FollowupPlan, cancelled: { at: string; reason: 
 export async function purgeTimers(jsm: JetStreamManager, topology: Topology, ref: LeadRef): Promise<number> {
   const filter = subjects.followupsOfLead("timer", ref.tenant, ref.leadId);
   return (await jsm.streams.purge(topology.streams.timers.name, { filter })).purged;
-}
-
-/** Purges one step's due message from the work queue, if it is still there. */
-export async function purgeDue(jsm: JetStreamManager, topology: Topology, ref: StepRef): Promise<number> {
-  const filter = subjects.followupDue(ref.tenant, ref.leadId, ref.step);
-  return (await jsm.streams.purge(topology.streams.followups.name, { filter })).purged;
 }
 
 async function purgeLead(

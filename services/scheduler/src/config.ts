@@ -29,10 +29,6 @@ export const schedulerEnv = {
   FOLLOWUP_RULE_TOP_P: env.number(0.7, { min: 0, max: 1 }),
   FOLLOWUP_SCHEDULES: schedules,
   FOLLOWUP_QUEUE: env.queue(),
-  /** The channel every due follow-up is sent through (the dispatcher's channel registry name). */
-  FOLLOWUP_CHANNEL: env.string("hook").refine((v) => /^[A-Za-z0-9_-]{1,64}$/.test(v), {
-    message: "expected 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
-  }),
   /** lead.scored and lead.outcome events handled at once, per consumer. */
   SCHEDULER_CONCURRENCY: env.number(64, {
     min: 1,
@@ -45,15 +41,6 @@ export const schedulerEnv = {
    * lone lead is not held back; 1 schedules every lead alone (SCHEDULER_CONCURRENCY at once).
    */
   SCHEDULER_BATCH_SIZE: env.number(500, { min: 1, max: ATOMIC_BATCH_MAX, integer: true }),
-  /**
-   * Expiry markers handled at once. Most of a marker's time is the wait for the last fraction of
-   * a second before due_at, which costs nothing but a timer, so this is much larger.
-   */
-  MARKER_CONCURRENCY: env.number(1000, {
-    min: 1,
-    max: Math.floor(consumers.markers.maxAckPending / 2),
-    integer: true,
-  }),
   /** How long SIGTERM waits for handlers in flight before leaving them to redelivery. */
   SCHEDULER_SHUTDOWN_GRACE_MS: env.number(10_000, { min: 0, max: 120_000, integer: true }),
   PORT: env.port(8001),

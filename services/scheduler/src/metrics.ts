@@ -2,11 +2,9 @@ import { metricsOn } from "@followup/service-kit";
 import { Gauge, type Registry } from "prom-client";
 
 export interface MetricSources {
-  /** Messages in FOLLOWUP_TIMERS: timers not yet expired plus markers not yet handled. */
+  /** Messages in FOLLOWUP_TIMERS: timers not yet expired plus the markers of fired ones (kept until their TTL). */
   timersPending?: () => Promise<number>;
 }
-
-const SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600];
 
 /** The scheduler's metrics, declared in one place and registered on the service's registry. */
 export function createSchedulerMetrics(registry: Registry, sources: MetricSources = {}) {
@@ -16,7 +14,6 @@ export function createSchedulerMetrics(registry: Registry, sources: MetricSource
       "followups_scheduled_total",
       "Follow-up steps whose timers were stored (one per delay of a qualifying lead)",
     ),
-    due: metric.counter("followups_due_total", "Follow-ups published to the work queue as due"),
     cancelled: metric.counter(
       "followups_cancelled_total",
       "Follow-ups stopped by an outcome or cancellation, by stage: pending (timer or marker) or queued (a due message purged before delivery)",
@@ -29,7 +26,7 @@ export function createSchedulerMetrics(registry: Registry, sources: MetricSource
     ),
     timersPending: new Gauge({
       name: "followup_timers_pending",
-      help: "Messages in FOLLOWUP_TIMERS (timers not yet expired and markers not yet handled), read from the stream on scrape",
+      help: "Messages in FOLLOWUP_TIMERS (timers not yet expired, and the markers of fired ones until their TTL), read from the stream on scrape",
       registers: [registry],
       async collect() {
         if (!sources.timersPending) return;
@@ -40,16 +37,6 @@ export function createSchedulerMetrics(registry: Registry, sources: MetricSource
         }
       },
     }),
-    markerToDue: metric.histogram(
-      "followup_marker_to_due_seconds",
-      "From receiving a timer's expiry marker to publishing its due follow-up (includes the hold until due_at)",
-      SECONDS_BUCKETS,
-    ),
-    dueLateness: metric.histogram(
-      "followup_due_lateness_seconds",
-      "Due publish time minus due_at (never negative: nothing is published before due_at)",
-      SECONDS_BUCKETS,
-    ),
     invalidEvents: metric.counter(
       "scheduler_invalid_events_total",
       "Messages that broke their contract and were terminated, by consumer",

@@ -5,8 +5,6 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { handleOutcome } from "./cancel.js";
 import { type ConsumerLoop, startBatchConsumerLoop, startConsumerLoop } from "./consumer.js";
-import { MarkerDeletes } from "./marker-deletes.js";
-import { handleTimerMessage } from "./markers.js";
 import type { SchedulerMetrics } from "./metrics.js";
 import { PlanStore } from "./plans.js";
 import type { FollowupRule } from "./schedule.js";
@@ -17,8 +15,6 @@ export interface SchedulerDeps {
   /** Provisioned already (provisionTopology). */
   topology: Topology;
   rule: FollowupRule;
-  /** FOLLOWUP_CHANNEL. */
-  channel: string;
   metrics: SchedulerMetrics;
   logger: Logger;
   /** lead.scored and lead.outcome events handled at once, per consumer (SCHEDULER_CONCURRENCY). */
@@ -28,8 +24,6 @@ export interface SchedulerDeps {
    * (SCHEDULER_BATCH_SIZE); 1 schedules each alone, SCHEDULER_CONCURRENCY at once.
    */
   batchSize?: number;
-  /** Markers handled (mostly: held until due_at) at once (MARKER_CONCURRENCY). */
-  markerConcurrency?: number;
   /** How long stop() waits for handlers in flight (SCHEDULER_SHUTDOWN_GRACE_MS). */
   shutdownGraceMs?: number;
   now?: () => Date;
@@ -43,17 +37,14 @@ export interface SchedulerDeps {
  */
 export const SCORED_BATCHES_IN_FLIGHT = 1;
 
-/** How long stop() waits for queued marker deletions once the handlers are done. */
-const MARKER_DELETE_GRACE_MS = 5_000;
-
 export interface SchedulerHandle {
   /** Stops consuming, lets handlers in flight finish (bounded). Idempotent. Does not close `nc`. */
   stop(): Promise<void>;
 }
 
 /**
- * Starts the scheduler's three durable consumers, shared by every copy of the service:
- * scored leads become timers, expiry markers become due follow-ups, stopping outcomes cancel.
+ * Starts the scheduler's two durable consumers, shared by every copy of the service: scored
+ * leads become timers, stopping outcomes cancel. A timer's expiry marker is the dispatcher's.
  */
 export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHandle> {
   const logger = deps.logger.child({ component: "scheduler" });
@@ -65,18 +56,13 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
   const leads = await kvm.open(deps.topology.buckets.leads.bucket);
   const now = deps.now ?? (() => new Date());
   const common = { js, jsm, plans, leads, topology: deps.topology, metrics: deps.metrics, now };
-  const markerDeletes = new MarkerDeletes({
-    jsm,
-    stream: deps.topology.streams.timers.name,
-    logger: logger.child({ handler: "markers" }),
-  });
   const concurrency = deps.concurrency ?? 64;
   const onInvalid = (consumer: string) => deps.metrics.invalidEvents.inc({ consumer });
   const onRetry = (consumer: string) => deps.metrics.retries.inc({ consumer });
 
   const loops: ConsumerLoop[] = [];
   const start = async (
-    name: "markers" | "outcomes",
+    name: "outcomes",
     concurrency: number,
     handle: (msg: JsMsg, log: Logger) => Promise<void>,
   ) => {
@@ -110,9 +96,6 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
         handle: (msgs, invalid) => handleScoredBatch(msgs, invalid, scoredDeps),
       }),
     );
-    await start("markers", deps.markerConcurrency ?? 1000, (msg, log) =>
-      handleTimerMessage(msg, { ...common, channel: deps.channel, logger: log, markerDeletes }),
-    );
     await start("outcomes", concurrency, (msg, log) => handleOutcome(msg, { ...common, logger: log }));
   } catch (err) {
     await Promise.all(loops.map((loop) => loop.stop(0)));
@@ -124,10 +107,6 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
     stop() {
       stopping ??= (async () => {
         await Promise.all(loops.map((loop) => loop.stop(deps.shutdownGraceMs ?? 10_000)));
-        // Markers handled but not yet deleted: a few seconds at most, or they wait for their TTL.
-        if (!(await markerDeletes.flush(MARKER_DELETE_GRACE_MS))) {
-          logger.warn({ markers: markerDeletes.pending }, "marker_deletes_left_to_their_ttl");
-        }
         logger.info("scheduler_stopped");
       })();
       return stopping;

@@ -5,6 +5,7 @@ import {
   type LeadRef,
   type LeadScored,
   leadKey,
+  MARKER_TTL_MS,
   makeEvent,
   type PlannedStep,
   subjects,
@@ -60,8 +61,10 @@ function scoredLead(msg: JsMsg, deps: TimerDeps): ScoredLead {
  * which were stored: each is published with expect-last-subject-sequence 0, so the server
  * refuses it when its subject holds a message (the timer itself, or the marker of one that
  * expired), and never replaces or pushes back a timer. A pending step whose subject is empty was
- * never stored: a fired step leaves `pending` in the plan before its marker is acked and deleted,
- * and a purge (an outcome) cancels the plan first. So the missing ones, and only those, are stored.
+ * never stored: a fired step's marker stays on its subject until the marker's TTL (the
+ * dispatcher neither deletes it nor writes the plan), and a purge (an outcome) cancels the plan
+ * first. So the missing ones, and only those, are stored; a step due longer ago than the marker
+ * TTL is left alone, since its empty subject may be a marker that ran out.
  *
  * An outcome that cancels the plan while its timers are being published may leave a timer the
  * purge did not see; it fires into a cancelled plan and is settled without a follow-up.
@@ -181,9 +184,14 @@ export function planLead(event: LeadScored, rule: FollowupRule, now: Date): Foll
   };
 }
 
-/** The plan's steps whose timers may be missing; null (logged) when there is nothing to schedule. */
 function pendingSteps(lead: ScoredLead, plan: FollowupPlan, deps: TimerDeps): PlannedStep[] | null {
-  const pending = plan.steps.filter((step) => step.state === "pending");
+  // A step stays pending in the plan after it fired (the dispatcher does not write the plan);
+  // its marker keeps its subject taken for MARKER_TTL_MS, after which a timer published again
+  // would fire a second time: so a step due longer ago than that is not scheduled again.
+  const firedLongAgo = deps.now().getTime() - MARKER_TTL_MS;
+  const pending = plan.steps.filter(
+    (step) => step.state === "pending" && Date.parse(step.due_at) > firedLongAgo,
+  );
   if (plan.cancelled || plan.skipped || pending.length === 0) {
     deps.logger.debug(
       { ...lead.fields, reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "no_pending_step") },
@@ -304,7 +312,7 @@ export async function publishTimer(
   }
 }
 
-/** Messages in FOLLOWUP_TIMERS: timers still running plus markers not yet handled. */
+/** Messages in FOLLOWUP_TIMERS: timers still running plus the markers of fired ones, until their TTL. */
 export async function countPendingTimers(jsm: JetStreamManager, topology: Topology): Promise<number> {
   const info = await jsm.streams.info(topology.streams.timers.name);
   return info.state.messages;

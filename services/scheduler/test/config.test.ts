@@ -20,7 +20,6 @@ describe("scheduler configuration", () => {
       FOLLOWUP_RULE_TOP_P: 0.7,
       FOLLOWUP_SCHEDULES: [1800, 7200],
       FOLLOWUP_QUEUE: "followups",
-      FOLLOWUP_CHANNEL: "hook",
       PORT: 8001,
       HOST: "0.0.0.0",
       NATS_REPLICAS: 1,
@@ -58,14 +57,12 @@ describe("scheduler configuration", () => {
       FOLLOWUP_RULE_TOP_P: "1.5",
       FOLLOWUP_ENABLED: "maybe",
       FOLLOWUP_QUEUE: "follow ups",
-      FOLLOWUP_CHANNEL: "sms!",
-      MARKER_CONCURRENCY: "5000",
+      SCHEDULER_CONCURRENCY: "5000",
     });
     expect(message).toMatch(/FOLLOWUP_RULE_TOP_P: expected a number from 0 to 1/);
     expect(message).toMatch(/FOLLOWUP_ENABLED: expected true or false/);
     expect(message).toMatch(/FOLLOWUP_QUEUE: expected 1-32 characters/);
-    expect(message).toMatch(/FOLLOWUP_CHANNEL: expected 1-64 characters/);
-    expect(message).toMatch(/MARKER_CONCURRENCY: expected an integer from 1 to 1000/);
+    expect(message).toMatch(/SCHEDULER_CONCURRENCY: expected an integer from 1 to 500/);
   });
 
   it("reads FOLLOWUP_ENABLED=false and a threshold", () => {

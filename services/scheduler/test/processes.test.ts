@@ -1,16 +1,16 @@
 // The scheduler as real processes: killed with SIGKILL between timer and expiry, and two copies
-// sharing the durable consumers. Each follow-up still becomes due exactly once, never early.
+// sharing the durable consumers. Each step's timer is stored and fires exactly once, on time.
 
+import { MARKER_REASON_HEADER } from "@followup/contracts";
 import { type ManagedProcess, waitFor } from "@followup/nats-harness";
 import { describe, expect, it } from "vitest";
-import { MARKER_REASON_HEADER } from "../src/markers.js";
 import {
   brokerPerTest,
   latenessSummary,
   readPlan,
   timerMessage,
   timersOfLead,
-  watchDueQueue,
+  watchMarkers,
 } from "./fixtures/broker.js";
 import { type LeadFixture, lead, submitLead } from "./fixtures/leads.js";
 import { processLogs, spawnScheduler } from "./fixtures/scheduler.js";
@@ -27,8 +27,8 @@ async function startSchedulerProcess(name: string): Promise<ManagedProcess> {
   return proc;
 }
 
-async function dueQueue() {
-  const queue = await watchDueQueue(broker.nc);
+async function markers() {
+  const queue = await watchMarkers(broker.nc);
   broker.cleanups.push(queue.stop);
   return queue;
 }
@@ -40,8 +40,8 @@ async function timersStored(fixture: LeadFixture): Promise<void> {
 }
 
 describe("scheduler processes", () => {
-  it("kill -9 between timer and expiry, restarted after the due time: every follow-up becomes due, once", async () => {
-    const queue = await dueQueue();
+  it("kill -9 between timer and expiry: the timers fire without it, and a restarted scheduler stores none again", async () => {
+    const queue = await markers();
     const first = await startSchedulerProcess("scheduler (to be killed)");
     const fixture = lead();
     await submitLead(broker.nc, fixture);
@@ -58,26 +58,28 @@ describe("scheduler processes", () => {
       },
       { description: "both markers to be stored while the scheduler is down", timeoutMs: 10_000 },
     );
-    const lastDueAt = fixture.createdAt.getTime() + 4_000;
-    await waitFor(() => Date.now() > lastDueAt + 250, { description: "the last due time to pass" });
-    expect(queue.of(fixture.leadId)).toHaveLength(0);
-
-    await startSchedulerProcess("scheduler (restarted)");
+    // The firing path does not go through the scheduler: the markers are there to be delivered.
     const dues = await waitFor(() => queue.of(fixture.leadId).length >= 2 && queue.of(fixture.leadId), {
-      description: "both follow-ups to become due after the restart",
+      description: "both markers to reach the dispatcher's durable with no scheduler running",
       timeoutMs: 15_000,
     });
-    for (const due of dues) expect(due.storedAtMs).toBeGreaterThanOrEqual(due.dueAtMs);
+    for (const due of dues) expect(due.storedAtMs).toBeGreaterThanOrEqual(due.dueAtMs - 1_000);
     expect(dues.map((d) => d.step).sort()).toEqual([1, 2]);
-    await waitFor(async () => (await timersOfLead(broker.jsm, fixture)) === 0, {
-      description: "the markers deleted",
-    });
+    const before = await Promise.all([1, 2].map((step) => timerMessage(broker.jsm, fixture, step)));
+
+    await startSchedulerProcess("scheduler (restarted)");
     await nothingMoreFor(1_500, () => queue.of(fixture.leadId).length, 2);
-    expect((await readPlan(broker.nc, fixture))?.steps.map((st) => st.state)).toEqual(["due", "due"]);
+    const after = await Promise.all([1, 2].map((step) => timerMessage(broker.jsm, fixture, step)));
+    expect(
+      after.map((m) => m?.seq),
+      "the markers stay; nothing stored over them",
+    ).toEqual(before.map((m) => m?.seq));
+    expect(await timersOfLead(broker.jsm, fixture)).toBe(2);
+    expect((await readPlan(broker.nc, fixture))?.steps.map((st) => st.state)).toEqual(["pending", "pending"]);
   }, 60_000);
 
-  it("two processes on one stream: each follow-up due exactly once, never early; SIGTERM exits 0", async () => {
-    const queue = await dueQueue();
+  it("two processes on one stream: each step's timer stored and fired exactly once, on time; SIGTERM exits 0", async () => {
+    const queue = await markers();
     const copies = await Promise.all([
       startSchedulerProcess("scheduler A"),
       startSchedulerProcess("scheduler B"),
@@ -86,25 +88,24 @@ describe("scheduler processes", () => {
     await Promise.all(fixtures.map((fixture) => submitLead(broker.nc, fixture)));
 
     await waitFor(() => queue.seen.length >= 20, {
-      description: "20 follow-ups (10 leads x 2 steps) to become due",
+      description: "20 timers (10 leads x 2 steps) to fire",
       timeoutMs: 15_000,
     });
     await nothingMoreFor(1_500, () => queue.seen.length, 20);
     const keys = queue.seen.map((d) => `${d.leadId}:${d.step}`).sort();
     expect(keys).toEqual(fixtures.flatMap((f) => [`${f.leadId}:1`, `${f.leadId}:2`]).sort());
     for (const due of queue.seen) {
-      expect(due.storedAtMs, `${due.leadId}:${due.step} early`).toBeGreaterThanOrEqual(due.dueAtMs);
+      expect(due.storedAtMs, `${due.leadId}:${due.step} early`).toBeGreaterThanOrEqual(due.dueAtMs - 1_000);
       expect(due.receivedAtMs - due.dueAtMs, `${due.leadId}:${due.step} late`).toBeLessThan(1_500);
     }
     const lateness = queue.seen.map((d) => d.storedAtMs - d.dueAtMs);
-    console.info(`due publish lateness vs due_at (two processes): ${latenessSummary(lateness)}`);
+    console.info(`marker lateness vs due_at (two processes): ${latenessSummary(lateness)}`);
 
     for (const copy of copies) copy.kill("SIGTERM");
     const exits = await Promise.all(copies.map((copy) => copy.waitForExit(20_000)));
     expect(exits.map((e) => e.code)).toEqual([0, 0]);
     const logs = copies.flatMap((copy) => processLogs(copy.output()));
     expect(logs.filter((l) => l.msg === "followups_enqueued")).toHaveLength(10);
-    expect(logs.filter((l) => l.msg === "followup_due")).toHaveLength(20);
     expect(logs.filter((l) => l.msg === "shutdown_complete")).toHaveLength(2);
   }, 60_000);
 });
@@ -113,7 +114,7 @@ describe("scheduler processes", () => {
 async function nothingMoreFor(forMs: number, count: () => number, expected: number): Promise<void> {
   const end = Date.now() + forMs;
   while (Date.now() < end) {
-    expect(count(), "a follow-up became due more than once").toBe(expected);
+    expect(count(), "a timer fired more than once").toBe(expected);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   expect(count()).toBe(expected);

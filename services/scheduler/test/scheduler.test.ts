@@ -1,25 +1,25 @@
 // The scheduler in this process against a real nats-server (one per test): qualifying leads
-// become timers and then due follow-ups at their due times; what must not schedule does not;
-// redeliveries, outcomes, duplicate markers, crash repair and malformed events.
+// become timers whose markers come at their due times (the dispatcher delivers them: its
+// tests); what must not schedule does not; redeliveries, outcomes, crash repair and malformed
+// events.
 
-import { encodeEvent, FollowupDue, type FollowupPlan, leadKey, subjects } from "@followup/contracts";
+import { encodeEvent, type FollowupPlan, leadKey, MARKER_REASON_HEADER, subjects } from "@followup/contracts";
 import { type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MARKER_REASON_HEADER } from "../src/markers.js";
 import { planLead, publishTimer } from "../src/timers.js";
 import {
   consumerCaughtUp,
-  type DueSeen,
   latenessSummary,
+  type MarkerSeen,
   readPlan,
   timerMessage,
   timersOfLead,
   timersStored,
   topo,
-  watchDueQueue,
+  watchMarkers,
 } from "./fixtures/broker.js";
 import {
   type LeadFixture,
@@ -55,7 +55,7 @@ afterEach(async () => {
 
 afterAll(() => {
   if (lateness.length > 0)
-    console.info(`due publish lateness vs due_at (in process): ${latenessSummary(lateness)}`);
+    console.info(`marker lateness vs due_at (in process): ${latenessSummary(lateness)}`);
 });
 
 async function scheduler(rule: Parameters<typeof runScheduler>[1] = {}, url = server.url) {
@@ -64,18 +64,24 @@ async function scheduler(rule: Parameters<typeof runScheduler>[1] = {}, url = se
   return s;
 }
 
-async function dueQueue(client = nc) {
-  const queue = await watchDueQueue(client);
+async function markers(client = nc) {
+  const queue = await watchMarkers(client);
   cleanups.push(queue.stop);
   return queue;
 }
 
-/** Asserts never early (by the stream's store time and by receipt) and late by less than the bound. */
-function expectOnTime(due: DueSeen): void {
-  expect(due.storedAtMs, `step ${due.step} stored before its due_at`).toBeGreaterThanOrEqual(due.dueAtMs);
-  expect(due.receivedAtMs, `step ${due.step} received before its due_at`).toBeGreaterThanOrEqual(due.dueAtMs);
-  expect(due.receivedAtMs - due.dueAtMs, `step ${due.step} late`).toBeLessThan(MAX_LATENESS_MS);
-  lateness.push(due.storedAtMs - due.dueAtMs);
+/**
+ * A timer's TTL is floor-rounded whole seconds, so its marker comes at most one second before
+ * due_at (the dispatcher holds the rest: never delivered early, its tests) and late by less than
+ * the bound.
+ */
+const EARLY_BY_TTL_FLOOR_MS = 1_000;
+function expectOnTime(marker: MarkerSeen): void {
+  expect(marker.storedAtMs, `step ${marker.step} fired more than 1 s early`).toBeGreaterThanOrEqual(
+    marker.dueAtMs - EARLY_BY_TTL_FLOOR_MS,
+  );
+  expect(marker.receivedAtMs - marker.dueAtMs, `step ${marker.step} late`).toBeLessThan(MAX_LATENESS_MS);
+  lateness.push(marker.storedAtMs - marker.dueAtMs);
 }
 
 async function planWith(fixture: LeadFixture, check: (plan: FollowupPlan) => boolean, description: string) {
@@ -99,9 +105,9 @@ async function nothingFor(forMs: number, probe: () => boolean | Promise<boolean>
 }
 
 describe("a qualifying lead", () => {
-  it("becomes two due follow-ups at created_at + 2 s and + 4 s, in step order, never early", async () => {
+  it("becomes two timers that fire at created_at + 2 s and + 4 s, in step order; the markers stay, the plan is not written", async () => {
     const s = await scheduler();
-    const queue = await dueQueue();
+    const queue = await markers();
     const fixture = lead({ predProb: 0.82 });
     const fired: { subject: string; reason: string | undefined }[] = [];
     const tail = nc.subscribe(subjects.followupsOfLead("fired", fixture.tenant, fixture.leadId));
@@ -125,61 +131,23 @@ describe("a qualifying lead", () => {
       expect.objectContaining({ level: "info", lead_id: fixture.leadId, pred_prob: 0.82, count: 2 }),
     ]);
 
-    const dues = await waitFor(() => queue.of(fixture.leadId).length >= 2 && queue.of(fixture.leadId), {
-      description: "both follow-ups to become due",
+    const fires = await waitFor(() => queue.of(fixture.leadId).length >= 2 && queue.of(fixture.leadId), {
+      description: "both timers to fire",
       timeoutMs: 10_000,
     });
-    expect(dues.map((d) => d.step)).toEqual([1, 2]);
-    for (const due of dues) expectOnTime(due);
+    expect(fires.map((d) => d.step)).toEqual([1, 2]);
+    for (const marker of fires) expectOnTime(marker);
 
-    const first = dues[0]!;
-    // The due event is exactly what the contract (and so the dispatcher) expects.
-    expect(FollowupDue.safeParse(JSON.parse(new TextDecoder().decode(first.body))).success).toBe(true);
-    expect(first.subject).toBe(subjects.followupDue(fixture.tenant, fixture.leadId, 1));
-    expect(first.event).toMatchObject({
-      type: "followup.due.v1",
-      source: "/scheduler",
-      subject: `${fixture.leadId}/1`,
-      tenant: fixture.tenant,
-      data: {
-        lead_id: fixture.leadId,
-        step: 1,
-        delay_s: 2,
-        due_at: new Date(created + 2000).toISOString(),
-        idempotency_key: `${fixture.tenant}:${fixture.leadId}:1`,
-        channel: "hook",
-        lead_created_at: fixture.createdAt.toISOString(),
-        pred_prob: 0.82,
-        replays: 0,
-      },
-    });
-    expect(Date.parse(first.event.data.fired_at)).toBeLessThanOrEqual(first.storedAtMs);
-
-    const settled = await planWith(
-      fixture,
-      (p) => p.steps.every((st) => st.state === "due"),
-      "both steps due",
-    );
-    for (const step of settled.steps) {
-      expect(Date.parse(step.due_published_at ?? "")).toBeGreaterThanOrEqual(Date.parse(step.due_at));
-    }
-    await waitFor(async () => (await timersOfLead(jsm, fixture)) === 0, {
-      description: "the markers to be deleted once handled",
-    });
+    // The firing path writes nothing of the scheduler's: the plan stays as planned and each
+    // marker stays on its step's subject (until its TTL), which is what keeps the step fired.
+    expect(await readPlan(nc, fixture)).toEqual(plan);
+    const kept = await Promise.all([1, 2].map((step) => timerMessage(jsm, fixture, step)));
+    expect(kept.map((m) => m?.header.get(MARKER_REASON_HEADER))).toEqual(["MaxAge", "MaxAge"]);
     expect(fired.filter((f) => f.reason === "MaxAge").map((f) => f.subject)).toEqual([
       subjects.followupFired(fixture.tenant, fixture.leadId, 1),
       subjects.followupFired(fixture.tenant, fixture.leadId, 2),
     ]);
-    expect(s.logsNamed("followup_due").map((l) => [l.step, typeof l.lateness_ms])).toEqual([
-      [1, "number"],
-      [2, "number"],
-    ]);
     expect(await metricValue(s.registry, "followups_scheduled_total")).toBe(2);
-    expect(await metricValue(s.registry, "followups_due_total")).toBe(2);
-    expect(await metricValue(s.registry, "followup_timers_pending")).toBe(0);
-    const text = await s.registry.metrics();
-    expect(text).toMatch(/followup_marker_to_due_seconds_count\{service="scheduler"\} 2/);
-    expect(text).toMatch(/followup_due_lateness_seconds_count\{service="scheduler"\} 2/);
   });
 });
 
@@ -199,7 +167,7 @@ describe("leads that get no follow-ups", () => {
           await own.cleanup();
         });
         const s = await scheduler(c.rule, own.url);
-        const queue = await dueQueue(client);
+        const queue = await markers(client);
         const skipped = lead({ predProb: c.predProb });
         // Exactly at the threshold qualifies: the positive control that closes the negative window.
         const control = lead({ predProb: 0.7 });
@@ -228,7 +196,7 @@ describe("leads that get no follow-ups", () => {
 
         if (c.control) {
           const due = await waitFor(() => queue.of(control.leadId)[0], {
-            description: "the lead exactly at the threshold to become due",
+            description: "the timer of the lead exactly at the threshold to fire",
           });
           expectOnTime(due);
         }
@@ -237,7 +205,7 @@ describe("leads that get no follow-ups", () => {
         await nothingFor(
           Math.max(windowEnd - Date.now(), 500),
           () => queue.of(skipped.leadId).length > 0,
-          `a ${c.reason} lead became due`,
+          `a ${c.reason} lead's timer fired`,
         );
         expect(await metricValue(s.registry, "followups_scheduled_total")).toBe(c.control ? 1 : 0);
       }),
@@ -248,7 +216,7 @@ describe("leads that get no follow-ups", () => {
 describe("lead.scored redelivered", () => {
   it("within seconds: nothing new is scheduled and the pending timers are not pushed back", async () => {
     const s = await scheduler();
-    const queue = await dueQueue();
+    const queue = await markers();
     const fixture = lead();
     const { event } = await submitLead(nc, fixture);
     await timersStored(nc, jsm, fixture, 2);
@@ -263,30 +231,35 @@ describe("lead.scored redelivered", () => {
     expect(after.map((m) => m?.header.get("Nats-TTL"))).toEqual(before.map((m) => m?.header.get("Nats-TTL")));
 
     const dues = await waitFor(() => queue.of(fixture.leadId).length >= 2 && queue.of(fixture.leadId), {
-      description: "both follow-ups to become due",
+      description: "both timers to fire",
     });
     for (const due of dues) expectOnTime(due);
-    await nothingFor(1_000, () => queue.of(fixture.leadId).length > 2, "a follow-up became due twice");
+    await nothingFor(1_000, () => queue.of(fixture.leadId).length > 2, "a timer fired twice");
     expect(s.logsNamed("followups_enqueued")).toHaveLength(1);
     expect(await metricValue(s.registry, "followups_scheduled_total")).toBe(2);
   });
 
-  it("after its follow-ups fired: no new follow-up (the plan remembers, not the duplicate window)", async () => {
+  it("after its follow-ups fired: no timer is stored again (each step's marker is still on its subject)", async () => {
     const s = await scheduler({ delays: [1, 2] });
-    const queue = await dueQueue();
+    const queue = await markers();
     const fixture = lead();
     const { event } = await submitLead(nc, fixture);
-    await waitFor(() => queue.of(fixture.leadId).length >= 2, { description: "both follow-ups due" });
-    await waitFor(async () => (await timersOfLead(jsm, fixture)) === 0, {
-      description: "the markers deleted",
-    });
+    await waitFor(() => queue.of(fixture.leadId).length >= 2, { description: "both timers fired" });
     const planBefore = await readPlan(nc, fixture);
+    expect(
+      planBefore?.steps.map((st) => st.state),
+      "the firing path leaves the plan alone",
+    ).toEqual(["pending", "pending"]);
+    const markersBefore = await Promise.all([1, 2].map((step) => timerMessage(jsm, fixture, step)));
 
     const again = await submitLead(nc, fixture, { event, store: false });
     await waitFor(() => consumerCaughtUp(jsm, topo.consumers.scored, again.seq), {
       description: "the redelivered lead.scored to be handled",
     });
-    expect(await timersOfLead(jsm, fixture)).toBe(0);
+    const markersAfter = await Promise.all([1, 2].map((step) => timerMessage(jsm, fixture, step)));
+    expect(markersAfter.map((m) => [m?.seq, m?.header.get(MARKER_REASON_HEADER)])).toEqual(
+      markersBefore.map((m) => [m?.seq, "MaxAge"]),
+    );
     expect(await readPlan(nc, fixture)).toEqual(planBefore);
     // Had it scheduled again, its steps (already past due) would fire within 1 s.
     await nothingFor(
@@ -295,60 +268,39 @@ describe("lead.scored redelivered", () => {
       "a redelivered lead.scored scheduled again",
     );
     expect(await metricValue(s.registry, "followups_scheduled_total")).toBe(2);
-    expect(await metricValue(s.registry, "followups_due_total")).toBe(2);
   });
 });
 
 describe("outcomes", () => {
-  it("an outcome between the two steps: the second never becomes due", async () => {
+  it("an outcome between the two steps: the second never fires", async () => {
     const s = await scheduler({ delays: [1, 3] });
-    const queue = await dueQueue();
+    const queue = await markers();
     const fixture = lead();
     await submitLead(nc, fixture);
-    const first = await waitFor(() => queue.of(fixture.leadId)[0], { description: "step 1 due" });
+    const first = await waitFor(() => queue.of(fixture.leadId)[0], { description: "step 1 fired" });
     expectOnTime(first);
+    await waitFor(() => Date.now() >= first.dueAtMs, { description: "step 1's due_at to pass" });
 
     await recordOutcome(nc, fixture, "booked");
     const plan = await planWith(fixture, (p) => p.cancelled !== undefined, "the plan to be cancelled");
     expect(plan.cancelled?.reason).toBe("outcome:booked");
-    expect(plan.steps.map((st) => st.state)).toEqual(["due", "cancelled"]);
+    // Step 1 was due already: what became of it is the dispatcher's (delivered, or stopped by
+    // the outcome at its next attempt); the plan cancels what had not fired.
+    expect(plan.steps.map((st) => st.state)).toEqual(["pending", "cancelled"]);
     expect(await timerMessage(jsm, fixture, 2), "step 2's timer is purged").toBeNull();
+    expect(await timerMessage(jsm, fixture, 1), "step 1's marker is purged with it").toBeNull();
     expect(await metricValue(s.registry, "followups_cancelled_total", { stage: "pending" })).toBe(1);
     expect(s.logsNamed("followups_cancelled")).toEqual([
       expect.objectContaining({
         lead_id: fixture.leadId,
         outcome: "booked",
         pending_cancelled: 1,
-        timers_purged: 1,
+        timers_purged: 2,
       }),
     ]);
 
     const windowEnd = fixture.createdAt.getTime() + 3_000 + MAX_LATENESS_MS;
-    await nothingFor(windowEnd - Date.now(), () => queue.of(fixture.leadId).length > 1, "step 2 became due");
-    expect(await metricValue(s.registry, "followups_due_total")).toBe(1);
-  });
-
-  it("an outcome stored on the lead (its event not yet handled) stops the step when it is due", async () => {
-    const s = await scheduler({ delays: [1] });
-    const queue = await dueQueue();
-    const fixture = lead();
-    await submitLead(nc, fixture);
-    await timersStored(nc, jsm, fixture, 1);
-    await putLead(
-      nc,
-      storedLead(fixture, { outcome: { outcome: "spam", recorded_at: new Date().toISOString() } }),
-    );
-
-    await planWith(
-      fixture,
-      (p) => p.steps[0]?.state === "cancelled",
-      "step 1 to be cancelled at its due time",
-    );
-    expect(s.logsNamed("followup_stopped_at_due_time")).toEqual([
-      expect.objectContaining({ lead_id: fixture.leadId, step: 1, reason: "outcome" }),
-    ]);
-    await nothingFor(1_000, () => queue.of(fixture.leadId).length > 0, "a stopped follow-up became due");
-    expect(await metricValue(s.registry, "followups_cancelled_total", { stage: "pending" })).toBe(1);
+    await nothingFor(windowEnd - Date.now(), () => queue.of(fixture.leadId).length > 1, "step 2 fired");
   });
 
   it("an outcome before lead.scored: a cancelled plan, so the late lead.scored schedules nothing", async () => {
@@ -369,69 +321,10 @@ describe("outcomes", () => {
   });
 });
 
-describe("markers", () => {
-  it("a lead not stored yet at due time (its write still in intake's outbox): asked again, due once it is there", async () => {
-    const s = await scheduler({ delays: [1] });
-    const queue = await dueQueue();
-    const fixture = lead();
-    await submitLead(nc, fixture, { store: false });
-    await waitFor(() => s.logsNamed("lead_not_stored_yet_retrying").length > 0, {
-      description: "the marker to find no lead and be retried",
-      timeoutMs: 10_000,
-    });
-    expect(queue.of(fixture.leadId)).toEqual([]);
-    await putLead(nc, storedLead(fixture));
-
-    await waitFor(() => queue.of(fixture.leadId).length === 1, {
-      description: "the follow-up to become due once the lead is stored",
-      timeoutMs: 10_000,
-    });
-    expect(s.logsNamed("followup_stopped_at_due_time")).toEqual([]);
-    expect((await readPlan(nc, fixture))?.steps[0]?.state).toBe("due");
-  });
-
-  it("a marker delivered twice produces one due follow-up, also when the plan missed the first", async () => {
-    const s = await scheduler({ delays: [1] });
-    const queue = await dueQueue();
-    const fixture = lead();
-    await submitLead(nc, fixture);
-    await waitFor(() => queue.of(fixture.leadId)[0], { description: "step 1 due" });
-    await waitFor(async () => (await timersOfLead(jsm, fixture)) === 0, {
-      description: "the marker deleted",
-    });
-
-    const timerSubject = subjects.followupTimer(fixture.tenant, fixture.leadId, 1);
-    const marker = headers();
-    marker.set(MARKER_REASON_HEADER, "MaxAge");
-    // The same marker again (as after a lost ack): the plan says the step is due already.
-    await jetstream(nc).publish(timerSubject, new Uint8Array(), { headers: marker });
-    await waitFor(async () => (await timersOfLead(jsm, fixture)) === 0, {
-      description: "the second marker handled",
-    });
-    expect(s.logsNamed("marker_seen_again_step_already_due")).toHaveLength(1);
-
-    // A handler that published and then died before marking the step: the plan still says pending.
-    const kv = await new Kvm(nc).open(topo.buckets.plans.bucket);
-    const entry = await kv.get(leadKey(fixture));
-    const plan = entry!.json() as FollowupPlan;
-    const reverted = { ...plan, steps: plan.steps.map((st) => ({ ...st, state: "pending" as const })) };
-    await kv.update(leadKey(fixture), JSON.stringify(reverted), entry!.revision);
-    await jetstream(nc).publish(timerSubject, new Uint8Array(), { headers: marker });
-    await waitFor(() => s.logsNamed("followup_due_already_published").length === 1, {
-      description: "the republish to be dropped by the work queue's duplicate window",
-    });
-    await planWith(fixture, (p) => p.steps[0]?.state === "due", "the step due again in the plan");
-    await nothingFor(
-      1_000,
-      () => queue.of(fixture.leadId).length > 1,
-      "a marker seen twice made two due follow-ups",
-    );
-    expect(await metricValue(s.registry, "followups_due_total")).toBe(1);
-  });
-
+describe("crash repair", () => {
   it("crash repair: a plan whose timers may be missing gets the missing ones; an existing timer is not replaced", async () => {
     const s = await scheduler();
-    const queue = await dueQueue();
+    const queue = await markers();
     const fixture = lead();
     await putLead(nc, storedLead(fixture));
     // What a scheduler killed after creating the plan and publishing step 1's timer left behind.
@@ -454,7 +347,7 @@ describe("markers", () => {
     ]);
 
     const dues = await waitFor(() => queue.of(fixture.leadId).length >= 2 && queue.of(fixture.leadId), {
-      description: "both follow-ups due",
+      description: "both timers fired",
     });
     expect(dues.map((d) => d.step)).toEqual([1, 2]);
     for (const due of dues) expectOnTime(due);
@@ -464,7 +357,7 @@ describe("markers", () => {
 describe("malformed events", () => {
   it("a lead.scored that breaks its contract is terminated, logged and counted, and does not block the next", async () => {
     const s = await scheduler({ delays: [1] });
-    const queue = await dueQueue();
+    const queue = await markers();
     const js = jetstream(nc);
     const bad = lead();
     const badEvent = { ...scoredEvent(bad), data: { ...scoredEvent(bad).data, pred_prob: "high" } };
@@ -477,7 +370,7 @@ describe("malformed events", () => {
     const { seq } = await submitLead(nc, good);
 
     const due = await waitFor(() => queue.of(good.leadId)[0], {
-      description: "the valid lead behind them to be due",
+      description: "the valid lead's timer behind them to fire",
     });
     expectOnTime(due);
     await waitFor(() => consumerCaughtUp(jsm, topo.consumers.scored, seq), { description: "all handled" });

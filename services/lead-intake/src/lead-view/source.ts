@@ -6,6 +6,8 @@ import {
   HookReceipt,
   type LeadRef,
   leadKey,
+  MARKER_REASON_HEADER,
+  parseFollowupSubject,
   type StoredLead,
   subjects,
 } from "@followup/contracts";
@@ -16,8 +18,8 @@ import type { LeadSources } from "./view.js";
 
 /**
  * Reads what GET /v1/lead/:id shows besides the lead, straight from JetStream: its plan (a KV get)
- * and the lead's messages on LEADS, FOLLOWUP_RESULTS, FOLLOWUP_DLQ and the hook_receipts
- * bucket, each with one batched direct get filtered by the lead's subjects (no consumer is
+ * and the lead's messages on LEADS, FOLLOWUP_TIMERS (its markers), FOLLOWUP_RESULTS, FOLLOWUP_DLQ
+ * and the hook_receipts bucket, each with one batched direct get filtered by the lead's subjects (no consumer is
  * created; the server finds the subjects through its subject index). Each source is bounded.
  */
 
@@ -86,6 +88,13 @@ function receiptsOf(messages: StoredMsg[], log: ViewLog): HookReceipt[] {
   return receipts;
 }
 
+/** The expiry markers among a lead's timer messages (one message per step's subject). */
+function markersOf(messages: StoredMsg[]): LeadSources["markers"] {
+  return messages
+    .filter((m) => m.header?.get(MARKER_REASON_HEADER) === "MaxAge")
+    .map((m) => ({ step: parseFollowupSubject(m.subject, "timer").step, at: m.time.toISOString() }));
+}
+
 /**
  * Everything the lead view is built from, around the stored lead (the leads room reads it: a
  * tenant without such a lead has no view).
@@ -101,7 +110,7 @@ export async function readLeadSources(
   const receiptsBucket = handles.topology.buckets.receipts.bucket;
   const read = (stream: string, subject: string) =>
     readSubject(handles.jsm, stream, subject, LEAD_VIEW_SOURCE_LIMIT);
-  const [plan, leadMessages, resultMessages, deadMessages, replayMessages, receiptMessages] =
+  const [plan, leadMessages, resultMessages, deadMessages, replayMessages, receiptMessages, timerMessages] =
     await Promise.all([
       readPlan(handles.plans, ref, log),
       read(streams.leads.name, subjects.leadEvents(tenant, leadId)),
@@ -109,6 +118,7 @@ export async function readLeadSources(
       read(streams.dead.name, subjects.followupsOfLead("dead", tenant, leadId)),
       read(streams.results.name, subjects.followupsOfLead("replayed", tenant, leadId)),
       read(`KV_${receiptsBucket}`, `$KV.${receiptsBucket}.${leadKey(ref)}.*`),
+      read(streams.timers.name, subjects.followupsOfLead("timer", tenant, leadId)),
     ]);
   return {
     lead,
@@ -118,5 +128,6 @@ export async function readLeadSources(
     deadLetters: decodeAll("followup.dead.v1", deadMessages, log),
     replays: decodeAll("followup.replayed.v1", replayMessages, log),
     receipts: receiptsOf(receiptMessages, log),
+    markers: markersOf(timerMessages),
   };
 }

@@ -37,6 +37,11 @@ export interface LeadSources {
   replays: FollowupReplayed[];
   /** Follow-ups received by lead-intake's own hook. */
   receipts: HookReceipt[];
+  /**
+   * Expiry markers on the lead's timer subjects, by step, with when they were stored: a marker
+   * says its step fired (the dispatcher does not write the plan when it delivers one).
+   */
+  markers: { step: number; at: string }[];
 }
 
 /** Whether follow-ups of the lead were stopped: a stopping outcome, a cancellation, a cancelled plan. */
@@ -45,35 +50,64 @@ export function followupsStopped(lead: StoredLead, plan: FollowupPlan | null): b
 }
 
 /**
- * One step's status. The plan says pending, cancelled or due; a due step is delivered once an
- * attempt succeeded, failed while a dead letter of it waits, else due (queued, in delivery or
- * being retried). A step not delivered of a lead whose follow-ups stopped is cancelled.
+ * One step's status. A step delivered (an attempt succeeded) is delivered, whatever came after.
+ * Otherwise it is cancelled when the plan cancelled it or the lead's follow-ups stopped, pending
+ * while the plan says so and nothing says it fired (a marker on its timer subject, an attempt, a
+ * dead letter), failed while a dead letter of it waits, else due (in delivery or being retried).
+ * The plan's `due` is what earlier versions wrote when they fired a step.
  */
 export function followupStatus(
   state: PlannedStep["state"],
-  evidence: { delivered: boolean; dead: boolean; stopped: boolean },
+  evidence: { fired?: boolean; delivered: boolean; dead: boolean; stopped: boolean },
 ): FollowupStatus {
-  let status: FollowupStatus;
-  if (state === "pending") status = "pending";
-  else if (state === "cancelled") status = "cancelled";
-  else if (evidence.delivered) status = "delivered";
-  else if (evidence.dead) status = "failed";
-  else status = "due";
-  if (evidence.stopped && status !== "delivered") return "cancelled";
-  return status;
+  if (evidence.delivered) return "delivered";
+  if (state === "cancelled" || evidence.stopped) return "cancelled";
+  if (state === "pending" && !evidence.fired && !evidence.dead) return "pending";
+  if (evidence.dead) return "failed";
+  return "due";
+}
+
+/**
+ * When each step became due, for those that did: when its marker was stored but not before
+ * due_at (the marker comes up to a second early and is held), due_at for a step whose marker is
+ * gone (purged by an outcome, or past its TTL) but whose attempts show it fired, and what the
+ * plan says for a step an earlier version fired.
+ */
+function dueTimes(sources: LeadSources): Map<number, string> {
+  const times = new Map<number, string>();
+  const dueAt = new Map((sources.plan?.steps ?? []).map((s) => [s.step, s.due_at]));
+  for (const step of sources.plan?.steps ?? []) {
+    if (step.state === "due") times.set(step.step, step.due_published_at ?? step.due_at);
+  }
+  for (const marker of sources.markers) {
+    const due = dueAt.get(marker.step);
+    if (due === undefined || times.has(marker.step)) continue;
+    times.set(marker.step, Date.parse(marker.at) > Date.parse(due) ? marker.at : due);
+  }
+  for (const fired of [...sources.results, ...sources.deadLetters]) {
+    const due = dueAt.get(fired.data.step);
+    if (due !== undefined && !times.has(fired.data.step)) times.set(fired.data.step, due);
+  }
+  return times;
 }
 
 function byTime<T extends { time: string }>(a: T, b: T): number {
   return Date.parse(a.time) - Date.parse(b.time);
 }
 
-function followupOf(step: PlannedStep, sources: LeadSources, stopped: boolean): LeadFollowup {
+function followupOf(
+  step: PlannedStep,
+  sources: LeadSources,
+  stopped: boolean,
+  due: Map<number, string>,
+): LeadFollowup {
   const results = sources.results.filter((r) => r.data.step === step.step).sort(byTime);
   const delivered = results.find((r) => r.data.result === "ok");
   const dead = sources.deadLetters.filter((d) => d.data.step === step.step).sort(byTime);
   const lastDead = dead.at(-1);
   const last = results.at(-1);
   const status = followupStatus(step.state, {
+    fired: due.has(step.step),
     delivered: delivered !== undefined,
     dead: lastDead !== undefined,
     stopped,
@@ -153,7 +187,7 @@ function outcomeEntries(lead: StoredLead, events: LeadSources["leadEvents"]): Ti
   );
 }
 
-function planEntries(plan: FollowupPlan | null, lead: StoredLead): TimelineEntry[] {
+function planEntries(plan: FollowupPlan | null, lead: StoredLead, due: Map<number, string>): TimelineEntry[] {
   const entries: TimelineEntry[] = [];
   if (plan) {
     entries.push(
@@ -163,15 +197,9 @@ function planEntries(plan: FollowupPlan | null, lead: StoredLead): TimelineEntry
       }),
     );
     for (const step of plan.steps) {
-      if (step.state !== "due") continue;
-      entries.push(
-        entry(
-          step.due_published_at ?? step.due_at,
-          "due",
-          { due_at: step.due_at, delay_s: step.delay_s },
-          step.step,
-        ),
-      );
+      const at = due.get(step.step);
+      if (at === undefined) continue;
+      entries.push(entry(at, "due", { due_at: step.due_at, delay_s: step.delay_s }, step.step));
     }
   }
   if (plan?.cancelled) entries.push(entry(plan.cancelled.at, "cancelled", { reason: plan.cancelled.reason }));
@@ -261,13 +289,14 @@ export function sortTimeline(entries: TimelineEntry[]): TimelineEntry[] {
 export function buildLeadView(sources: LeadSources): LeadView {
   const { lead, plan } = sources;
   const stopped = followupsStopped(lead, plan);
+  const due = dueTimes(sources);
   const followups = (plan?.steps ?? [])
-    .map((step) => followupOf(step, sources, stopped))
+    .map((step) => followupOf(step, sources, stopped, due))
     .sort((a, b) => a.step - b.step);
   const timeline = sortTimeline([
     scoredEntry(lead, sources.leadEvents),
     ...outcomeEntries(lead, sources.leadEvents),
-    ...planEntries(plan, lead),
+    ...planEntries(plan, lead, due),
     ...deliveryEntries(sources),
     ...replayEntries(sources.replays),
     ...receiptEntries(sources.receipts),

@@ -175,5 +175,6 @@ function outboxSources(entry: QueuedLead): LeadSources {
     deadLetters: [],
     replays: [],
     receipts: [],
+    markers: [],
   };
 }

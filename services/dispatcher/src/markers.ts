@@ -1,0 +1,156 @@
+import {
+  decodeEvent,
+  type FollowupDueData,
+  FollowupPlan,
+  idempotencyKey,
+  leadKey,
+  MARKER_REASON_HEADER,
+  type PlannedStep,
+  parseFollowupSubject,
+  type StepRef,
+  subjects,
+} from "@followup/contracts";
+import { readStopReason } from "@followup/service-kit";
+import type { KV } from "@nats-io/kv";
+import { type DeliveryControl, type DeliveryDeps, deliver } from "./delivery.js";
+import type { HeldDue } from "./settle.js";
+
+/**
+ * How long after due_at a follow-up whose lead is not in the `leads` bucket is waited for
+ * (asked about every LEAD_MISSING_RETRY_MS) before it is stopped as `lead_missing`: long enough
+ * for lead-intake's outbox to drain after a broker outage it rode out.
+ */
+export const LEAD_MISSING_GRACE_MS = 15 * 60_000;
+
+export interface MarkerDeps extends DeliveryDeps {
+  /** The followup_plans bucket: what the marker's step is (due_at, delay) and whether it still is. */
+  plans: KV;
+  /** FOLLOWUP_CHANNEL: the channel every timer's follow-up goes through. */
+  channel: string;
+  /** The last message stored on a FOLLOWUP_RESULTS subject, or null. */
+  readLastResult: (subject: string) => Promise<Uint8Array | null>;
+}
+
+/**
+ * A message of the timer stream, through the dispatcher's own durable: the follow-up is
+ * delivered where its marker is consumed, with no `followup.due` hop. The timer's own delivery
+ * (no marker header) is only acked (limits retention: no write). Its expiry marker
+ * (`Nats-Marker-Reason: MaxAge`, empty body: jetstream-facts 4) carries nothing but its subject,
+ * so the plan says when the step is due and whether it is still pending, and the lead whether its
+ * follow-ups stop; both are read together. Then it is delivered like any due follow-up (held until
+ * due_at, the lead read again after a hold), and the marker acked once the result is stored.
+ *
+ * The marker is not deleted and the plan not written: the marker stays on the step's subject
+ * until its own TTL (MARKER_TTL_MS), which is what refuses a timer republished for the step by a
+ * redelivered lead.scored (expected last subject sequence 0), and what tells the lead view the
+ * step fired. A marker delivered again after a crash before its result was stored is delivered
+ * again, with the same webhook-id: delivery is at least once, and the receiver drops the
+ * duplicate. One whose result was stored (only its ack was lost) is acked after one read.
+ */
+export async function handleMarker(held: HeldDue, control: DeliveryControl, deps: MarkerDeps): Promise<void> {
+  const { msg } = held;
+  const reason = msg.headers?.get(MARKER_REASON_HEADER);
+  if (!reason) {
+    held.ackNow();
+    return;
+  }
+  if (reason !== "MaxAge") {
+    // Only an expiry makes a follow-up due; other markers (not written by 2.15) are left alone.
+    deps.logger.debug({ subject: msg.subject, reason }, "marker_ignored");
+    held.ackNow();
+    return;
+  }
+  let ref: StepRef;
+  try {
+    ref = parseFollowupSubject(msg.subject, "timer");
+  } catch (err) {
+    deps.metrics.invalidEvents.inc();
+    deps.logger.error({ subject: msg.subject, err: (err as Error).message }, "invalid_marker_terminated");
+    held.term(`not a timer subject: ${(err as Error).message}`.slice(0, 200));
+    return;
+  }
+  const log = deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId, step: ref.step });
+
+  // The lead is read now too, not only after a hold: in a burst markers come after due_at, and
+  // then this read is the one at due time, a round trip saved per follow-up.
+  const [plan, stop] = await Promise.all([
+    readPlan(deps.plans, ref),
+    readStopReason(deps.leads, ref, (error) => log.warn({ error }, "lead_unreadable_delivering_anyway")),
+  ]);
+  const step = plan?.steps.find((s) => s.step === ref.step);
+  if (!plan || !step) {
+    log.error("marker_without_planned_step_discarded");
+    held.ackNow();
+    return;
+  }
+  if (step.state !== "pending" || plan.cancelled) {
+    // Cancelled by an outcome, or (`due`) fired through followup.due by an earlier version.
+    log.debug({ state: step.state, cancelled: plan.cancelled !== undefined }, "marker_of_step_not_pending");
+    held.ackNow();
+    return;
+  }
+  if (msg.info.deliveryCount > 1 && (await settledBefore(deps, ref))) {
+    // Its result was stored and only the marker's ack was lost (a crash, a broker restart):
+    // one read on a redelivery saves a second call to the lead.
+    log.info({ deliveries: msg.info.deliveryCount }, "marker_redelivered_result_stored_already");
+    held.ackNow();
+    return;
+  }
+  const firedAt = new Date(Math.floor(msg.info.timestampNanos / 1e6));
+  return deliver(held, control, deps, {
+    tenant: ref.tenant,
+    due: dueOfMarker(ref, step, plan, deps.channel, firedAt),
+    delivery: msg.info.deliveryCount,
+    stop,
+    leadMissingUntilMs: Date.parse(step.due_at) + LEAD_MISSING_GRACE_MS,
+  });
+}
+
+/** The due follow-up a marker stands for: what the channels take, as followup.due carries it. */
+export function dueOfMarker(
+  ref: StepRef,
+  step: PlannedStep,
+  plan: Pick<FollowupPlan, "lead_created_at" | "pred_prob">,
+  channel: string,
+  firedAt: Date,
+): FollowupDueData {
+  return {
+    lead_id: ref.leadId,
+    step: ref.step,
+    delay_s: step.delay_s,
+    due_at: step.due_at,
+    idempotency_key: idempotencyKey(ref),
+    channel,
+    lead_created_at: plan.lead_created_at,
+    pred_prob: plan.pred_prob,
+    fired_at: firedAt.toISOString(),
+    replays: 0,
+    attempts_before: 0,
+  };
+}
+
+/**
+ * Whether the step's last result ended it (delivered, or dead: its dead letter is published
+ * before the marker is acked, and a replay goes through the work queue). A result `error` means
+ * a retry was due, which this delivery is.
+ */
+async function settledBefore(deps: MarkerDeps, ref: StepRef): Promise<boolean> {
+  const last = await deps.readLastResult(subjects.followupResult(ref.tenant, ref.leadId, ref.step));
+  if (last === null) return false;
+  try {
+    return decodeEvent("followup.result.v1", last).data.result !== "error";
+  } catch {
+    // Not a result this version can read: deliver, at least once.
+    return false;
+  }
+}
+
+/**
+ * The lead's plan. One that breaks its contract is a defect an operator must look at: throwing
+ * keeps the marker coming back (and logged) instead of acting on a plan that cannot be read.
+ */
+async function readPlan(plans: KV, ref: StepRef): Promise<FollowupPlan | null> {
+  const entry = await plans.get(leadKey(ref));
+  if (entry === null || entry.operation !== "PUT") return null;
+  return FollowupPlan.parse(entry.json());
+}
