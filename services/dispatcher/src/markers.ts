@@ -8,12 +8,13 @@ import {
   type PlannedStep,
   parseFollowupSubject,
   type StepRef,
+  type StopReason,
   subjects,
 } from "@followup/contracts";
-import { readStopReason } from "@followup/service-kit";
+import { pause, readStopReason } from "@followup/service-kit";
 import type { KV } from "@nats-io/kv";
 import { type DeliveryControl, type DeliveryDeps, deliver } from "./delivery.js";
-import type { HeldDue } from "./settle.js";
+import { type HeldDue, release } from "./settle.js";
 
 /**
  * How long after due_at a follow-up whose lead is not in the `leads` bucket is waited for
@@ -21,6 +22,16 @@ import type { HeldDue } from "./settle.js";
  * for lead-intake's outbox to drain after a broker outage it rode out.
  */
 export const LEAD_MISSING_GRACE_MS = 15 * 60_000;
+
+/**
+ * How long a marker whose plan cannot be read is held and asked about again (every
+ * PLAN_MISSING_RETRY_MS) before it is discarded. A timer is written only after its plan is
+ * committed, so a plan missing at a marker is a read that came too early (a broker restarting
+ * while the timers that ran out meanwhile fire), not a follow-up without a plan; discarding at
+ * once would drop it silently.
+ */
+export const PLAN_MISSING_GRACE_MS = 2 * 60_000;
+export const PLAN_MISSING_RETRY_MS = 2_000;
 
 export interface MarkerDeps extends DeliveryDeps {
   /** The followup_plans bucket: what the marker's step is (due_at, delay) and whether it still is. */
@@ -73,16 +84,27 @@ export async function handleMarker(held: HeldDue, control: DeliveryControl, deps
 
   // The lead is read now too, not only after a hold: in a burst markers come after due_at, and
   // then this read is the one at due time, a round trip saved per follow-up.
-  const [plan, stop] = await Promise.all([
+  const [firstPlan, firstStop] = await Promise.all([
     readPlan(deps.plans, ref),
     readStopReason(deps.leads, ref, (error) => log.warn({ error }, "lead_unreadable_delivering_anyway")),
   ]);
-  const step = plan?.steps.find((s) => s.step === ref.step);
-  if (!plan || !step) {
-    log.error("marker_without_planned_step_discarded");
-    held.ackNow();
-    return;
+  let plan = firstPlan;
+  let stop: StopReason | null | undefined = firstStop;
+  // Held, not handed back: a nak would count a delivery, and deliveries are the attempts.
+  const firstSeenMs = deps.now().getTime();
+  while (!plan?.steps.some((s) => s.step === ref.step)) {
+    if (deps.now().getTime() - firstSeenMs >= PLAN_MISSING_GRACE_MS) {
+      log.error("marker_without_planned_step_discarded");
+      deps.metrics.stopped.inc({ reason: "plan_missing" });
+      held.ackNow();
+      return;
+    }
+    log.warn("plan_not_readable_yet_retrying");
+    if (!(await pause(PLAN_MISSING_RETRY_MS, control.stopSignal))) return release(held, deps, "shutdown");
+    plan = await readPlan(deps.plans, ref);
+    stop = undefined;
   }
+  const step = plan.steps.find((s) => s.step === ref.step)!;
   if (step.state !== "pending" || plan.cancelled) {
     // Cancelled by an outcome, or (`due`) fired through followup.due by an earlier version.
     log.debug({ state: step.state, cancelled: plan.cancelled !== undefined }, "marker_of_step_not_pending");

@@ -38,7 +38,7 @@ export function createDispatcherMetrics(registry: Registry) {
     ),
     stopped: metric.counter(
       "followups_stopped_at_delivery_total",
-      "Due follow-ups acknowledged without delivery because they stopped, by reason: outcome, cancelled, lead_missing",
+      "Due follow-ups acknowledged without delivery because they stopped, by reason: outcome, cancelled, lead_missing, plan_missing (a marker whose plan stayed unreadable)",
       ["reason"],
     ),
     invalidEvents: metric.counter(

@@ -226,6 +226,34 @@ describe("a fired timer", () => {
   });
 });
 
+describe("a fired timer whose plan cannot be read yet", () => {
+  it("is held and asked about again, not discarded, and delivered once the plan reads", async () => {
+    const d = await dispatcher();
+    await putLead(leads, TENANT, "L-late-plan");
+    const dueAt = new Date(Date.now() + 1_200);
+    const plan = await plantTimers(nc, { tenant: TENANT, leadId: "L-late-plan", steps: [{ dueAt }] });
+    // As a read during a broker's restart can find it: the plan not there (yet) at the marker.
+    const plans = await new Kvm(nc).open(topo.buckets.plans.bucket);
+    const key = leadKey({ tenant: TENANT, leadId: "L-late-plan" });
+    await plans.purge(key);
+    await waitFor(() => d.logs.entries().some((e) => e.msg === "plan_not_readable_yet_retrying"), {
+      description: "the marker to find no plan and wait",
+      timeoutMs: 10_000,
+    });
+    expect(receiver.calls).toHaveLength(0);
+    await plans.put(key, JSON.stringify(plan));
+
+    const call = await waitFor(() => receiver.delivered.get(keyOf("L-late-plan")), {
+      description: "the follow-up delivered once the plan reads",
+      timeoutMs: 10_000,
+    });
+    expect(call.body?.attempt).toBe(1);
+    await waitFor(markersSettled, { description: "the marker acked" });
+    expect(receiver.calls).toHaveLength(1);
+    expect(d.logs.entries().some((e) => e.msg === "marker_without_planned_step_discarded")).toBe(false);
+  });
+});
+
 describe("a marker delivered again", () => {
   it("after a hand-back before its result was stored: delivered again with the same webhook-id, counted as attempt 2", async () => {
     await putLead(leads, TENANT, "L-again");
