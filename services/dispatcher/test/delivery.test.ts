@@ -1,10 +1,4 @@
-import {
-  type FollowupDead,
-  type FollowupResult,
-  subjects,
-  type Topology,
-  topology,
-} from "@followup/contracts";
+import { type FollowupDead, subjects, type Topology, topology } from "@followup/contracts";
 import { freePort, type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
 import { provisionTopology } from "@followup/service-kit";
 import {
@@ -25,6 +19,7 @@ import {
   publishDue,
   putLead,
   readStream,
+  resultsOf,
   SECRET,
   startInProcess,
 } from "./fixtures.js";
@@ -92,14 +87,7 @@ afterAll(async () => {
 
 const keyOf = (leadId: string, step = 1) => `${TENANT}:${leadId}:${step}`;
 
-async function results(leadId: string): Promise<FollowupResult["data"][]> {
-  const stored = await readStream<FollowupResult>(
-    nc,
-    topo.streams.results.name,
-    subjects.followupsOfLead("result", TENANT, leadId),
-  );
-  return stored.map((s) => s.event.data);
-}
+const results = (leadId: string) => resultsOf(nc, TENANT, leadId);
 
 async function deadLetters(leadId: string) {
   return readStream<FollowupDead>(

@@ -2,6 +2,7 @@ import { Writable } from "node:stream";
 import {
   type FollowupDue,
   type FollowupPlan,
+  type FollowupResult,
   idempotencyKey,
   leadKey,
   makeEvent,
@@ -145,6 +146,20 @@ export async function readStream<T = Record<string, unknown>>(
     if (!/not found|no results/i.test((err as Error).message)) throw err;
   }
   return out;
+}
+
+/** The results of a lead's follow-ups on FOLLOWUP_RESULTS, oldest first. */
+export async function resultsOf(
+  nc: NatsConnection,
+  tenant: string,
+  leadId: string,
+): Promise<FollowupResult["data"][]> {
+  const stored = await readStream<FollowupResult>(
+    nc,
+    topology().streams.results.name,
+    subjects.followupsOfLead("result", tenant, leadId),
+  );
+  return stored.map((s) => s.event.data);
 }
 
 /** A pino logger whose JSON lines the test can read. */

@@ -27,6 +27,7 @@ import {
   plantTimers,
   putLead,
   readStream,
+  resultsOf,
   SECRET,
   startInProcess,
 } from "./fixtures.js";
@@ -70,14 +71,7 @@ async function dispatcher(options: { graceMs?: number } = {}): Promise<InProcess
 
 const keyOf = (leadId: string, step = 1) => idempotencyKey({ tenant: TENANT, leadId, step });
 
-async function results(leadId: string): Promise<FollowupResult["data"][]> {
-  const stored = await readStream<FollowupResult>(
-    nc,
-    topo.streams.results.name,
-    subjects.followupsOfLead("result", TENANT, leadId),
-  );
-  return stored.map((s) => s.event.data);
-}
+const results = (leadId: string) => resultsOf(nc, TENANT, leadId);
 
 /** Whether the markers durable has delivered everything and holds nothing unacked. */
 async function markersSettled(): Promise<boolean> {
