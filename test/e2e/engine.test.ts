@@ -36,7 +36,7 @@ const lateness: number[] = [];
 beforeAll(async () => {
   engine = await startEngine({ schedules: DELAYS_S.map((d) => `${d}s`).join(",") });
   hook = engine.hook!;
-  events = await recordEvents(engine.natsUrl);
+  events = await recordEvents(engine.natsUrl, undefined, engine.as("tail"));
 }, 90_000);
 
 afterAll(async () => {
@@ -355,7 +355,7 @@ describe("the engine end to end", () => {
     }
     expect(contractViolations(events.messages)).toEqual([]);
 
-    const nc = await connect({ servers: engine.natsUrl });
+    const nc = await connect({ servers: engine.natsUrl, ...engine.as() });
     try {
       const records = await storedRecordProblems(nc, topology());
       expect(records.problems).toEqual([]);
