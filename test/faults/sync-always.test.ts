@@ -9,7 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { topology } from "@followup/contracts";
 import { freePort, resolveNatsServerBin, spawnProcess, waitFor } from "@followup/nats-harness";
+import { writeBrokerAuth } from "@followup/service-kit";
 import { afterEach, describe, expect, it } from "vitest";
 import { natsConfig } from "../../scripts/engine.js";
 import { REPO_ROOT } from "../support/index.js";
@@ -54,6 +56,8 @@ describe("sync_interval: always in the configurations the project ships", () => 
     dirs.push(dir);
     const file = join(dir, "nats.conf");
     writeFileSync(file, natsConfig({ port, dir, syncAlways: true }));
+    // What the run command writes beside it: the broker's users, which the config includes.
+    writeBrokerAuth(dir, topology());
     const server = spawnProcess({
       name: "nats-server (engine config)",
       command: resolveNatsServerBin(),
