@@ -14,6 +14,7 @@ import { freePort, resolveNatsServerBin, spawnProcess, waitFor } from "@followup
 import { writeBrokerAuth } from "@followup/service-kit";
 import { afterEach, describe, expect, it } from "vitest";
 import { natsConfig } from "../../scripts/engine.js";
+import { clusterConfFrom, generateComposeSecrets } from "../compose/secrets.js";
 import { REPO_ROOT } from "../support/index.js";
 
 const dirs: string[] = [];
@@ -80,8 +81,11 @@ describe("sync_interval: always in the configurations the project ships", () => 
   });
 
   it("the compose cluster (deploy/nats/cluster.conf) sets it, and nats-server accepts the file", () => {
-    const file = join(REPO_ROOT, "deploy/nats/cluster.conf");
-    expect(jetstreamBlock(readFileSync(file, "utf8"))).toMatch(/^\s*sync_interval:\s*always\s*$/m);
+    expect(jetstreamBlock(readFileSync(join(REPO_ROOT, "deploy/nats/cluster.conf"), "utf8"))).toMatch(
+      /^\s*sync_interval:\s*always\s*$/m,
+    );
+    // With what scripts/compose-secrets.sh generates beside it (its users and TLS files).
+    const file = clusterConfFrom(generateComposeSecrets());
     const verdict = spawnSync(resolveNatsServerBin(), ["-t", "-c", file], {
       env: { ...process.env, SERVER_NAME: "nats-1" },
       encoding: "utf8",
