@@ -11,6 +11,7 @@ RUN npm install -g pnpm@10.34.9 && npm cache clean --force
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/service-kit/package.json packages/service-kit/
+COPY packages/messages/package.json packages/messages/
 COPY services/lead-intake/package.json services/lead-intake/
 COPY services/scheduler/package.json services/scheduler/
 COPY services/dispatcher/package.json services/dispatcher/

@@ -1,7 +1,8 @@
 /**
  * Runs the whole engine on this machine: a local nats-server with JetStream on a
- * project-local store (unless NATS_URL points elsewhere), then lead-intake, scheduler and
- * dispatcher as separate processes with prefixed logs. Ctrl-C stops them all cleanly.
+ * project-local store and the broker's users (unless NATS_URL points elsewhere), the topology
+ * provisioned as the `provision` identity, then lead-intake, scheduler and dispatcher as separate
+ * processes, each as its own identity, with prefixed logs. Ctrl-C stops them all cleanly.
  *
  *   npm start                                # everything, embedded nats-server
  *   FOLLOWUP_SCHEDULES=5s,10s npm start      # short delays, to watch follow-ups arrive
@@ -13,8 +14,18 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { topology } from "../packages/contracts/src/index.js";
+import {
+  AUTH_CONFIG_FILE,
+  type BrokerAuth,
+  brokerAuth,
+  envFileOf,
+  runProvision,
+} from "../packages/service-kit/src/broker-auth.js";
+import { env as envVars, loadConfig } from "../packages/service-kit/src/config.js";
+import { createLogger } from "../packages/service-kit/src/logger.js";
 import { serviceCommand, waitForReadyz } from "../test/harness/src/services.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -22,13 +33,16 @@ const DATA = process.env.ENGINE_DATA_DIR ?? join(ROOT, ".data");
 
 const HELP = `Usage: npm start  (or: pnpm start)
 
-Starts nats-server (unless NATS_URL is set) and the three services of the engine.
+Starts nats-server (unless NATS_URL is set) with the broker's users (generated once into
+<ENGINE_DATA_DIR>/broker/; no anonymous client), provisions the topology as the provision
+identity, and starts the three services of the engine, each as its own identity.
+With NATS_URL set the services connect with the NATS_* credentials you give (if any).
 
 Environment (all optional):
   NATS_URL              use this NATS instead of starting one (e.g. nats://127.0.0.1:4222)
   NATS_PORT             port of the embedded nats-server (default 4222; monitoring on NATS_PORT+4000)
   NATS_SYNC             "always" (default: fsync before every ack) or "default" (nats-server's lazy fsync)
-  ENGINE_DATA_DIR       where the embedded nats-server keeps its store (default .data/)
+  ENGINE_DATA_DIR       the embedded nats-server's store and the broker credentials (default .data/)
   API_KEYS              key:tenant pairs (default dev-key:demo, for this machine only)
   FOLLOWUP_SCHEDULES    delays of the follow-ups (default 30m,2h; try 5s,10s)
   FOLLOWUP_RULE_TOP_P   score a lead needs to get follow-ups (default 0.70)
@@ -137,6 +151,8 @@ async function stopLeftoverNats(pidFile: string, configFile: string): Promise<vo
  */
 export function natsConfig(options: { port: number; dir: string; syncAlways: boolean }): string {
   const { port, dir, syncAlways } = options;
+  // Plaintext: the server listens on loopback only (docs/operations.md, "Broker identities").
+  // `include` is resolved relative to this file, which is written beside auth.conf.
   return `# written by scripts/engine.ts
 server_name: "engine-local"
 listen: "127.0.0.1:${port}"
@@ -145,15 +161,26 @@ pid_file: ${JSON.stringify(join(dir, "nats.pid"))}
 jetstream {
   store_dir: ${JSON.stringify(join(dir, "store"))}
 ${syncAlways ? "  sync_interval: always\n" : ""}}
+include ${AUTH_CONFIG_FILE}
 `;
 }
 
-async function startNats(): Promise<{ url: string; child: ChildProcess }> {
+/**
+ * The broker's users and credentials, generated once into <data dir>/broker/ (like the hook
+ * secret: a restart keeps the passwords), for the queue the services use.
+ */
+function localBroker(): BrokerAuth {
+  const { FOLLOWUP_QUEUE } = loadConfig({ FOLLOWUP_QUEUE: envVars.queue() });
+  return brokerAuth(join(DATA, "broker"), topology({ queue: FOLLOWUP_QUEUE }));
+}
+
+async function startNats(broker: BrokerAuth): Promise<{ url: string; child: ChildProcess }> {
   const bin = process.env.NATS_SERVER_BIN;
   if (!bin) throw new Error("NATS_SERVER_BIN is not set: run through `npm start` (scripts/start.sh)");
   const port = Number(process.env.NATS_PORT ?? 4222);
   const dir = join(DATA, "nats");
-  await stopLeftoverNats(join(dir, "nats.pid"), join(dir, "nats.conf"));
+  const configFile = join(broker.dir, "nats.conf");
+  await stopLeftoverNats(join(dir, "nats.pid"), configFile);
   if (await portInUse(port)) {
     throw new Error(
       `port ${port} is taken: stop what listens there, set NATS_PORT to another port, or set NATS_URL to use that server`,
@@ -161,8 +188,8 @@ async function startNats(): Promise<{ url: string; child: ChildProcess }> {
   }
   mkdirSync(join(dir, "store"), { recursive: true });
   const sync = (process.env.NATS_SYNC ?? "always") === "always";
-  writeFileSync(join(dir, "nats.conf"), natsConfig({ port, dir, syncAlways: sync }));
-  const child = spawn(bin, ["-c", join(dir, "nats.conf")], {
+  writeFileSync(configFile, natsConfig({ port, dir, syncAlways: sync }), { mode: 0o600 });
+  const child = spawn(bin, ["-c", configFile], {
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -181,12 +208,24 @@ async function main(): Promise<void> {
   }
   let nats: ChildProcess | undefined;
   let natsUrl = process.env.NATS_URL;
+  let broker: BrokerAuth | undefined;
   if (!natsUrl) {
-    const started = await startNats();
+    broker = localBroker();
+    const started = await startNats(broker);
     nats = started.child;
     natsUrl = started.url;
+    await runProvision(
+      { ...process.env, NATS_URL: natsUrl, ...broker.envOf("provision") },
+      createLogger({ service: "provision", level: "warn" }),
+    );
+    say(`topology provisioned as provision; credentials in ${shown(broker.dir)}/ (mode 0600)`);
+    say(
+      `tail with: nats --server ${natsUrl} --user tail --password "$(sed -n 's/^NATS_PASSWORD=//p' ${shown(join(broker.dir, envFileOf("tail")))})" sub 'lead.>'`,
+    );
   } else {
-    say(`using NATS at ${natsUrl}`);
+    say(
+      `using NATS at ${natsUrl}: the services connect with the NATS_* credentials you set (NATS_USER, NATS_CREDS, ...) and provision the topology unless NATS_PROVISION=false`,
+    );
   }
 
   const env = {
@@ -235,7 +274,9 @@ async function main(): Promise<void> {
         : {};
     const child = spawn(command, args, {
       cwd,
-      env: { ...env, ...own, PORT: String(service.port) },
+      // Each service as its own identity (NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX,
+      // NATS_PROVISION=false) on the embedded server.
+      env: { ...env, ...broker?.envOf(service.name), ...own, PORT: String(service.port) },
       // Own process group: a Ctrl-C reaches only this runner, which stops the services in order
       // (each would otherwise get SIGINT from the terminal and SIGTERM from here, a "second
       // signal"). The IPC channel lets a service notice this runner's death and shut down.
@@ -300,6 +341,13 @@ async function notReady(
     ),
   );
   return results.filter((name) => name !== undefined);
+}
+
+/** A path as a shell argument: relative to the working directory when under it. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  const text = rel && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
+  return /^[\w./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 /**

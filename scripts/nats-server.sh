@@ -6,11 +6,15 @@
 #   bash scripts/nats-server.sh --check    # print the path, never install (exit 1 if none)
 #
 # Order: $NATS_SERVER_BIN, then nats-server on PATH, then .cache/nats-server/<ver>/nats-server.
-# Debian bookworm ships 2.9.x, which has no per-message TTL: that one is refused.
+# Debian bookworm ships 2.9.x, which has no per-message TTL: that one is refused. Installs only
+# the pinned minor (NATS_PINNED_MINOR); a found binary of another minor >= 2.11 is used as it is.
 set -euo pipefail
 
 MIN_MAJOR=2
 MIN_MINOR=11
+# The minor the tests pin server behaviour on (TTL clamping, markers, atomic batches) and the only
+# one this script installs; docker-compose.yml's nats image is the same (test/compose checks it).
+NATS_PINNED_MINOR=2.15
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${NATS_SERVER_CACHE:-$ROOT/.cache/nats-server}"
 MODE="${1:-}"
@@ -94,6 +98,11 @@ bin="$work/x/usr/sbin/nats-server"
 v="$(version_of "$bin")"
 if ! recent_enough "$v"; then
   log "Debian's archive served nats-server '${v:-unknown}', older than $MIN_MAJOR.$MIN_MINOR"
+  exit 1
+fi
+if [[ "${v%.*}" != "$NATS_PINNED_MINOR" ]]; then
+  log "Debian's archive served nats-server $v, not the pinned $NATS_PINNED_MINOR.x: run the tests on it,"
+  log "then move NATS_PINNED_MINOR here and the nats image in docker-compose.yml together"
   exit 1
 fi
 mkdir -p "$CACHE/$v"

@@ -43,7 +43,7 @@ const topo: Topology = topology();
 
 beforeAll(async () => {
   engine = await startEngine({ schedules: SCHEDULES });
-  nc = await connect({ servers: engine.natsUrl });
+  nc = await connect({ servers: engine.natsUrl, ...engine.as() });
   js = jetstream(nc);
   jsm = await jetstreamManager(nc);
   const kvm = new Kvm(nc);

@@ -2,7 +2,8 @@
 // child processes, follow-ups delivered to a recording hook. First the verification scenario of
 // the system it replaces, then (concurrently, each with its own leads) delivery at the due time,
 // cancellation by an outcome, dead letters and replay, and what `nats sub` shows; last, every
-// event published during the run is checked against packages/contracts.
+// event published during the run is checked against packages/contracts. Each service runs as its
+// own broker identity against a server that refuses anonymous clients.
 
 import { type LeadView, topology } from "@followup/contracts";
 import { waitFor } from "@followup/nats-harness";
@@ -36,7 +37,7 @@ const lateness: number[] = [];
 beforeAll(async () => {
   engine = await startEngine({ schedules: DELAYS_S.map((d) => `${d}s`).join(",") });
   hook = engine.hook!;
-  events = await recordEvents(engine.natsUrl);
+  events = await recordEvents(engine.natsUrl, undefined, engine.as("tail"));
 }, 90_000);
 
 afterAll(async () => {
@@ -44,6 +45,17 @@ afterAll(async () => {
     console.info(describeSummary("e2e delivery lateness (hook receive - due_at)", lateness));
   await events?.stop();
   await engine?.stop();
+});
+
+describe("the engine under its broker identities", () => {
+  it("refuses an anonymous client and runs each service as its own identity, checking the topology only", async () => {
+    await expect(connect({ servers: engine.natsUrl, maxReconnectAttempts: 0 })).rejects.toThrow(/authoriz/i);
+    for (const service of engine.all()) {
+      expect(service.env.NATS_USER, service.label).toBe(service.service);
+      expect(service.env.NATS_INBOX_PREFIX, service.label).toBe(`_INBOX.${service.service}`);
+      expect(service.env.NATS_PROVISION, service.label).toBe("false");
+    }
+  });
 });
 
 const scheduler = () => engine.services.scheduler[0]!;
@@ -355,7 +367,7 @@ describe("the engine end to end", () => {
     }
     expect(contractViolations(events.messages)).toEqual([]);
 
-    const nc = await connect({ servers: engine.natsUrl });
+    const nc = await connect({ servers: engine.natsUrl, ...engine.as() });
     try {
       const records = await storedRecordProblems(nc, topology());
       expect(records.problems).toEqual([]);

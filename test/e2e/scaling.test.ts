@@ -29,7 +29,7 @@ beforeAll(async () => {
     copies: { scheduler: 2, dispatcher: 3 },
     schedules: DELAYS_S.map((d) => `${d}s`).join(","),
   });
-  events = await recordEvents(engine.natsUrl);
+  events = await recordEvents(engine.natsUrl, undefined, engine.as("tail"));
 }, 120_000);
 
 afterAll(async () => {

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   freePort,
   isProcessAlive,
@@ -16,6 +16,7 @@ import {
   spawnProcess,
   waitFor,
 } from "@followup/nats-harness";
+import { connect } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { ApiClient, REFERENCE_LEADS } from "../support/index.js";
 
@@ -144,6 +145,52 @@ describe("npm start", () => {
       REFERENCE_LEADS.high,
     );
     expect(accepted.lead_id).toMatch(/\S/);
+  }, 60_000);
+
+  it("refuses anonymous clients; the tail identity of its tail line sees a lead's lead.scored and may not publish", async () => {
+    const run = await npmStart();
+    const output = run.npm.output().join("\n");
+    const tail =
+      /\[engine\] tail with: nats --server (\S+) --user tail --password "\$\(sed -n 's\/\^NATS_PASSWORD=\/\/p' (\S+)\)" sub 'lead\.>'/.exec(
+        output,
+      );
+    expect(tail, output).not.toBeNull();
+    const [, server = "", passwordFile = ""] = tail!;
+    await expect(connect({ servers: server, maxReconnectAttempts: 0 })).rejects.toThrow(/authoriz/i);
+
+    const password = /^NATS_PASSWORD=(.+)$/m.exec(
+      readFileSync(resolve(REPO_ROOT, passwordFile), "utf8"),
+    )?.[1];
+    const nc = await connect({ servers: server, user: "tail", pass: password ?? "" });
+    try {
+      const errors: string[] = [];
+      void (async () => {
+        for await (const status of nc.status())
+          if (status.type === "error") errors.push(String(status.error));
+      })();
+      const seen: string[] = [];
+      const sub = nc.subscribe("lead.>", {
+        callback: (_err, msg) => {
+          seen.push(`${msg.subject} ${msg.string()}`);
+        },
+      });
+      await nc.flush();
+      const accepted = await new ApiClient(
+        `http://127.0.0.1:${run.ports["lead-intake"]}`,
+        "dev-key",
+      ).postLead(REFERENCE_LEADS.high);
+      await waitFor(() => seen.some((m) => m.startsWith("lead.scored.") && m.includes(accepted.lead_id)), {
+        description: "the lead's lead.scored on tail's subscription",
+      });
+      nc.publish("lead.scored.demo.forged", "{}");
+      await nc.flush();
+      await waitFor(() => errors.some((e) => /permissions violation for publish/i.test(e)), {
+        description: "the server to refuse tail's publish",
+      });
+      sub.unsubscribe();
+    } finally {
+      await nc.close();
+    }
   }, 60_000);
 
   it("stops nats-server and every service when the npm process gets SIGTERM", async () => {

@@ -1,13 +1,16 @@
 // Fault 4: a 3-node JetStream cluster with R3 streams and buckets. The node leading the timer
 // stream (FOLLOWUP_TIMERS) is killed with -9 while leads arrive and timers are pending; the other
 // two elect a new leader and carry on, the services reconnect to them, and the killed node is
-// started again later and catches up.
+// started again later and catches up. Every node has the broker's authorization: the services
+// run as their own identities.
 
-import { type NatsCluster, startNatsCluster, waitFor } from "@followup/nats-harness";
+import { rmSync } from "node:fs";
+import { type NatsCluster, startNatsCluster, TEST_ADMIN, waitFor } from "@followup/nats-harness";
+import type { BrokerAuth } from "@followup/service-kit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, startEngine } from "../support/index.js";
+import { type Engine, startEngine, testBrokerAuth } from "../support/index.js";
 import {
   ackPending,
   budget,
@@ -23,13 +26,16 @@ const LEADS = scaled(60, 300);
 const DELAYS_S = [4, 8];
 const SPREAD_MS = 8_000;
 
+let broker: BrokerAuth;
 let cluster: NatsCluster;
 let engine: Engine;
 
 beforeAll(async () => {
-  cluster = await startNatsCluster({ size: 3 });
+  broker = testBrokerAuth();
+  cluster = await startNatsCluster({ size: 3, extraConfig: broker.authorization });
   engine = await startEngine({
     natsUrl: cluster.urls,
+    broker,
     env: { NATS_REPLICAS: "3" },
     schedules: DELAYS_S.map((d) => `${d}s`).join(","),
   });
@@ -38,11 +44,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await engine?.stop();
   await cluster?.cleanup();
+  if (broker) rmSync(broker.dir, { recursive: true, force: true });
 });
 
 /** The server_name of the node leading a stream, asked of any node that answers. */
 async function streamLeader(stream: string): Promise<string | undefined> {
-  const nc = await connect({ servers: cluster.urls.split(","), name: "fault-probe" });
+  const nc = await connect({ servers: cluster.urls.split(","), name: "fault-probe", ...TEST_ADMIN });
   try {
     const jsm = await jetstreamManager(nc, { timeout: 3_000 });
     return (await jsm.streams.info(stream)).cluster?.leader;

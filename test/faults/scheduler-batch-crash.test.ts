@@ -27,7 +27,7 @@ let probe: NatsConnection;
 
 beforeAll(async () => {
   engine = await startEngine({ schedules: DELAYS_S.map((d) => `${d}s`).join(",") });
-  probe = await connect({ servers: engine.natsUrl.split(","), name: "fault-probe" });
+  probe = await connect({ servers: engine.natsUrl.split(","), name: "fault-probe", ...engine.as() });
 }, 90_000);
 
 afterAll(async () => {

@@ -9,9 +9,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { topology } from "@followup/contracts";
 import { freePort, resolveNatsServerBin, spawnProcess, waitFor } from "@followup/nats-harness";
+import { writeBrokerAuth } from "@followup/service-kit";
 import { afterEach, describe, expect, it } from "vitest";
 import { natsConfig } from "../../scripts/engine.js";
+import { clusterConfFrom, generateComposeSecrets } from "../compose/secrets.js";
 import { REPO_ROOT } from "../support/index.js";
 
 const dirs: string[] = [];
@@ -54,6 +57,8 @@ describe("sync_interval: always in the configurations the project ships", () => 
     dirs.push(dir);
     const file = join(dir, "nats.conf");
     writeFileSync(file, natsConfig({ port, dir, syncAlways: true }));
+    // What the run command writes beside it: the broker's users, which the config includes.
+    writeBrokerAuth(dir, topology());
     const server = spawnProcess({
       name: "nats-server (engine config)",
       command: resolveNatsServerBin(),
@@ -76,8 +81,11 @@ describe("sync_interval: always in the configurations the project ships", () => 
   });
 
   it("the compose cluster (deploy/nats/cluster.conf) sets it, and nats-server accepts the file", () => {
-    const file = join(REPO_ROOT, "deploy/nats/cluster.conf");
-    expect(jetstreamBlock(readFileSync(file, "utf8"))).toMatch(/^\s*sync_interval:\s*always\s*$/m);
+    expect(jetstreamBlock(readFileSync(join(REPO_ROOT, "deploy/nats/cluster.conf"), "utf8"))).toMatch(
+      /^\s*sync_interval:\s*always\s*$/m,
+    );
+    // With what scripts/compose-secrets.sh generates beside it (its users and TLS files).
+    const file = clusterConfFrom(generateComposeSecrets());
     const verdict = spawnSync(resolveNatsServerBin(), ["-t", "-c", file], {
       env: { ...process.env, SERVER_NAME: "nats-1" },
       encoding: "utf8",

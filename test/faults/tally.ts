@@ -1,6 +1,6 @@
 import { appendFileSync } from "node:fs";
 import type { LeadAccepted } from "@followup/contracts";
-import { waitFor } from "@followup/nats-harness";
+import { TEST_ADMIN, waitFor } from "@followup/nats-harness";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { expect } from "vitest";
@@ -86,7 +86,12 @@ export async function ackPending(
   natsUrl: string,
   consumers: [stream: string, durable: string][],
 ): Promise<number> {
-  const nc = await connect({ servers: natsUrl.split(","), name: "fault-probe", reconnect: false });
+  const nc = await connect({
+    servers: natsUrl.split(","),
+    name: "fault-probe",
+    reconnect: false,
+    ...TEST_ADMIN,
+  });
   try {
     const jsm = await jetstreamManager(nc, { timeout: 5_000 });
     let pending = 0;
@@ -104,7 +109,7 @@ export async function ackPending(
  * that was in flight at the fault has happened, so the duplicates counted after it are final.
  */
 export async function waitForQuiet(natsUrl: string, timeoutMs: number): Promise<void> {
-  const nc = await connect({ servers: natsUrl.split(","), name: "fault-probe" });
+  const nc = await connect({ servers: natsUrl.split(","), name: "fault-probe", ...TEST_ADMIN });
   try {
     const jsm = await jetstreamManager(nc, { timeout: 5_000 });
     await waitFor(
@@ -124,7 +129,7 @@ export async function waitForQuiet(natsUrl: string, timeoutMs: number): Promise<
 
 /** For a failed scenario: the timer subjects of some lost follow-ups and the markers consumer's state. */
 async function whereAre(natsUrl: string, webhookIds: string[]): Promise<string> {
-  const nc = await connect({ servers: natsUrl.split(","), name: "fault-probe" });
+  const nc = await connect({ servers: natsUrl.split(","), name: "fault-probe", ...TEST_ADMIN });
   try {
     const jsm = await jetstreamManager(nc, { timeout: 5_000 });
     const facts: unknown[] = [];

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Identity, SERVICE_IDENTITIES, topology } from "@followup/contracts";
 import { type NatsServer, spawnProcess, startNatsServer, waitFor } from "@followup/nats-harness";
-import { AUTH_CONFIG_FILE, envFileOf, writeBrokerAuth } from "@followup/service-kit";
+import { AUTH_CONFIG_FILE, readIdentityEnv, writeBrokerAuth } from "@followup/service-kit";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, REFERENCE_LEADS, REPO_ROOT, startEngine } from "../support/index.js";
@@ -17,15 +17,7 @@ let dir: string;
 let server: NatsServer;
 let engine: Engine | undefined;
 
-function envOf(identity: Identity): Record<string, string> {
-  const text = readFileSync(join(dir, envFileOf(identity)), "utf8");
-  return Object.fromEntries(
-    text
-      .split("\n")
-      .filter((line) => line.includes("="))
-      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
-  );
-}
+const envOf = (identity: Identity) => readIdentityEnv(dir, identity);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(process.env.FOLLOWUP_HARNESS_RUN_DIR || tmpdir(), "broker-auth-"));

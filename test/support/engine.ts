@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Identity, inboxPrefixOf, topology } from "@followup/contracts";
 import {
   freePort,
   type NatsServer,
@@ -8,7 +9,10 @@ import {
   SERVICE_NAMES,
   type ServiceName,
   startNatsServer,
+  TEST_ADMIN,
+  TEST_ADMIN_USER,
 } from "@followup/nats-harness";
+import { type BrokerAuth, brokerAuth, createLogger, runProvision } from "@followup/service-kit";
 import { ApiClient } from "./api.js";
 import { newHookSecret } from "./fixtures.js";
 import { type HookRecorder, startHookRecorder } from "./hook-recorder.js";
@@ -33,8 +37,14 @@ export interface EngineOptions {
   env?: Env;
   /** Added to one service's environment (after `env`). */
   serviceEnv?: Partial<Record<ServiceName, Env>>;
-  /** Run against this NATS (one server or a cluster's URLs) instead of starting one. */
+  /**
+   * Run against this NATS (one server or a cluster's URLs) instead of starting one. Give it
+   * `broker` when that NATS has an authorization (see {@link testBrokerAuth}); without it the
+   * services connect as the caller's `env`/`serviceEnv` say and provision the topology themselves.
+   */
   natsUrl?: string;
+  /** The authorization of `natsUrl`: then the engine runs as when it starts its own server. */
+  broker?: BrokerAuth;
   /** Options of the nats-server started when `natsUrl` is not given. */
   nats?: NatsServerOptions;
   /** How far each service start waits. Default "ready". */
@@ -46,6 +56,13 @@ export interface Engine {
   /** The nats-server this engine started (undefined when run against `natsUrl`). */
   readonly nats: NatsServer | undefined;
   readonly natsUrl: string;
+  /** The broker's users and credentials (undefined when run against `natsUrl` without `broker`). */
+  readonly broker: BrokerAuth | undefined;
+  /**
+   * nats.js connect options to connect as `identity` (user, pass, inbox prefix), or as the tests'
+   * own admin (`TEST_ADMIN`, test-only) by default: for probes of consumer state and stored data.
+   */
+  as(identity?: Identity): { user: string; pass: string; inboxPrefix?: string };
   /** FOLLOWUP_HOOK_SECRET shared by the dispatchers and the hook receivers. */
   readonly secret: string;
   /** The recording hook, when the dispatchers deliver to it. */
@@ -65,10 +82,21 @@ export interface Engine {
 }
 
 /**
- * Starts a nats-server (JetStream, own temp dir and port) unless `natsUrl` is given, a recording
- * hook (by default), then lead-intake, scheduler and dispatcher as real processes (N copies each,
- * all at once: they provision the topology themselves), each on 127.0.0.1 and its own port.
- * Resolves once every one answers 200 on /readyz. Delays are short (2s,4s) and retries fast.
+ * The broker users of a test server, in a temp dir: every identity of the topology plus the
+ * tests' admin (TEST_ADMIN). Paste `authorization` into the server's config (`extraConfig`).
+ */
+export function testBrokerAuth(queue?: string): BrokerAuth {
+  const dir = mkdtempSync(join(process.env.FOLLOWUP_HARNESS_RUN_DIR || tmpdir(), "broker-"));
+  return brokerAuth(dir, topology(queue ? { queue } : {}), { unrestricted: [TEST_ADMIN_USER] });
+}
+
+/**
+ * Starts a nats-server (JetStream, own temp dir and port) unless `natsUrl` is given, with the
+ * broker's authorization as `npm start` writes it (every identity, plus the tests' admin), a
+ * recording hook (by default), provisions the topology as the `provision` identity, then starts
+ * lead-intake, scheduler and dispatcher as real processes (N copies each, all at once), each as
+ * its own identity with NATS_PROVISION=false, on 127.0.0.1 and its own port. Resolves once every
+ * one answers 200 on /readyz. Delays are short (2s,4s) and retries fast.
  *
  * Nothing outlives the test: the processes are registered with the harness's reaper, and
  * {@link Engine.stop} (call it in afterAll/afterEach) kills them.
@@ -93,9 +121,23 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   };
 
+  const queue = options.env?.FOLLOWUP_QUEUE;
+  const broker = options.broker ?? (options.natsUrl === undefined ? testBrokerAuth(queue) : undefined);
+  if (broker && !options.broker) tempDirs.push(broker.dir);
+
   try {
-    if (options.natsUrl === undefined) nats = await startNatsServer(options.nats);
+    if (options.natsUrl === undefined) {
+      const extraConfig = [broker!.authorization, options.nats?.extraConfig ?? ""].join("\n");
+      nats = await startNatsServer({ ...options.nats, extraConfig });
+    }
     const natsUrl = options.natsUrl ?? nats!.url;
+    if (broker) {
+      const { NATS_REPLICAS, LOG_LEVEL } = options.env ?? {};
+      await runProvision(
+        { NATS_URL: natsUrl, ...broker.envOf("provision"), NATS_REPLICAS, FOLLOWUP_QUEUE: queue },
+        createLogger({ service: "provision", level: LOG_LEVEL ?? "warn" }),
+      );
+    }
     if ((options.hook ?? "recorder") === "recorder") hook = await startHookRecorder({ secret });
 
     // Ports first, so the dispatchers can be pointed at lead-intake's hook before it listens.
@@ -130,7 +172,13 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
           DISPATCH_SHUTDOWN_GRACE_MS: "5000",
         },
       };
-      return { NATS_URL: natsUrl, ...own[service], ...options.env, ...options.serviceEnv?.[service] };
+      return {
+        NATS_URL: natsUrl,
+        ...broker?.envOf(service),
+        ...own[service],
+        ...options.env,
+        ...options.serviceEnv?.[service],
+      };
     };
 
     const create = async (service: ServiceName, port: number, env: Env = {}) => {
@@ -156,6 +204,13 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     return {
       nats,
       natsUrl,
+      broker,
+      as: (identity) => {
+        if (identity === undefined) return { ...TEST_ADMIN };
+        if (!broker) throw new Error(`this engine runs without broker identities: no ${identity}`);
+        const env = broker.envOf(identity);
+        return { user: env.NATS_USER!, pass: env.NATS_PASSWORD!, inboxPrefix: inboxPrefixOf(identity) };
+      },
       secret,
       hook,
       services,

@@ -1,4 +1,4 @@
-import { waitFor } from "@followup/nats-harness";
+import { TEST_ADMIN, waitFor } from "@followup/nats-harness";
 import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
 /** One message seen by a core-NATS subscription, as `nats sub` would show it. */
@@ -89,12 +89,16 @@ export class EventRecorder {
 /** The subjects the engine publishes on, for a recorder that sees everything an operator can tail. */
 export const ENGINE_SUBJECTS = ["lead.>", "followup.>"];
 
-/** Connects to `natsUrl` and records every message on `subjects` (default: the engine's). */
+/**
+ * Connects to `natsUrl` (as `auth`: an engine's `as("tail")`, say; by default the tests' admin)
+ * and records every message on `subjects` (default: the engine's).
+ */
 export async function recordEvents(
   natsUrl: string,
   subjects: string[] = ENGINE_SUBJECTS,
+  auth: { user: string; pass: string; inboxPrefix?: string } = TEST_ADMIN,
 ): Promise<EventRecorder> {
-  const nc = await connect({ servers: natsUrl, name: "test-event-recorder" });
+  const nc = await connect({ servers: natsUrl, name: "test-event-recorder", ...auth });
   const recorder = new EventRecorder(nc);
   await recorder.listen(subjects);
   return recorder;

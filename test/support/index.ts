@@ -13,7 +13,7 @@ export {
   serviceMain,
 } from "@followup/nats-harness";
 export { ApiClient, type ApiResponse, REFERENCE_LEADS } from "./api.js";
-export { type Engine, type EngineOptions, startEngine, TENANTS } from "./engine.js";
+export { type Engine, type EngineOptions, startEngine, TENANTS, testBrokerAuth } from "./engine.js";
 export {
   type ContractViolation,
   contractProblems,

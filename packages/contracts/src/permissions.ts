@@ -190,11 +190,23 @@ export interface BrokerUser {
   password: string;
 }
 
+/** A user without permissions: for a test harness's own probes only, never in a shipped config. */
+export interface UnrestrictedUser {
+  user: string;
+  password: string;
+}
+
 /**
  * The nats-server `authorization { users = [...] }` block: one user per identity, named after it,
  * with its permissions. There is no `no_auth_user`, so a client without credentials is refused.
+ * `unrestricted` adds users that may do anything: the tests' admin (reading consumer state,
+ * recording every event); nothing shipped passes it.
  */
-export function authorizationConfig(users: readonly BrokerUser[], topo: Topology): string {
+export function authorizationConfig(
+  users: readonly BrokerUser[],
+  topo: Topology,
+  unrestricted: readonly UnrestrictedUser[] = [],
+): string {
   const seen = new Set<string>();
   const entries = users.map(({ identity, password }) => {
     if (!IDENTITIES.includes(identity)) {
@@ -215,6 +227,13 @@ export function authorizationConfig(users: readonly BrokerUser[], topo: Topology
       "    }",
     ].join("\n");
   });
+  for (const { user, password } of unrestricted) {
+    if (IDENTITIES.includes(user as Identity) || seen.has(user))
+      throw new Error(`user ${user} is given twice`);
+    seen.add(user);
+    if (password.length === 0) throw new Error(`password of ${user} must not be empty`);
+    entries.push(`    { user: ${JSON.stringify(user)}, password: ${JSON.stringify(password)} }`);
+  }
   return `authorization {\n  users = [\n${entries.join("\n")}\n  ]\n}\n`;
 }
 

@@ -15,7 +15,16 @@ export {
   type RetryOptions,
   retry,
 } from "./backoff.js";
-export { AUTH_CONFIG_FILE, envFileOf, identityEnv, writeBrokerAuth } from "./broker-auth.js";
+export {
+  AUTH_CONFIG_FILE,
+  type BrokerAuth,
+  brokerAuth,
+  envFileOf,
+  identityEnv,
+  readIdentityEnv,
+  runProvision,
+  writeBrokerAuth,
+} from "./broker-auth.js";
 export {
   ConfigError,
   commonEnv,

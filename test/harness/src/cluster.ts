@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { TEST_ADMIN } from "./admin.js";
 import { freePort } from "./port.js";
 import { isPortClash, jetstreamBlock, LocalNatsServer, makeServerDir, type NatsServer } from "./server.js";
 import { waitFor } from "./wait.js";
@@ -12,6 +13,8 @@ export interface NatsClusterOptions {
   size?: number;
   /** `sync_interval: always` on every node. Default false. */
   syncAlways?: boolean;
+  /** Appended verbatim to every node's config (an `authorization` block, say). */
+  extraConfig?: string;
 }
 
 /** A JetStream cluster of nats-servers on 127.0.0.1. */
@@ -36,7 +39,7 @@ const START_ATTEMPTS = 3;
  * node answers a JetStream API request, i.e. once a meta leader has been elected.
  */
 export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsCluster> {
-  const { size = 3, syncAlways = false } = options;
+  const { size = 3, syncAlways = false, extraConfig = "" } = options;
   if (!Number.isInteger(size) || size < 1)
     throw new Error(`startNatsCluster: size must be >= 1, got ${size}`);
   for (let attempt = 1; ; attempt++) {
@@ -57,6 +60,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
         `  listen: "127.0.0.1:${routePorts[i]}"`,
         `  routes: ${JSON.stringify(routes)}`,
         "}",
+        extraConfig,
       ].join("\n");
       return new LocalNatsServer({ name, dir, port, config });
     });
@@ -79,7 +83,8 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
 }
 
 async function untilJetStreamAnswers(server: NatsServer): Promise<void> {
-  const nc = await connect({ servers: server.url, reconnect: false });
+  // As the tests' admin: the nodes may carry an authorization block (extraConfig).
+  const nc = await connect({ servers: server.url, reconnect: false, ...TEST_ADMIN });
   try {
     const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: 2_000 });
     await waitFor(() => jsm.getAccountInfo(), {

@@ -1,5 +1,6 @@
 // @followup/nats-harness: real nats-servers and child processes for tests, with cleanup that
 // survives failures, Ctrl-C and killed workers. See reaper.ts for how.
+export { TEST_ADMIN, TEST_ADMIN_USER } from "./admin.js";
 export { resolveNatsServerBin } from "./binary.js";
 export { type NatsCluster, type NatsClusterOptions, startNatsCluster } from "./cluster.js";
 export { type MetricRegistry, metricValue } from "./metrics.js";
