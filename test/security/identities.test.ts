@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, REFERENCE_LEADS, REPO_ROOT, startEngine } from "../support/index.js";
 
 let dir: string;
+/** Seals the channel secrets lead-intake stores in channel_settings. */
+const CHANNEL_KEY = Buffer.alloc(32, 5).toString("base64");
 let server: NatsServer;
 let engine: Engine | undefined;
 
@@ -45,6 +47,7 @@ beforeAll(async () => {
   expect(exit.code, provision.output().join("\n")).toBe(0);
 
   const serviceEnv = Object.fromEntries(SERVICE_IDENTITIES.map((id) => [id, envOf(id)]));
+  serviceEnv["lead-intake"] = { ...serviceEnv["lead-intake"], CHANNEL_SECRETS_KEY: CHANNEL_KEY };
   engine = await startEngine({ natsUrl: server.url, schedules: "1s,2s", serviceEnv });
 }, 120_000);
 
@@ -134,6 +137,28 @@ describe("the engine under its broker identities", () => {
     expect(listed.body.data.sequences.map((s) => [s.name, s.priority])).toContainEqual(["identity", 5]);
     expect((await live.api.request("DELETE", "/v1/sequences/identity")).status).toBe(200);
     expect((await live.api.request("GET", "/v1/sequences/identity")).status).toBe(404);
+    expectNoViolation(live);
+  });
+
+  it("keeps a tenant's channel settings under lead-intake's identity: put, If-Match, list, delete", async () => {
+    const live = engine!;
+    const webhook = { webhook_url: "https://hooks.slack.com/services/T0/B0/identitysecret1" };
+    const created = await live.api.request<{ data: { revision: number; settings: { webhook_url: string } } }>(
+      "PUT",
+      "/v1/channels/slack",
+      { body: webhook },
+    );
+    expect(created.status).toBe(201);
+    expect(created.body.data.settings.webhook_url).toBe("****ret1");
+    const replaced = await live.api.request("PUT", "/v1/channels/slack", {
+      body: webhook,
+      headers: { "if-match": `"${created.body.data.revision}"` },
+    });
+    expect(replaced.status).toBe(200);
+    const listed = await live.api.request<{ data: { channels: { name: string }[] } }>("GET", "/v1/channels");
+    expect(listed.body.data.channels.map((c) => c.name)).toContain("slack");
+    expect((await live.api.request("DELETE", "/v1/channels/slack")).status).toBe(200);
+    expect((await live.api.request("GET", "/v1/channels/slack")).status).toBe(404);
     expectNoViolation(live);
   });
 

@@ -1,4 +1,5 @@
 export * from "./api.js";
+export * from "./channels.js";
 export * from "./events.js";
 export * from "./json-schema.js";
 export * from "./lead.js";

@@ -8,6 +8,15 @@ import {
   OutcomeAccepted,
   QueueStatus,
 } from "./api.js";
+import {
+  ChannelList,
+  ChannelSettingsRecord,
+  ChannelView,
+  EmailSettings,
+  HookSettings,
+  SlackSettings,
+  SmsSettings,
+} from "./channels.js";
 import { EVENT_SCHEMAS } from "./events.js";
 import { LeadRequest, OutcomeRequest, StoredLead } from "./lead.js";
 import { FollowupPlan, HookReceipt } from "./records.js";
@@ -31,6 +40,13 @@ export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
   TemplateView,
   TemplateList,
   RenderedMessage,
+  SmsSettings,
+  EmailSettings,
+  SlackSettings,
+  HookSettings,
+  ChannelSettingsRecord,
+  ChannelView,
+  ChannelList,
   HookPayload,
   HookAck,
   LeadAccepted,

@@ -71,6 +71,7 @@ describe("provisionTopology (real nats-server)", () => {
         "KV_leads",
         "KV_sequences",
         "KV_templates",
+        "KV_channel_settings",
         "LEADS",
       ].sort(),
     );

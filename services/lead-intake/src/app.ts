@@ -11,6 +11,7 @@ import {
 import { serializerCompiler } from "fastify-type-provider-zod";
 import { apiDocsRoutes, openApiOptions } from "./api-docs/index.js";
 import type { Caller } from "./auth.js";
+import { channelsRoom } from "./channels/index.js";
 import { deadLettersRoom } from "./dead-letters/index.js";
 import type { AppDeps } from "./deps.js";
 import { errorEnvelope, HttpError, mapError } from "./errors.js";
@@ -88,6 +89,7 @@ const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   await app.register(deadLettersRoom, deps);
   await app.register(sequencesRoom, deps);
   await app.register(templatesRoom, deps);
+  await app.register(channelsRoom, deps);
 };
 
 /**

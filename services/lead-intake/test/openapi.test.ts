@@ -29,7 +29,13 @@ const BODY_LIMIT = 4096;
 
 beforeAll(async () => {
   server = await startNatsServer();
-  intake = await startIntake({ server, env: { BODY_LIMIT_BYTES: String(BODY_LIMIT) } });
+  intake = await startIntake({
+    server,
+    env: {
+      BODY_LIMIT_BYTES: String(BODY_LIMIT),
+      CHANNEL_SECRETS_KEY: Buffer.alloc(32, 3).toString("base64"),
+    },
+  });
   offline = await startIntake({ env: { RATE_LIMIT_PER_MINUTE: "2" } });
   base = await intake.app.listen({ host: "127.0.0.1", port: 0 });
   offlineBase = await offline.app.listen({ host: "127.0.0.1", port: 0 });
@@ -99,7 +105,7 @@ describe("GET /openapi.json", () => {
     const served = servedRoutes(intake.app.printRoutes({ commonPrefix: false }));
     const documented = operations(document).map(({ method, path }) => `${method.toUpperCase()} ${path}`);
     const api = (route: string) => / \/(v1|ops)\//.test(route);
-    expect(served.filter(api).length).toBe(16);
+    expect(served.filter(api).length).toBe(23);
     expect(documented.filter(api).sort()).toEqual(served.filter(api).sort());
     expect([...documented].sort()).toEqual([...served].sort());
   });
@@ -128,6 +134,13 @@ describe("GET /openapi.json", () => {
       "PUT /v1/templates/{name}": "putTemplate",
       "DELETE /v1/templates/{name}": "deleteTemplate",
       "POST /v1/templates/{name}/preview": "previewTemplate",
+      "GET /v1/channels": "listChannels",
+      "GET /v1/channels/{channel}": "getChannel",
+      "PUT /v1/channels/sms": "putSmsChannel",
+      "PUT /v1/channels/email": "putEmailChannel",
+      "PUT /v1/channels/slack": "putSlackChannel",
+      "PUT /v1/channels/hook": "putHookChannel",
+      "DELETE /v1/channels/{channel}": "deleteChannel",
     };
     for (const [route, operationId] of Object.entries(expected)) {
       expect(ids[route]?.operationId, route).toBe(operationId);
@@ -489,6 +502,80 @@ describe("every route, driven once over HTTP, answers what the document says", (
     expect(statuses).toEqual([200, 412, 400, 401, 200, 404, 400, 200, 401, 412, 200, 404, 503]);
     const listed = captures.find((c) => c.path === "/v1/sequences" && c.status === 200)!;
     expect((listed.body as { data: { count: number } }).data.count).toBe(1);
+  });
+
+  it("captures the channels routes: stored, replaced, read, listed, deleted, and their failures", async () => {
+    const one = "/v1/channels/{channel}";
+    const sid = `AC${"0a".repeat(16)}`;
+    const bodies: Record<string, unknown> = {
+      sms: { provider: "twilio", account_sid: sid, auth_token: "0123456789abcdef0123", from: "+14155552671" },
+      email: { provider: "sendgrid", api_key: "SG.openapi-capture-key", from: "hello@acme.example" },
+      slack: { webhook_url: "https://hooks.slack.com/services/T0/B0/openapi" },
+      hook: {
+        url: "https://crm.acme.example/hook",
+        secret: `whsec_${Buffer.alloc(32, 1).toString("base64")}`,
+      },
+    };
+    const bad: Record<string, unknown> = {
+      sms: { provider: "twilio", account_sid: "AC1", auth_token: "x", from: "+1" },
+      email: { provider: "sendgrid", api_key: "k", from: "nobody" },
+      slack: { webhook_url: "http://hooks.slack.com/x" },
+      hook: { url: "https://crm.acme.example/hook", secret: "plain" },
+    };
+    const statuses: number[] = [];
+    for (const [channel, body] of Object.entries(bodies)) {
+      const path = `/v1/channels/${channel}`;
+      const created = await call(base, "PUT", path, path, { headers: keyed(), body: JSON.stringify(body) });
+      const revision = (created.body as { data: { revision: number } }).data.revision;
+      statuses.push(
+        created.status,
+        (
+          await call(base, "PUT", path, path, {
+            headers: { ...keyed(), "if-match": `"${revision}"` },
+            body: JSON.stringify(body),
+          })
+        ).status,
+        (
+          await call(base, "PUT", path, path, {
+            headers: { ...keyed(), "if-match": `"${revision}"` },
+            body: JSON.stringify(body),
+          })
+        ).status,
+        (await call(base, "PUT", path, path, { headers: keyed(), body: JSON.stringify(bad[channel]) }))
+          .status,
+      );
+    }
+    expect(statuses).toEqual([
+      201, 200, 412, 400, 201, 200, 412, 400, 201, 200, 412, 400, 201, 200, 412, 400,
+    ]);
+    // Without CHANNEL_SECRETS_KEY: 409 not_configured.
+    const bare = await startIntake({ server });
+    try {
+      const bareBase = await bare.app.listen({ host: "127.0.0.1", port: 0 });
+      const path = "/v1/channels/slack";
+      const refused = await call(bareBase, "PUT", path, path, {
+        headers: keyed(),
+        body: JSON.stringify(bodies.slack),
+      });
+      expect(refused.status).toBe(409);
+    } finally {
+      await bare.close();
+    }
+    const reads = [
+      (await call(base, "GET", one, "/v1/channels/sms", { headers: keyed() })).status,
+      (await call(base, "GET", one, "/v1/channels/sms", { headers: keyed(GLOBEX_KEY) })).status,
+      (await call(base, "GET", one, "/v1/channels/fax", { headers: keyed() })).status,
+      (await call(base, "GET", "/v1/channels", "/v1/channels", { headers: keyed() })).status,
+      (await call(base, "GET", "/v1/channels", "/v1/channels")).status,
+      (
+        await call(base, "DELETE", one, "/v1/channels/hook", {
+          headers: { "x-api-key": ACME_KEY, "if-match": "1" },
+        })
+      ).status,
+      (await call(base, "DELETE", one, "/v1/channels/hook", { headers: { "x-api-key": ACME_KEY } })).status,
+      (await call(base, "DELETE", one, "/v1/channels/hook", { headers: { "x-api-key": ACME_KEY } })).status,
+    ];
+    expect(reads).toEqual([200, 404, 400, 200, 401, 412, 200, 404]);
   });
 
   it("matches each captured body to the document's schema for its path, method and status", () => {
