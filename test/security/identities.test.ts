@@ -162,6 +162,26 @@ describe("the engine under its broker identities", () => {
     expectNoViolation(live);
   });
 
+  it("keeps a tenant's suppressions under lead-intake's identity: add, find, list, lift", async () => {
+    const live = engine!;
+    const address = "identity@example.com";
+    const added = await live.api.request<{ data: { id: string } }>("POST", "/v1/suppressions", {
+      body: { channel: "email", address },
+    });
+    expect(added.status).toBe(201);
+    const found = await live.api.request<{ data: { suppressions: { id: string; address: string }[] } }>(
+      "GET",
+      `/v1/suppressions?channel=email&address=${encodeURIComponent(address)}`,
+    );
+    expect(found.body.data.suppressions).toEqual([
+      expect.objectContaining({ id: added.body.data.id, address }),
+    ]);
+    const listed = await live.api.request<{ data: { count: number } }>("GET", "/v1/suppressions");
+    expect(listed.body.data.count).toBeGreaterThan(0);
+    expect((await live.api.request("DELETE", `/v1/suppressions/${added.body.data.id}`)).status).toBe(200);
+    expectNoViolation(live);
+  });
+
   it("cancels on a stopping outcome, dead-letters a refused follow-up and replays it", async () => {
     const live = engine!;
     const cancelled = await live.api.postLead(REFERENCE_LEADS.high);

@@ -10,5 +10,6 @@ export * from "./schedule.js";
 export * from "./send-window.js";
 export * from "./sequences.js";
 export * from "./subjects.js";
+export * from "./suppressions.js";
 export * from "./templates.js";
 export * from "./topology.js";

@@ -166,7 +166,7 @@ describe("permissionsFor", () => {
     expect(scopeOf("dispatcher", topo)).toEqual({
       streams: ["followups", "results", "dead"],
       consumers: ["dispatch"],
-      buckets: ["leads", "templates", "channels"],
+      buckets: ["leads", "templates", "channels", "suppressions"],
     });
   });
 });

@@ -20,6 +20,7 @@ import { validatorCompiler } from "./http/validation.js";
 import { leadsRoom } from "./leads/index.js";
 import { queueRoom } from "./queue/index.js";
 import { sequencesRoom } from "./sequences/index.js";
+import { publicSuppressionRoutes, suppressionsRoom } from "./suppressions/index.js";
 import { templatesRoom } from "./templates/index.js";
 
 declare module "fastify" {
@@ -90,6 +91,7 @@ const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   await app.register(sequencesRoom, deps);
   await app.register(templatesRoom, deps);
   await app.register(channelsRoom, deps);
+  await app.register(suppressionsRoom, deps);
 };
 
 /**
@@ -182,6 +184,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, openApiOptions());
   await app.register(healthRoutes, { registry: deps.registry, readiness: deps.readiness });
   await app.register(apiRoutes, deps);
+  await app.register(publicSuppressionRoutes, deps);
   await app.register(apiDocsRoutes);
   return app;
 }

@@ -23,6 +23,7 @@ export interface BrokerHandles {
   sequences: KV;
   templates: KV;
   channels: KV;
+  suppressions: KV;
 }
 
 /**
@@ -50,13 +51,14 @@ export class Broker {
     const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
     const kvm = new Kvm(js);
     const { buckets } = this.topology;
-    const [leads, plans, receipts, sequences, templates, channels] = await Promise.all([
+    const [leads, plans, receipts, sequences, templates, channels, suppressions] = await Promise.all([
       kvm.open(buckets.leads.bucket),
       kvm.open(buckets.plans.bucket),
       kvm.open(buckets.receipts.bucket),
       kvm.open(buckets.sequences.bucket),
       kvm.open(buckets.templates.bucket),
       kvm.open(buckets.channels.bucket),
+      kvm.open(buckets.suppressions.bucket),
     ]);
     this.#handles = {
       nc,
@@ -69,6 +71,7 @@ export class Broker {
       sequences,
       templates,
       channels,
+      suppressions,
     };
     this.#setConnected(!nc.isClosed(), "NATS connection closed");
     void this.#follow(nc);

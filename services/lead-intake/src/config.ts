@@ -127,6 +127,23 @@ export const leadIntakeEnv = {
   CHANNEL_SECRETS_KEY: sealingKey.optional(),
   /** Keys that sealed secrets before a rotation, comma-separated: they open, never seal. */
   CHANNEL_SECRETS_KEYS_OLD: sealingKeys.optional(),
+  /**
+   * The secrets of the one-click unsubscribe tokens in every e-mail's List-Unsubscribe URL,
+   * comma-separated, shared with the dispatcher: the first signs, every one verifies (rotation).
+   * Unset, no /u/:token link verifies.
+   */
+  UNSUBSCRIBE_SECRET: z
+    .string()
+    .transform((text) =>
+      text
+        .split(",")
+        .map((part) => part.trim())
+        .filter((part) => part !== ""),
+    )
+    .refine((secrets) => secrets.length > 0 && secrets.every((s) => s.length >= 32), {
+      message: "expected one or more comma-separated secrets of at least 32 characters each",
+    })
+    .optional(),
   /** At most this many leads in the outbox; then 503. 0 turns the outbox off (503 while NATS is down). */
   OUTBOX_MAX_LEADS: env.number(10_000, { min: 0, max: 1_000_000, integer: true }),
 };

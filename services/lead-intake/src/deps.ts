@@ -18,6 +18,8 @@ export interface AppDeps {
     RATE_LIMIT_PER_MINUTE: number;
     FOLLOWUP_ENABLED: boolean;
     PUBLIC_BASE_URL?: string | undefined;
+    /** The secrets of the one-click unsubscribe tokens (the first signs); none: no link verifies. */
+    UNSUBSCRIBE_SECRET?: string[] | undefined;
   } & Partial<HttpLimits>;
   logger: Logger;
   registry: Registry;

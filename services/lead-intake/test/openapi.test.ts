@@ -105,7 +105,7 @@ describe("GET /openapi.json", () => {
     const served = servedRoutes(intake.app.printRoutes({ commonPrefix: false }));
     const documented = operations(document).map(({ method, path }) => `${method.toUpperCase()} ${path}`);
     const api = (route: string) => / \/(v1|ops)\//.test(route);
-    expect(served.filter(api).length).toBe(23);
+    expect(served.filter(api).length).toBe(26);
     expect(documented.filter(api).sort()).toEqual(served.filter(api).sort());
     expect([...documented].sort()).toEqual([...served].sort());
   });
@@ -141,6 +141,12 @@ describe("GET /openapi.json", () => {
       "PUT /v1/channels/slack": "putSlackChannel",
       "PUT /v1/channels/hook": "putHookChannel",
       "DELETE /v1/channels/{channel}": "deleteChannel",
+      "GET /v1/suppressions": "listSuppressions",
+      "POST /v1/suppressions": "addSuppression",
+      "DELETE /v1/suppressions/{id}": "deleteSuppression",
+      "GET /u/{token}": "showUnsubscribe",
+      "POST /u/{token}": "oneClickUnsubscribe",
+      "POST /hooks/twilio/inbound/{tenant}": "receiveTwilioInbound",
     };
     for (const [route, operationId] of Object.entries(expected)) {
       expect(ids[route]?.operationId, route).toBe(operationId);
@@ -576,6 +582,53 @@ describe("every route, driven once over HTTP, answers what the document says", (
       (await call(base, "DELETE", one, "/v1/channels/hook", { headers: { "x-api-key": ACME_KEY } })).status,
     ];
     expect(reads).toEqual([200, 404, 400, 200, 401, 412, 200, 404]);
+  });
+
+  it("captures the suppressions routes: added, found, listed, lifted, and their failures", async () => {
+    const path = "/v1/suppressions";
+    const body = JSON.stringify({ channel: "email", address: "Openapi@Example.com" });
+    const added = await call(base, "POST", path, path, { headers: keyed(), body });
+    expect(added.status).toBe(201);
+    const id = (added.body as { data: { id: string } }).data.id;
+    const one = "/v1/suppressions/{id}";
+    const statuses = [
+      (await call(base, "POST", path, path, { headers: keyed(), body })).status,
+      (
+        await call(base, "POST", path, path, {
+          headers: keyed(),
+          body: JSON.stringify({ channel: "sms", address: "12" }),
+        })
+      ).status,
+      (
+        await call(base, "GET", path, `${path}?channel=email&address=openapi%40example.com`, {
+          headers: keyed(),
+        })
+      ).status,
+      (await call(base, "GET", path, path, { headers: keyed() })).status,
+      (await call(base, "GET", path, `${path}?address=x`, { headers: keyed() })).status,
+      (await call(base, "DELETE", one, `${path}/${id}`, { headers: { "x-api-key": GLOBEX_KEY } })).status,
+      (await call(base, "DELETE", one, `${path}/${id}`, { headers: { "x-api-key": ACME_KEY } })).status,
+      (await call(base, "DELETE", one, `${path}/${id}`, { headers: { "x-api-key": ACME_KEY } })).status,
+    ];
+    expect(statuses).toEqual([200, 400, 200, 200, 400, 404, 200, 404]);
+  });
+
+  it("documents the public suppression routes with their media types, and serves them", async () => {
+    expect(Object.keys(document.paths["/u/{token}"]?.get?.responses["200"]?.content ?? {})).toEqual([
+      "text/html",
+    ]);
+    expect(
+      Object.keys(document.paths["/hooks/twilio/inbound/{tenant}"]?.post?.responses["200"]?.content ?? {}),
+    ).toEqual(["text/xml"]);
+    const res = await fetch(`${base}/u/not-a-token`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    const inbound = await fetch(`${base}/hooks/twilio/inbound/acme`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "Body=STOP",
+    });
+    expect(inbound.status).toBe(403);
   });
 
   it("matches each captured body to the document's schema for its path, method and status", () => {
