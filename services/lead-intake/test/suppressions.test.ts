@@ -12,7 +12,7 @@ import type { NatsServer } from "@followup/nats-harness";
 import { twilioSignature, unsubscribeToken } from "@followup/service-kit";
 import { type KV, Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { escapeHtml } from "../src/suppressions/page.js";
+import { renderPage } from "../src/suppressions/page.js";
 import {
   ALEX,
   type ApiCall,
@@ -89,7 +89,10 @@ describe("the pure part (contracts)", () => {
     expect(suppressionId("email", "a@b.example")).not.toBe(suppressionId("sms", "+14155552671"));
     expect(suppressionKey("acme", "sms", "+1 415 555 2671")).toMatch(/^acme\.[0-9a-f]{64}$/);
     expect(suppressionKey("acme", "email", EMAIL)).not.toContain("ada");
-    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe("&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    const page = renderPage({ title: "<script>x</script>", lines: [`<a href="x">'&'</a>`], confirm: "<b>" });
+    expect(page).not.toContain("<script>");
+    expect(page).toContain("&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    expect(page).toContain('<button type="submit">&lt;b&gt;</button>');
   });
 
   it.each([

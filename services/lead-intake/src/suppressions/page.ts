@@ -1,22 +1,11 @@
 import type { FastifyReply } from "fastify";
+import { escapeHtml } from "../api-docs/index.js";
 
 /**
  * The small HTML pages a recipient sees (the one-click unsubscribe link): no script, no style,
  * every text escaped, under `default-src 'none'`; the token in the URL is not sent on as a
  * Referer, and the page is not cached.
  */
-
-const ESCAPES: Record<string, string> = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&#39;",
-};
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
-}
 
 export const PAGE_CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
