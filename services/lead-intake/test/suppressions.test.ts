@@ -12,6 +12,7 @@ import type { NatsServer } from "@followup/nats-harness";
 import { twilioSignature, unsubscribeToken } from "@followup/service-kit";
 import { type KV, Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { suppressionStore } from "../src/suppressions/index.js";
 import { renderPage } from "../src/suppressions/page.js";
 import {
   ALEX,
@@ -167,6 +168,32 @@ describe("/v1/suppressions", () => {
     expect((await call("DELETE", `/v1/suppressions/${added.id}`, { key: GLOBEX_KEY })).status).toBe(404);
     expect(await stored("acme", "sms", phone)).not.toBeNull();
     await clear("acme", "sms", phone);
+  });
+
+  it("lists past the 1024 keys one direct get of last values can serve, a page at a time", async () => {
+    const tenant = "bulk";
+    const records = Array.from({ length: 1100 }, (_, i) => {
+      const address = `+1415555${String(i).padStart(4, "0")}`;
+      return SuppressionRecord.parse({
+        tenant,
+        id: suppressionId("sms", address),
+        channel: "sms",
+        reason: "stop",
+        source: "test",
+        created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+      });
+    });
+    await Promise.all(records.map((r) => bucket.put(`${tenant}.${r.id}`, JSON.stringify(r))));
+    await bucket.delete(`${tenant}.${records[0]!.id}`);
+    const store = suppressionStore(intake.broker.handles(), undefined);
+    const first = await store.list(tenant, 1000);
+    expect(first.records).toHaveLength(1000);
+    expect(first.more).toBe(true);
+    const kept = records.slice(1).map((r) => r.id);
+    expect(first.records.every((r) => kept.includes(r.id))).toBe(true);
+    const all = await store.list(tenant, 2000);
+    expect(all.records.map((r) => r.id).sort()).toEqual([...kept].sort());
+    expect(all.more).toBe(false);
   });
 
   it("names each bad field", async () => {

@@ -35,7 +35,7 @@ export const suppressionRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, dep
         tags: [TAG],
         summary: "List or find suppressions",
         description:
-          "The tenant's suppressions, newest first, at most `limit` (`more` says there are others); with " +
+          "The tenant's suppressions in the order they were added, at most `limit` (`more` says there are others); with " +
           `channel and address, only that address's (hashed here: the address is not a key). ${WHAT_IT_DOES}`,
         querystring: SuppressionQuery,
         response: {

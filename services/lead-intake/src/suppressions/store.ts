@@ -33,6 +33,8 @@ export interface NewSuppression {
 }
 
 const OPERATION_HEADER = "KV-Operation";
+/** Messages a listing reads per direct batch get. */
+const LIST_PAGE = 500;
 
 function addressContext(tenant: string, id: string): string {
   return `suppression:${tenant}.${id}`;
@@ -89,26 +91,36 @@ export class SuppressionStore {
     return true;
   }
 
-  /** The tenant's suppressions, at most `limit` (one direct get of each key's last value). */
+  /**
+   * The tenant's suppressions in the order they were added, at most `limit`. Read page by page
+   * through the bucket's stream by subject (a direct get of the last value of every key cannot
+   * serve more than 1024 keys, and a tenant may well have more suppressions than that); with
+   * history 1 each key holds one message, its value or its deletion (skipped).
+   */
   async list(tenant: string, limit: number): Promise<{ records: SuppressionRecord[]; more: boolean }> {
     const records: SuppressionRecord[] = [];
-    let more = false;
-    try {
-      const batch = await this.jsm.direct.getLastMessagesFor(bucketStream(this.bucket), {
-        multi_last: [`$KV.${this.bucket}.${tenant}.*`],
-      });
-      for await (const message of batch) {
-        if (message.header.get(OPERATION_HEADER) !== "") continue;
-        if (records.length === limit) {
-          more = true;
-          break;
+    const subject = `$KV.${this.bucket}.${tenant}.*`;
+    let seq = 1;
+    for (;;) {
+      let page = 0;
+      try {
+        const batch = await this.jsm.direct.getBatch(bucketStream(this.bucket), {
+          seq,
+          next_by_subj: subject,
+          batch: LIST_PAGE,
+        });
+        for await (const message of batch) {
+          page += 1;
+          seq = message.seq + 1;
+          if (message.header.get(OPERATION_HEADER) !== "") continue;
+          if (records.length === limit) return { records, more: true };
+          records.push(SuppressionRecord.parse(message.json()));
         }
-        records.push(SuppressionRecord.parse(message.json()));
+      } catch (err) {
+        if (!isNoMessages(err)) throw err;
       }
-    } catch (err) {
-      if (!isNoMessages(err)) throw err;
+      if (page < LIST_PAGE) return { records, more: false };
     }
-    return { records: records.sort((a, b) => (a.created_at < b.created_at ? 1 : -1)), more };
   }
 
   /** The record as its tenant sees it: the address opened, or null when it cannot be. */
