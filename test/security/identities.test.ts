@@ -6,9 +6,11 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Identity, SERVICE_IDENTITIES, topology } from "@followup/contracts";
+import { type Identity, SERVICE_IDENTITIES, suppressionKey, topology } from "@followup/contracts";
 import { type NatsServer, spawnProcess, startNatsServer, waitFor } from "@followup/nats-harness";
 import { AUTH_CONFIG_FILE, envFileOf, writeBrokerAuth } from "@followup/service-kit";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, REFERENCE_LEADS, REPO_ROOT, startEngine } from "../support/index.js";
@@ -180,6 +182,42 @@ describe("the engine under its broker identities", () => {
     expect(listed.body.data.count).toBeGreaterThan(0);
     expect((await live.api.request("DELETE", `/v1/suppressions/${added.body.data.id}`)).status).toBe(200);
     expectNoViolation(live);
+  });
+
+  it("lets the dispatcher read channel settings and suppressions, and write neither", async () => {
+    const live = engine!;
+    const suppressed = "+14155550199";
+    expect(
+      (await live.api.request("POST", "/v1/suppressions", { body: { channel: "sms", address: suppressed } }))
+        .status,
+    ).toBe(201);
+    expect(
+      (
+        await live.api.request("PUT", "/v1/channels/slack", {
+          body: { webhook_url: "https://hooks.slack.com/services/T0/B0/dispatcher" },
+        })
+      ).status,
+    ).toBe(201);
+    const env = envOf("dispatcher");
+    const nc = await connect({
+      servers: server.url,
+      user: env.NATS_USER,
+      pass: env.NATS_PASSWORD,
+      inboxPrefix: env.NATS_INBOX_PREFIX,
+      maxReconnectAttempts: 0,
+    });
+    try {
+      const kvm = new Kvm(jetstream(nc, { timeout: 2000 }));
+      const settings = await kvm.open("channel_settings");
+      const suppressions = await kvm.open("suppressions");
+      expect((await settings.get("acme.slack"))?.operation).toBe("PUT");
+      expect((await suppressions.get(suppressionKey("acme", "sms", suppressed)))?.operation).toBe("PUT");
+      await expect(suppressions.put(suppressionKey("acme", "sms", "+14155550100"), "{}")).rejects.toThrow();
+      await expect(settings.put("acme.sms", "{}")).rejects.toThrow();
+    } finally {
+      await nc.close();
+    }
+    expect((await live.api.request("DELETE", "/v1/channels/slack")).status).toBe(200);
   });
 
   it("cancels on a stopping outcome, dead-letters a refused follow-up and replays it", async () => {
