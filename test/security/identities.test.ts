@@ -6,14 +6,18 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Identity, SERVICE_IDENTITIES, topology } from "@followup/contracts";
+import { type Identity, SERVICE_IDENTITIES, suppressionKey, topology } from "@followup/contracts";
 import { type NatsServer, spawnProcess, startNatsServer, waitFor } from "@followup/nats-harness";
 import { AUTH_CONFIG_FILE, readIdentityEnv, writeBrokerAuth } from "@followup/service-kit";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, REFERENCE_LEADS, REPO_ROOT, startEngine } from "../support/index.js";
 
 let dir: string;
+/** Seals the channel secrets lead-intake stores in channel_settings. */
+const CHANNEL_KEY = Buffer.alloc(32, 5).toString("base64");
 let server: NatsServer;
 let engine: Engine | undefined;
 
@@ -37,6 +41,7 @@ beforeAll(async () => {
   expect(exit.code, provision.output().join("\n")).toBe(0);
 
   const serviceEnv = Object.fromEntries(SERVICE_IDENTITIES.map((id) => [id, envOf(id)]));
+  serviceEnv["lead-intake"] = { ...serviceEnv["lead-intake"], CHANNEL_SECRETS_KEY: CHANNEL_KEY };
   engine = await startEngine({ natsUrl: server.url, schedules: "1s,2s", serviceEnv });
 }, 120_000);
 
@@ -127,6 +132,84 @@ describe("the engine under its broker identities", () => {
     expect((await live.api.request("DELETE", "/v1/sequences/identity")).status).toBe(200);
     expect((await live.api.request("GET", "/v1/sequences/identity")).status).toBe(404);
     expectNoViolation(live);
+  });
+
+  it("keeps a tenant's channel settings under lead-intake's identity: put, If-Match, list, delete", async () => {
+    const live = engine!;
+    const webhook = { webhook_url: "https://hooks.slack.com/services/T0/B0/identitysecret1" };
+    const created = await live.api.request<{ data: { revision: number; settings: { webhook_url: string } } }>(
+      "PUT",
+      "/v1/channels/slack",
+      { body: webhook },
+    );
+    expect(created.status).toBe(201);
+    expect(created.body.data.settings.webhook_url).toBe("****ret1");
+    const replaced = await live.api.request("PUT", "/v1/channels/slack", {
+      body: webhook,
+      headers: { "if-match": `"${created.body.data.revision}"` },
+    });
+    expect(replaced.status).toBe(200);
+    const listed = await live.api.request<{ data: { channels: { name: string }[] } }>("GET", "/v1/channels");
+    expect(listed.body.data.channels.map((c) => c.name)).toContain("slack");
+    expect((await live.api.request("DELETE", "/v1/channels/slack")).status).toBe(200);
+    expect((await live.api.request("GET", "/v1/channels/slack")).status).toBe(404);
+    expectNoViolation(live);
+  });
+
+  it("keeps a tenant's suppressions under lead-intake's identity: add, find, list, lift", async () => {
+    const live = engine!;
+    const address = "identity@example.com";
+    const added = await live.api.request<{ data: { id: string } }>("POST", "/v1/suppressions", {
+      body: { channel: "email", address },
+    });
+    expect(added.status).toBe(201);
+    const found = await live.api.request<{ data: { suppressions: { id: string; address: string }[] } }>(
+      "GET",
+      `/v1/suppressions?channel=email&address=${encodeURIComponent(address)}`,
+    );
+    expect(found.body.data.suppressions).toEqual([
+      expect.objectContaining({ id: added.body.data.id, address }),
+    ]);
+    const listed = await live.api.request<{ data: { count: number } }>("GET", "/v1/suppressions");
+    expect(listed.body.data.count).toBeGreaterThan(0);
+    expect((await live.api.request("DELETE", `/v1/suppressions/${added.body.data.id}`)).status).toBe(200);
+    expectNoViolation(live);
+  });
+
+  it("lets the dispatcher read channel settings and suppressions, and write neither", async () => {
+    const live = engine!;
+    const suppressed = "+14155550199";
+    expect(
+      (await live.api.request("POST", "/v1/suppressions", { body: { channel: "sms", address: suppressed } }))
+        .status,
+    ).toBe(201);
+    expect(
+      (
+        await live.api.request("PUT", "/v1/channels/slack", {
+          body: { webhook_url: "https://hooks.slack.com/services/T0/B0/dispatcher" },
+        })
+      ).status,
+    ).toBe(201);
+    const env = envOf("dispatcher");
+    const nc = await connect({
+      servers: server.url,
+      user: env.NATS_USER,
+      pass: env.NATS_PASSWORD,
+      inboxPrefix: env.NATS_INBOX_PREFIX,
+      maxReconnectAttempts: 0,
+    });
+    try {
+      const kvm = new Kvm(jetstream(nc, { timeout: 2000 }));
+      const settings = await kvm.open("channel_settings");
+      const suppressions = await kvm.open("suppressions");
+      expect((await settings.get("acme.slack"))?.operation).toBe("PUT");
+      expect((await suppressions.get(suppressionKey("acme", "sms", suppressed)))?.operation).toBe("PUT");
+      await expect(suppressions.put(suppressionKey("acme", "sms", "+14155550100"), "{}")).rejects.toThrow();
+      await expect(settings.put("acme.sms", "{}")).rejects.toThrow();
+    } finally {
+      await nc.close();
+    }
+    expect((await live.api.request("DELETE", "/v1/channels/slack")).status).toBe(200);
   });
 
   it("cancels on a stopping outcome, dead-letters a refused follow-up and replays it", async () => {

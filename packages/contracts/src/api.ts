@@ -38,6 +38,8 @@ export const ERROR_CODES = [
   "conflict",
   /** 412: an If-Match named a revision that is not the current one (or the record does not exist). */
   "revision_mismatch",
+  /** 409: the deployment lacks what the request needs (CHANNEL_SECRETS_KEY for channel secrets). */
+  "not_configured",
   "service_unavailable",
   "internal_error",
 ] as const;

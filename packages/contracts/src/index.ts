@@ -1,4 +1,5 @@
 export * from "./api.js";
+export * from "./channels.js";
 export * from "./events.js";
 export * from "./json-schema.js";
 export * from "./lead.js";
@@ -9,5 +10,6 @@ export * from "./schedule.js";
 export * from "./send-window.js";
 export * from "./sequences.js";
 export * from "./subjects.js";
+export * from "./suppressions.js";
 export * from "./templates.js";
 export * from "./topology.js";

@@ -8,10 +8,20 @@ import {
   OutcomeAccepted,
   QueueStatus,
 } from "./api.js";
+import {
+  ChannelList,
+  ChannelSettingsRecord,
+  ChannelView,
+  EmailSettings,
+  HookSettings,
+  SlackSettings,
+  SmsSettings,
+} from "./channels.js";
 import { EVENT_SCHEMAS } from "./events.js";
 import { LeadRequest, OutcomeRequest, StoredLead } from "./lead.js";
 import { FollowupPlan, HookReceipt } from "./records.js";
 import { Sequence, SequenceList, SequenceRecord, SequenceView } from "./sequences.js";
+import { SuppressionList, SuppressionRecord, SuppressionRequest, SuppressionView } from "./suppressions.js";
 import { RenderedMessage, Template, TemplateList, TemplateRecord, TemplateView } from "./templates.js";
 
 /** Every schema that is a contract of record, by the file name its JSON Schema is written to. */
@@ -31,6 +41,17 @@ export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
   TemplateView,
   TemplateList,
   RenderedMessage,
+  SmsSettings,
+  EmailSettings,
+  SlackSettings,
+  HookSettings,
+  ChannelSettingsRecord,
+  ChannelView,
+  ChannelList,
+  SuppressionRecord,
+  SuppressionRequest,
+  SuppressionView,
+  SuppressionList,
   HookPayload,
   HookAck,
   LeadAccepted,

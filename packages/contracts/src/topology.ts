@@ -321,6 +321,26 @@ export function topology(options: TopologyOptions = {}) {
       // dispatcher reads a step's template when it renders the message at delivery.
       access: { writers: ["lead-intake"], readers: ["lead-intake", "dispatcher"], watchers: [] },
     },
+    channels: {
+      bucket: "channel_settings",
+      description:
+        "Each tenant's channel settings (providers, webhooks), secrets sealed, by <tenant>.<channel>",
+      history: 5,
+      ttlMs: 0,
+      replicas,
+      // lead-intake serves /v1/channels; the dispatcher reads a tenant's settings at delivery.
+      access: { writers: ["lead-intake"], readers: ["lead-intake", "dispatcher"], watchers: [] },
+    },
+    suppressions: {
+      bucket: "suppressions",
+      description: "Addresses each tenant must not contact, by <tenant>.<sha256(channel:address)>",
+      history: 1,
+      ttlMs: 0,
+      replicas,
+      // lead-intake adds them (API, one-click unsubscribe, inbound STOP); the dispatcher checks
+      // the recipient's key before every send.
+      access: { writers: ["lead-intake"], readers: ["lead-intake", "dispatcher"], watchers: [] },
+    },
   } satisfies Record<string, BucketSpec>;
 
   /**

@@ -179,7 +179,7 @@ describe("permissionsFor", () => {
     expect(scopeOf("dispatcher", topo)).toEqual({
       streams: ["timers", "followups", "results", "dead"],
       consumers: ["dispatchMarkers", "dispatch"],
-      buckets: ["leads", "plans", "templates"],
+      buckets: ["leads", "plans", "templates", "channels", "suppressions"],
     });
     expect(scopeOf("scheduler", topo).consumers).toEqual(["scored", "outcomes"]);
   });

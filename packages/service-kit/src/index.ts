@@ -85,6 +85,18 @@ export {
 } from "./provision.js";
 export { Readiness } from "./readiness.js";
 export {
+  type OpenedSecret,
+  openSecret,
+  parseSealingKey,
+  SealError,
+  type SealingKey,
+  SealingKeyError,
+  SealingKeyring,
+  sealingKeyId,
+  sealingKeyring,
+  sealSecret,
+} from "./sealing.js";
+export {
   DEFAULT_TOLERANCE_SECONDS,
   parseWebhookSecret,
   type SignedHeaders,

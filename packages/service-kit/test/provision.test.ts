@@ -72,6 +72,8 @@ describe("provisionTopology (real nats-server)", () => {
         "KV_leads",
         "KV_sequences",
         "KV_templates",
+        "KV_channel_settings",
+        "KV_suppressions",
         "LEADS",
       ].sort(),
     );

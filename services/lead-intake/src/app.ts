@@ -11,6 +11,7 @@ import {
 import { serializerCompiler } from "fastify-type-provider-zod";
 import { apiDocsRoutes, openApiOptions } from "./api-docs/index.js";
 import type { Caller } from "./auth.js";
+import { channelsRoom } from "./channels/index.js";
 import { deadLettersRoom } from "./dead-letters/index.js";
 import type { AppDeps } from "./deps.js";
 import { errorEnvelope, HttpError, mapError } from "./errors.js";
@@ -19,6 +20,7 @@ import { validatorCompiler } from "./http/validation.js";
 import { leadsRoom } from "./leads/index.js";
 import { queueRoom } from "./queue/index.js";
 import { sequencesRoom } from "./sequences/index.js";
+import { publicSuppressionRoutes, suppressionsRoom } from "./suppressions/index.js";
 import { templatesRoom } from "./templates/index.js";
 
 declare module "fastify" {
@@ -88,6 +90,8 @@ const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   await app.register(deadLettersRoom, deps);
   await app.register(sequencesRoom, deps);
   await app.register(templatesRoom, deps);
+  await app.register(channelsRoom, deps);
+  await app.register(suppressionsRoom, deps);
 };
 
 /**
@@ -180,6 +184,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, openApiOptions());
   await app.register(healthRoutes, { registry: deps.registry, readiness: deps.readiness });
   await app.register(apiRoutes, deps);
+  await app.register(publicSuppressionRoutes, deps);
   await app.register(apiDocsRoutes);
   return app;
 }

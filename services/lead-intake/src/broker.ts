@@ -22,6 +22,8 @@ export interface BrokerHandles {
   receipts: KV;
   sequences: KV;
   templates: KV;
+  channels: KV;
+  suppressions: KV;
 }
 
 /**
@@ -49,14 +51,28 @@ export class Broker {
     const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
     const kvm = new Kvm(js);
     const { buckets } = this.topology;
-    const [leads, plans, receipts, sequences, templates] = await Promise.all([
+    const [leads, plans, receipts, sequences, templates, channels, suppressions] = await Promise.all([
       kvm.open(buckets.leads.bucket),
       kvm.open(buckets.plans.bucket),
       kvm.open(buckets.receipts.bucket),
       kvm.open(buckets.sequences.bucket),
       kvm.open(buckets.templates.bucket),
+      kvm.open(buckets.channels.bucket),
+      kvm.open(buckets.suppressions.bucket),
     ]);
-    this.#handles = { nc, js, jsm, topology: this.topology, leads, plans, receipts, sequences, templates };
+    this.#handles = {
+      nc,
+      js,
+      jsm,
+      topology: this.topology,
+      leads,
+      plans,
+      receipts,
+      sequences,
+      templates,
+      channels,
+      suppressions,
+    };
     this.#setConnected(!nc.isClosed(), "NATS connection closed");
     void this.#follow(nc);
   }

@@ -1,5 +1,5 @@
 import type { LeadOutcome, LeadScored, StoredLead } from "@followup/contracts";
-import type { HttpLimits, Logger, Readiness } from "@followup/service-kit";
+import type { HttpLimits, Logger, Readiness, SealingKeyring } from "@followup/service-kit";
 import type { Registry } from "prom-client";
 import type { ApiKeys } from "./auth.js";
 import type { Broker } from "./broker.js";
@@ -18,6 +18,8 @@ export interface AppDeps {
     RATE_LIMIT_PER_MINUTE: number;
     FOLLOWUP_ENABLED: boolean;
     PUBLIC_BASE_URL?: string | undefined;
+    /** The secrets of the one-click unsubscribe tokens (the first signs); none: no link verifies. */
+    UNSUBSCRIBE_SECRET?: string[] | undefined;
   } & Partial<HttpLimits>;
   logger: Logger;
   registry: Registry;
@@ -31,6 +33,8 @@ export interface AppDeps {
   apiKeys: ApiKeys;
   /** The decoded FOLLOWUP_HOOK_SECRET; without it the hook accepts API-key calls only. */
   hookKey: Buffer | undefined;
+  /** CHANNEL_SECRETS_KEY (and the old keys): seals and opens channel secrets; none: not configured. */
+  channelSecrets: SealingKeyring | undefined;
   now: () => Date;
 }
 

@@ -15,7 +15,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { buildApp } from "./app.js";
 import { ApiKeys } from "./auth.js";
 import { Broker } from "./broker.js";
-import { type LeadIntakeConfig, loadLeadIntakeConfig, outboxDirOf } from "./config.js";
+import { channelSecretsOf, type LeadIntakeConfig, loadLeadIntakeConfig, outboxDirOf } from "./config.js";
 import { JetStreamPublisher } from "./leads/index.js";
 import { createLeadIntakeMetrics } from "./metrics.js";
 import { LeadOutbox, OutboxPublisher, type OutboxPublisherDeps } from "./outbox/index.js";
@@ -57,6 +57,7 @@ runMain("lead-intake", async () => {
     scorer,
     apiKeys: new ApiKeys(config.API_KEYS),
     hookKey: config.FOLLOWUP_HOOK_SECRET,
+    channelSecrets: channelSecretsOf(config),
     now: () => new Date(),
   });
   await app.listen({ host: config.HOST, port: config.PORT });
@@ -79,6 +80,8 @@ runMain("lead-intake", async () => {
       followups_enabled: config.FOLLOWUP_ENABLED,
       api_keys: config.API_KEYS.length,
       hook_signatures: config.FOLLOWUP_HOOK_SECRET !== undefined,
+      channel_secrets_key: config.CHANNEL_SECRETS_KEY?.id ?? null,
+      channel_secrets_old_keys: config.CHANNEL_SECRETS_KEYS_OLD?.length ?? 0,
       model_version: scorer.version,
       scorer: scorer.source,
       body_limit_bytes: config.BODY_LIMIT_BYTES,

@@ -17,7 +17,7 @@ import { expect } from "vitest";
 import { buildApp } from "../src/app.js";
 import { ApiKeys } from "../src/auth.js";
 import { Broker } from "../src/broker.js";
-import { loadLeadIntakeConfig } from "../src/config.js";
+import { channelSecretsOf, loadLeadIntakeConfig } from "../src/config.js";
 import type { EventPublisher } from "../src/deps.js";
 import { JetStreamPublisher } from "../src/leads/publisher.js";
 import { createLeadIntakeMetrics, type LeadIntakeMetrics } from "../src/metrics.js";
@@ -149,6 +149,7 @@ export async function startIntake(options: IntakeOptions = {}): Promise<Intake> 
     scorer: loadDefaultConversionModel(logger),
     apiKeys: new ApiKeys(config.API_KEYS),
     hookKey: config.FOLLOWUP_HOOK_SECRET,
+    channelSecrets: channelSecretsOf(config),
     now: options.now ?? (() => new Date()),
   });
   await app.ready();

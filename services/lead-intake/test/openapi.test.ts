@@ -29,7 +29,13 @@ const BODY_LIMIT = 4096;
 
 beforeAll(async () => {
   server = await startNatsServer();
-  intake = await startIntake({ server, env: { BODY_LIMIT_BYTES: String(BODY_LIMIT) } });
+  intake = await startIntake({
+    server,
+    env: {
+      BODY_LIMIT_BYTES: String(BODY_LIMIT),
+      CHANNEL_SECRETS_KEY: Buffer.alloc(32, 3).toString("base64"),
+    },
+  });
   offline = await startIntake({ env: { RATE_LIMIT_PER_MINUTE: "2" } });
   base = await intake.app.listen({ host: "127.0.0.1", port: 0 });
   offlineBase = await offline.app.listen({ host: "127.0.0.1", port: 0 });
@@ -99,7 +105,7 @@ describe("GET /openapi.json", () => {
     const served = servedRoutes(intake.app.printRoutes({ commonPrefix: false }));
     const documented = operations(document).map(({ method, path }) => `${method.toUpperCase()} ${path}`);
     const api = (route: string) => / \/(v1|ops)\//.test(route);
-    expect(served.filter(api).length).toBe(16);
+    expect(served.filter(api).length).toBe(26);
     expect(documented.filter(api).sort()).toEqual(served.filter(api).sort());
     expect([...documented].sort()).toEqual([...served].sort());
   });
@@ -128,6 +134,19 @@ describe("GET /openapi.json", () => {
       "PUT /v1/templates/{name}": "putTemplate",
       "DELETE /v1/templates/{name}": "deleteTemplate",
       "POST /v1/templates/{name}/preview": "previewTemplate",
+      "GET /v1/channels": "listChannels",
+      "GET /v1/channels/{channel}": "getChannel",
+      "PUT /v1/channels/sms": "putSmsChannel",
+      "PUT /v1/channels/email": "putEmailChannel",
+      "PUT /v1/channels/slack": "putSlackChannel",
+      "PUT /v1/channels/hook": "putHookChannel",
+      "DELETE /v1/channels/{channel}": "deleteChannel",
+      "GET /v1/suppressions": "listSuppressions",
+      "POST /v1/suppressions": "addSuppression",
+      "DELETE /v1/suppressions/{id}": "deleteSuppression",
+      "GET /u/{token}": "showUnsubscribe",
+      "POST /u/{token}": "oneClickUnsubscribe",
+      "POST /hooks/twilio/inbound/{tenant}": "receiveTwilioInbound",
     };
     for (const [route, operationId] of Object.entries(expected)) {
       expect(ids[route]?.operationId, route).toBe(operationId);
@@ -489,6 +508,127 @@ describe("every route, driven once over HTTP, answers what the document says", (
     expect(statuses).toEqual([200, 412, 400, 401, 200, 404, 400, 200, 401, 412, 200, 404, 503]);
     const listed = captures.find((c) => c.path === "/v1/sequences" && c.status === 200)!;
     expect((listed.body as { data: { count: number } }).data.count).toBe(1);
+  });
+
+  it("captures the channels routes: stored, replaced, read, listed, deleted, and their failures", async () => {
+    const one = "/v1/channels/{channel}";
+    const sid = `AC${"0a".repeat(16)}`;
+    const bodies: Record<string, unknown> = {
+      sms: { provider: "twilio", account_sid: sid, auth_token: "0123456789abcdef0123", from: "+14155552671" },
+      email: { provider: "sendgrid", api_key: "SG.openapi-capture-key", from: "hello@acme.example" },
+      slack: { webhook_url: "https://hooks.slack.com/services/T0/B0/openapi" },
+      hook: {
+        url: "https://crm.acme.example/hook",
+        secret: `whsec_${Buffer.alloc(32, 1).toString("base64")}`,
+      },
+    };
+    const bad: Record<string, unknown> = {
+      sms: { provider: "twilio", account_sid: "AC1", auth_token: "x", from: "+1" },
+      email: { provider: "sendgrid", api_key: "k", from: "nobody" },
+      slack: { webhook_url: "http://hooks.slack.com/x" },
+      hook: { url: "https://crm.acme.example/hook", secret: "plain" },
+    };
+    const statuses: number[] = [];
+    for (const [channel, body] of Object.entries(bodies)) {
+      const path = `/v1/channels/${channel}`;
+      const created = await call(base, "PUT", path, path, { headers: keyed(), body: JSON.stringify(body) });
+      const revision = (created.body as { data: { revision: number } }).data.revision;
+      statuses.push(
+        created.status,
+        (
+          await call(base, "PUT", path, path, {
+            headers: { ...keyed(), "if-match": `"${revision}"` },
+            body: JSON.stringify(body),
+          })
+        ).status,
+        (
+          await call(base, "PUT", path, path, {
+            headers: { ...keyed(), "if-match": `"${revision}"` },
+            body: JSON.stringify(body),
+          })
+        ).status,
+        (await call(base, "PUT", path, path, { headers: keyed(), body: JSON.stringify(bad[channel]) }))
+          .status,
+      );
+    }
+    expect(statuses).toEqual([
+      201, 200, 412, 400, 201, 200, 412, 400, 201, 200, 412, 400, 201, 200, 412, 400,
+    ]);
+    // Without CHANNEL_SECRETS_KEY: 409 not_configured.
+    const bare = await startIntake({ server });
+    try {
+      const bareBase = await bare.app.listen({ host: "127.0.0.1", port: 0 });
+      const path = "/v1/channels/slack";
+      const refused = await call(bareBase, "PUT", path, path, {
+        headers: keyed(),
+        body: JSON.stringify(bodies.slack),
+      });
+      expect(refused.status).toBe(409);
+    } finally {
+      await bare.close();
+    }
+    const reads = [
+      (await call(base, "GET", one, "/v1/channels/sms", { headers: keyed() })).status,
+      (await call(base, "GET", one, "/v1/channels/sms", { headers: keyed(GLOBEX_KEY) })).status,
+      (await call(base, "GET", one, "/v1/channels/fax", { headers: keyed() })).status,
+      (await call(base, "GET", "/v1/channels", "/v1/channels", { headers: keyed() })).status,
+      (await call(base, "GET", "/v1/channels", "/v1/channels")).status,
+      (
+        await call(base, "DELETE", one, "/v1/channels/hook", {
+          headers: { "x-api-key": ACME_KEY, "if-match": "1" },
+        })
+      ).status,
+      (await call(base, "DELETE", one, "/v1/channels/hook", { headers: { "x-api-key": ACME_KEY } })).status,
+      (await call(base, "DELETE", one, "/v1/channels/hook", { headers: { "x-api-key": ACME_KEY } })).status,
+    ];
+    expect(reads).toEqual([200, 404, 400, 200, 401, 412, 200, 404]);
+  });
+
+  it("captures the suppressions routes: added, found, listed, lifted, and their failures", async () => {
+    const path = "/v1/suppressions";
+    const body = JSON.stringify({ channel: "email", address: "Openapi@Example.com" });
+    const added = await call(base, "POST", path, path, { headers: keyed(), body });
+    expect(added.status).toBe(201);
+    const id = (added.body as { data: { id: string } }).data.id;
+    const one = "/v1/suppressions/{id}";
+    const statuses = [
+      (await call(base, "POST", path, path, { headers: keyed(), body })).status,
+      (
+        await call(base, "POST", path, path, {
+          headers: keyed(),
+          body: JSON.stringify({ channel: "sms", address: "12" }),
+        })
+      ).status,
+      (
+        await call(base, "GET", path, `${path}?channel=email&address=openapi%40example.com`, {
+          headers: keyed(),
+        })
+      ).status,
+      (await call(base, "GET", path, path, { headers: keyed() })).status,
+      (await call(base, "GET", path, `${path}?address=x`, { headers: keyed() })).status,
+      (await call(base, "DELETE", one, `${path}/${id}`, { headers: { "x-api-key": GLOBEX_KEY } })).status,
+      (await call(base, "DELETE", one, `${path}/${id}`, { headers: { "x-api-key": ACME_KEY } })).status,
+      (await call(base, "DELETE", one, `${path}/${id}`, { headers: { "x-api-key": ACME_KEY } })).status,
+    ];
+    expect(statuses).toEqual([200, 400, 200, 200, 400, 404, 200, 404]);
+  });
+
+  it("documents the public suppression routes with their media types, and serves them", async () => {
+    expect(Object.keys(document.paths["/u/{token}"]?.get?.responses["200"]?.content ?? {})).toEqual([
+      "text/html",
+    ]);
+    expect(
+      Object.keys(document.paths["/hooks/twilio/inbound/{tenant}"]?.post?.responses["200"]?.content ?? {}),
+    ).toEqual(["text/xml"]);
+    const res = await fetch(`${base}/u/not-a-token`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    const inbound = await fetch(`${base}/hooks/twilio/inbound/acme`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "Body=STOP",
+    });
+    expect(inbound.status).toBe(403);
   });
 
   it("matches each captured body to the document's schema for its path, method and status", () => {

@@ -78,6 +78,16 @@ const TAGS = [
     name: "templates",
     description: "Each tenant's message templates (Liquid), checked when saved, previewed for a lead",
   },
+  {
+    name: "channels",
+    description:
+      "Each tenant's channel settings (SMS and e-mail providers, Slack, its own hook), secrets sealed",
+  },
+  {
+    name: "suppressions",
+    description:
+      "Addresses a tenant must not contact: listed, added, lifted; the one-click unsubscribe link; inbound SMS STOP",
+  },
   { name: "health", description: "Liveness, readiness and metrics (no authentication)" },
   { name: "docs", description: "This document and its reference page (no authentication)" },
 ];

@@ -14,6 +14,7 @@ export function jsonResponse<S extends z.ZodType>(description: string, schema: S
 const ERROR_MEANINGS = {
   400: "validation_error naming each bad field (details), or invalid_json",
   401: "unauthorized: the x-api-key is missing or unknown",
+  403: "invalid_signature: the request's signature does not verify",
   404: "not_found: nothing of the caller's tenant has this id",
   409: "conflict: the request cannot be applied to what is stored (the message says why)",
   412: "revision_mismatch: If-Match names a revision that is not the current one (or there is none)",

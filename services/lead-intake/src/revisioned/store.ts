@@ -195,7 +195,7 @@ export class RevisionedStore<R extends NamedRecord> {
 }
 
 /** The buckets whose records are kept this way; each has a handle of the same name. */
-export type RevisionedBucketName = "sequences" | "templates";
+export type RevisionedBucketName = "sequences" | "templates" | "channels";
 
 /** The store of one such bucket, on the broker's handles. */
 export function openStore<R extends NamedRecord>(
