@@ -13,7 +13,14 @@ import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import type { ChannelAnswer, ChannelRegistry } from "./channels/channel.js";
 import { classifyError, describeError } from "./classify.js";
-import { BROKER_RETRY_MS, type HeldDue, release, type SettleDeps, settleAttempt } from "./settle.js";
+import {
+  BROKER_RETRY_MS,
+  type HeldDue,
+  onBroker,
+  release,
+  type SettleDeps,
+  settleAttempt,
+} from "./settle.js";
 import type { Slots } from "./slots.js";
 
 export interface DeliveryDeps extends SettleDeps {
@@ -116,8 +123,13 @@ export async function deliver(
   for (;;) {
     if (stop === undefined) {
       try {
-        stop = await readStopReason(deps.leads, { tenant, leadId: due.lead_id }, (error) =>
-          log.warn({ error }, "lead_unreadable_delivering_anyway"),
+        stop = await onBroker(
+          () =>
+            readStopReason(deps.leads, { tenant, leadId: due.lead_id }, (error) =>
+              log.warn({ error }, "lead_unreadable_delivering_anyway"),
+            ),
+          log,
+          "lead_read",
         );
       } catch (err) {
         log.warn({ err: describeError(err) }, "lead_read_failed_retrying");

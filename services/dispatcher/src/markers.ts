@@ -14,7 +14,7 @@ import {
 import { pause, readStopReason } from "@followup/service-kit";
 import type { KV } from "@nats-io/kv";
 import { type DeliveryControl, type DeliveryDeps, deliver } from "./delivery.js";
-import { type HeldDue, release } from "./settle.js";
+import { type HeldDue, onBroker, release } from "./settle.js";
 
 /**
  * How long after due_at a follow-up whose lead is not in the `leads` bucket is waited for
@@ -84,10 +84,15 @@ export async function handleMarker(held: HeldDue, control: DeliveryControl, deps
 
   // The lead is read now too, not only after a hold: in a burst markers come after due_at, and
   // then this read is the one at due time, a round trip saved per follow-up.
-  const [firstPlan, firstStop] = await Promise.all([
-    readPlan(deps.plans, ref),
-    readStopReason(deps.leads, ref, (error) => log.warn({ error }, "lead_unreadable_delivering_anyway")),
-  ]);
+  const [firstPlan, firstStop] = await onBroker(
+    () =>
+      Promise.all([
+        readPlan(deps.plans, ref),
+        readStopReason(deps.leads, ref, (error) => log.warn({ error }, "lead_unreadable_delivering_anyway")),
+      ]),
+    log,
+    "marker_reads",
+  );
   let plan = firstPlan;
   let stop: StopReason | null | undefined = firstStop;
   // Held, not handed back: a nak would count a delivery, and deliveries are the attempts.
@@ -101,7 +106,7 @@ export async function handleMarker(held: HeldDue, control: DeliveryControl, deps
     }
     log.warn("plan_not_readable_yet_retrying");
     if (!(await pause(PLAN_MISSING_RETRY_MS, control.stopSignal))) return release(held, deps, "shutdown");
-    plan = await readPlan(deps.plans, ref);
+    plan = await onBroker(() => readPlan(deps.plans, ref), log, "plan_read");
     stop = undefined;
   }
   const step = plan.steps.find((s) => s.step === ref.step)!;
@@ -111,7 +116,7 @@ export async function handleMarker(held: HeldDue, control: DeliveryControl, deps
     held.ackNow();
     return;
   }
-  if (msg.info.deliveryCount > 1 && (await settledBefore(deps, ref))) {
+  if (msg.info.deliveryCount > 1 && (await onBroker(() => settledBefore(deps, ref), log, "result_read"))) {
     // Its result was stored and only the marker's ack was lost (a crash, a broker restart):
     // one read on a redelivery saves a second call to the lead.
     log.info({ deliveries: msg.info.deliveryCount }, "marker_redelivered_result_stored_already");

@@ -6,8 +6,10 @@ import {
   strategyName,
   subjects,
 } from "@followup/contracts";
+import { type Backoff, retry } from "@followup/service-kit";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
+import { ZodError } from "zod";
 import type { ChannelAnswer } from "./channels/channel.js";
 import { attemptResult, describeError } from "./classify.js";
 import type { DispatcherMetrics } from "./metrics.js";
@@ -40,6 +42,24 @@ export interface SettleDeps {
 
 /** When the broker failed us (lead read, result publish), try the follow-up again after this long. */
 export const BROKER_RETRY_MS = 1_000;
+
+/**
+ * A broker read or publish is tried again on the message this process holds (kept alive with
+ * working()) before the message is handed back: a nak sent while the connection redials is
+ * dropped by the client, and markers nak'd across a nats-server restart were seen never to be
+ * delivered again (docs/reliability.md, "Found on the way"; the scheduler does the same).
+ * 6 attempts 0.5-8 s apart ride out an outage of about 15 s.
+ */
+export const BROKER_HOLD_RETRY: Backoff = { baseMs: 500, maxMs: 8_000, jitter: 0.2, attempts: 6 };
+
+/** Runs a broker call with BROKER_HOLD_RETRY; a contract error (a record that does not parse) is not retried. */
+export function onBroker<T>(run: () => Promise<T>, log: Logger, what: string): Promise<T> {
+  return retry(run, BROKER_HOLD_RETRY, {
+    retryable: (err) => !(err instanceof ZodError),
+    onRetry: (err, attempt, retryInMs) =>
+      log.warn({ err: describeError(err), attempt, retry_in_ms: retryInMs }, `${what}_failed_retrying_held`),
+  });
+}
 
 /** Hands a due follow-up back for redelivery (after `delayMs`) without an attempt. */
 export function release(
@@ -105,20 +125,25 @@ export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger
   const event = { tenant, due, channel: due.channel, time: now };
 
   try {
-    await publish(
-      deps.publishers.results,
-      subjects.followupResult(tenant, due.lead_id, due.step),
-      resultEvent({
-        ...event,
-        attempt,
-        result,
-        statusCode: answer.statusCode,
-        error: answer.error,
-        durationMs: a.durationMs,
-        retryInMs,
-        latenessMs,
-      }),
-      resultMsgId({ leadId: due.lead_id, step: due.step }, due.replays, attempt),
+    await onBroker(
+      () =>
+        publish(
+          deps.publishers.results,
+          subjects.followupResult(tenant, due.lead_id, due.step),
+          resultEvent({
+            ...event,
+            attempt,
+            result,
+            statusCode: answer.statusCode,
+            error: answer.error,
+            durationMs: a.durationMs,
+            retryInMs,
+            latenessMs,
+          }),
+          resultMsgId({ leadId: due.lead_id, step: due.step }, due.replays, attempt),
+        ),
+      log,
+      "result_publish",
     );
     if (decided.result === "dead") {
       const reason = decided.deadReason;
@@ -129,11 +154,16 @@ export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger
         lastStatusCode: answer.statusCode,
         lastError: answer.error ?? "not delivered",
       });
-      await publish(
-        deps.publishers.deadLetters,
-        subjects.followupDead(tenant, due.lead_id, due.step),
-        letter,
-        deadLetterMsgId({ leadId: due.lead_id, step: due.step }, due.replays),
+      await onBroker(
+        () =>
+          publish(
+            deps.publishers.deadLetters,
+            subjects.followupDead(tenant, due.lead_id, due.step),
+            letter,
+            deadLetterMsgId({ leadId: due.lead_id, step: due.step }, due.replays),
+          ),
+        log,
+        "dead_letter_publish",
       );
       deps.metrics.deadLetters.inc({ reason });
       log.error({ ...fields, reason, idempotency_key: due.idempotency_key }, "followup_executed");
