@@ -4,6 +4,7 @@ import { Pool } from "undici";
 import { classifyError, classifyStatus, describeError } from "../classify.js";
 import { parseRetryAfter } from "../retry-after.js";
 import type { Channel, ChannelAnswer, ChannelFollowup } from "./channel.js";
+import { readBounded } from "./provider/http.js";
 
 export const HOOK_CHANNEL = "hook";
 export const USER_AGENT = "auto-followup-engine-dispatcher/0.1 (+followup hook)";
@@ -11,7 +12,6 @@ export const USER_AGENT = "auto-followup-engine-dispatcher/0.1 (+followup hook)"
 /** How much of a refusing receiver's body is kept for the result's error text. */
 const ERROR_BODY_CHARS = 200;
 /** Bodies are read (so the connection can be reused) up to this size; a larger one closes the connection. */
-const MAX_BODY_BYTES = 64 * 1024;
 
 export interface HookChannelOptions {
   /** The channel's name in the registry; "hook" unless several hooks are registered. */
@@ -112,7 +112,7 @@ export class HookChannel implements Channel {
       const statusCode = response.statusCode;
       // The status decides; the body only explains a refusal. A receiver that answered 2xx got
       // the follow-up even if its body then stalls, so a body error never turns into a retry.
-      const text = await readSome(response.body).catch(() => "");
+      const text = await readBounded(response.body).catch(() => "");
       const classification = classifyStatus(statusCode);
       if (classification.kind === "delivered") return { classification, statusCode };
       const retryAfterMs = parseRetryAfter(response.headers["retry-after"], this.#now());
@@ -137,18 +137,4 @@ export class HookChannel implements Channel {
   async destroy(): Promise<void> {
     await this.#pool.destroy();
   }
-}
-
-async function readSome(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }

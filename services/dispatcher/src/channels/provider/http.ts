@@ -86,7 +86,8 @@ export class ProviderHttp {
   }
 }
 
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
+/** A response body, at most MAX_BODY_BYTES of it (a receiver may answer with anything): for results and errors. */
+export async function readBounded(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
