@@ -77,19 +77,15 @@ export function consumerLagMetrics(registry: Registry, read?: () => Promise<Cons
       });
     return inFlight;
   };
-  const pending = new Gauge({
-    name: "jetstream_consumer_pending",
-    help: "Messages on a durable consumer's subjects not yet delivered to it (num_pending), by consumer, read on scrape",
-    labelNames: ["consumer"] as const,
-    registers: [registry],
-    collect: refresh,
-  });
-  const ackPending = new Gauge({
-    name: "jetstream_consumer_ack_pending",
-    help: "Messages delivered to a durable consumer and not yet acknowledged (num_ack_pending), by consumer, read on scrape",
-    labelNames: ["consumer"] as const,
-    registers: [registry],
-    collect: refresh,
-  });
+  const gauge = (name: string, help: string) =>
+    new Gauge({ name, help, labelNames: ["consumer"] as const, registers: [registry], collect: refresh });
+  const pending = gauge(
+    "jetstream_consumer_pending",
+    "Messages on a durable consumer's subjects not yet delivered to it (num_pending), by consumer, read on scrape",
+  );
+  const ackPending = gauge(
+    "jetstream_consumer_ack_pending",
+    "Messages delivered to a durable consumer and not yet acknowledged (num_ack_pending), by consumer, read on scrape",
+  );
   return { consumerPending: pending, consumerAckPending: ackPending };
 }
