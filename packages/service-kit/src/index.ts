@@ -56,7 +56,13 @@ export {
 export { type LeadRead, readLead, readStopReason } from "./leads.js";
 export { EXIT_CONFIG, onShutdown, runMain } from "./lifecycle.js";
 export { createLogger, type Logger, maskEmail, maskPhone, REDACTED_PATHS } from "./logger.js";
-export { createMetricsRegistry, metricsOn } from "./metrics.js";
+export {
+  type ConsumerLag,
+  consumerLagMetrics,
+  createMetricsRegistry,
+  metricsOn,
+  readConsumerLag,
+} from "./metrics.js";
 export { type ConnectOptions, connectNats, type NatsSettings } from "./nats.js";
 export {
   readUnsubscribeToken,

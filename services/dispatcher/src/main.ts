@@ -6,9 +6,11 @@ import {
   onShutdown,
   prepareTopology,
   Readiness,
+  readConsumerLag,
   runMain,
   startHealthServer,
 } from "@followup/service-kit";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { ChannelRegistry } from "./channels/channel.js";
 import { HookChannel } from "./channels/hook.js";
 import { loadDispatcherConfig } from "./config.js";
@@ -20,13 +22,15 @@ runMain("dispatcher", async () => {
   const config = loadDispatcherConfig();
   const logger = createLogger({ service: "dispatcher", level: config.LOG_LEVEL });
   const registry = createMetricsRegistry("dispatcher");
-  const metrics = createDispatcherMetrics(registry);
   const readiness = new Readiness();
   readiness.set("consumer", false, "starting");
 
   const nc = await connectNats({ settings: config, name: "dispatcher", logger, readiness });
   const topo = topology({ replicas: config.NATS_REPLICAS, queue: config.FOLLOWUP_QUEUE });
   await prepareTopology(nc, topo, { identity: "dispatcher", provision: config.NATS_PROVISION, logger });
+  const jsm = await jetstreamManager(nc);
+  const consumers = Object.values(topo.consumers).filter((c) => c.consumedBy === "dispatcher");
+  const metrics = createDispatcherMetrics(registry, { consumerLag: () => readConsumerLag(jsm, consumers) });
 
   const channels = new ChannelRegistry().register(
     new HookChannel({

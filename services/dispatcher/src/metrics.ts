@@ -1,13 +1,19 @@
-import { metricsOn } from "@followup/service-kit";
+import { type ConsumerLag, consumerLagMetrics, metricsOn } from "@followup/service-kit";
 import type { Registry } from "prom-client";
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const LATENESS_BUCKETS = [...DURATION_BUCKETS, 60, 300, 1800, 3600];
 
+export interface DispatcherMetricSources {
+  /** The lag of the dispatcher's consumers (dispatcher-markers, dispatcher). */
+  consumerLag?: () => Promise<ConsumerLag[]>;
+}
+
 /** The dispatcher's metrics, declared in one place and registered on the service's registry. */
-export function createDispatcherMetrics(registry: Registry) {
+export function createDispatcherMetrics(registry: Registry, sources: DispatcherMetricSources = {}) {
   const metric = metricsOn(registry);
   return {
+    ...consumerLagMetrics(registry, sources.consumerLag),
     // Named as the system it replaces named it (jobs, strategy), for its dashboards.
     attempts: metric.counter(
       "followup_jobs_total",

@@ -6,6 +6,7 @@ import {
   onShutdown,
   prepareTopology,
   Readiness,
+  readConsumerLag,
   runMain,
   startHealthServer,
 } from "@followup/service-kit";
@@ -30,7 +31,11 @@ runMain("scheduler", async () => {
   readiness.set("streams", true);
 
   const jsm = await jetstreamManager(nc);
-  const metrics = createSchedulerMetrics(registry, { timersPending: () => countPendingTimers(jsm, topo) });
+  const consumers = Object.values(topo.consumers).filter((c) => c.consumedBy === "scheduler");
+  const metrics = createSchedulerMetrics(registry, {
+    timersPending: () => countPendingTimers(jsm, topo),
+    consumerLag: () => readConsumerLag(jsm, consumers),
+  });
   const scheduler = await startScheduler({
     nc,
     topology: topo,

@@ -1,15 +1,18 @@
-import { metricsOn } from "@followup/service-kit";
+import { type ConsumerLag, consumerLagMetrics, metricsOn } from "@followup/service-kit";
 import { Gauge, type Registry } from "prom-client";
 
 export interface MetricSources {
   /** Messages in FOLLOWUP_TIMERS: timers not yet expired plus the markers of fired ones (kept until their TTL). */
   timersPending?: () => Promise<number>;
+  /** The lag of the scheduler's consumers (scheduler-scored, scheduler-outcomes). */
+  consumerLag?: () => Promise<ConsumerLag[]>;
 }
 
 /** The scheduler's metrics, declared in one place and registered on the service's registry. */
 export function createSchedulerMetrics(registry: Registry, sources: MetricSources = {}) {
   const metric = metricsOn(registry);
   return {
+    ...consumerLagMetrics(registry, sources.consumerLag),
     scheduled: metric.counter(
       "followups_scheduled_total",
       "Follow-up steps whose timers were stored (one per delay of a qualifying lead)",
