@@ -76,7 +76,6 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     channelSlots.set(name, new Slots(deps.channels.get(name)!.concurrency));
   }
   const results = new ResultBatches({
-    nc: deps.nc,
     js,
     logger,
     windowMs: deps.resultBatchWindowMs ?? 5,

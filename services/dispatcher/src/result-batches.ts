@@ -1,6 +1,6 @@
 import { ATOMIC_BATCH_MAX, isAtomicBatchRejected, publishAtomic } from "@followup/service-kit";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { headers } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 
 /** Where the dispatcher stores what an attempt ended with: resolves once the message is stored. */
@@ -28,7 +28,6 @@ interface Pending {
 }
 
 export interface ResultBatchOptions {
-  nc: NatsConnection;
   js: JetStreamClient;
   logger: Logger;
   /** How long the first result of a batch waits for others (RESULT_BATCH_WINDOW_MS). */

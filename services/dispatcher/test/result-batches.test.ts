@@ -24,7 +24,6 @@ afterAll(async () => {
 function batches(windowMs = 20) {
   const sizes: { size: number; fellBack: boolean }[] = [];
   const publisher = new ResultBatches({
-    nc,
     js: jetstream(nc),
     logger: createLogger({ service: "test", level: "silent" }),
     windowMs,
