@@ -17,6 +17,14 @@ export const PlannedStep = z.looseObject({
   state: PlannedStepState,
   /** When the due follow-up was handed to the dispatcher. */
   due_published_at: z.iso.datetime().optional(),
+  /** The sequence step's channel (plans made before sequences: the deployment's FOLLOWUP_CHANNEL). */
+  channel: z.string().min(1).max(64).optional(),
+  /** The template the dispatcher renders at delivery; none: the channel's built-in message. */
+  template: z.string().min(1).max(64).optional(),
+  /** Where a send window moved the step: its raw due time (lead creation + delay). */
+  moved_from: z.iso.datetime().optional(),
+  /** The variant of the step the lead was assigned (experiments), with the template it names. */
+  variant: z.string().min(1).max(64).optional(),
 });
 export type PlannedStep = z.infer<typeof PlannedStep>;
 
@@ -29,7 +37,15 @@ export const FollowupPlan = z
     planned_at: z.iso.datetime(),
     /** Empty when the lead did not qualify; `skipped` says why. */
     steps: z.array(PlannedStep),
-    skipped: z.enum(["below_threshold", "disabled", "empty_schedule", "stopped"]).optional(),
+    skipped: z
+      .enum(["below_threshold", "disabled", "empty_schedule", "stopped", "no_matching_sequence"])
+      .optional(),
+    /** The sequence the lead was enrolled in, as it was when the plan was made (edits never change a plan). */
+    sequence: z.object({ name: z.string().min(1).max(64), revision: z.number().int().min(0) }).optional(),
+    /** The outcomes that stop this plan (the sequence's stop_on); absent: booked, unqualified, spam. */
+    stop_on: z.array(z.string()).optional(),
+    /** The lead is in the sequence's holdout (experiments): enrolled, sent nothing. */
+    holdout: z.boolean().optional(),
     cancelled: z.object({ at: z.iso.datetime(), reason: z.string() }).optional(),
   })
   .meta({ id: "FollowupPlan", description: "Value of a lead's plan in the followup_plans KV bucket" });
