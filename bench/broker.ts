@@ -62,11 +62,6 @@ export async function waitForStreamMessages(
   }
 }
 
-/** Milliseconds between two server timestamps (RFC 3339 with nanoseconds). */
-export function serverSpanMs(firstTs: string, lastTs: string): number {
-  return serverTimeMs(lastTs) - serverTimeMs(firstTs);
-}
-
 /** An RFC 3339 timestamp with up to nanoseconds, as fractional epoch milliseconds. */
 export function serverTimeMs(ts: string): number {
   const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(ts);

@@ -1,17 +1,18 @@
 import { execFileSync } from "node:child_process";
 import { topology } from "@followup/contracts";
 import { provisionTopology } from "@followup/service-kit";
-import { serverSpanMs, waitForStreamMessages, withBroker } from "../broker.js";
+import { withBroker } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
 import { addDelayedFollowups, openQueue } from "../peers/bullmq.js";
 import { rssBytes } from "../processes.js";
-import { STEP_DELAYS_S, schedulingFollowup, startScheduler } from "./scheduling.js";
+import { STEP_DELAYS_S, schedulingFollowup, startScheduler, waitForScheduled } from "./scheduling.js";
 import type { BenchContext, BullmqPeer, RunValues, Workload } from "./workload.js";
 
 /**
  * 6. Scale: a million pending follow-ups (500k leads x 2 steps). For the engine: the time to
- * store every timer, nats-server's RSS and disk once they are stored (the store then holds the
- * lead.scored events, the plans and the timers; the leads bucket is left out, as BullMQ's jobs
+ * schedule them (every plan and each lead's first timer stored: waitForScheduled),
+ * nats-server's RSS and disk then (the store holds the lead.scored events, the plans and the
+ * timers; the leads bucket is left out, as BullMQ's jobs
  * hold no lead records either) and the scheduler's RSS. For each BullMQ peer: the time to add a
  * million delayed jobs and Redis's used_memory once they are in.
  *
@@ -39,7 +40,6 @@ async function measureEngine(
   createdAtMs: number,
 ): Promise<Record<string, number>> {
   const leads = scaleLeads(ctx);
-  const count = leads * STEP_DELAYS_S.length;
   return withBroker(syncAlways, async ({ server, nc, js, jsm }) => {
     const topo = topology();
     await provisionTopology(nc, topo);
@@ -51,13 +51,7 @@ async function measureEngine(
     ctx.log(`  seeded ${leads} leads in ${(seedMs / 1000).toFixed(1)} s`);
     const scheduler = await startScheduler(ctx, server.url);
     try {
-      const state = await waitForStreamMessages(
-        jsm,
-        topo.streams.timers.name,
-        count,
-        ctx.smoke ? 30_000 : 3_600_000,
-      );
-      const seconds = serverSpanMs(state.first_ts, state.last_ts) / 1000;
+      const seconds = (await waitForScheduled(jsm, topo, leads, ctx.smoke ? 30_000 : 3_600_000)) / 1000;
       if (!syncAlways) return { secondsLazy: seconds } as Record<string, number>;
       const natsRss = rssBytes(server.pid);
       return {

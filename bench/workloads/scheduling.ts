@@ -1,5 +1,6 @@
 import { topology } from "@followup/contracts";
 import { provisionTopology } from "@followup/service-kit";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { serverTimeMs, waitForStreamMessages, withBroker } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
 import { type RunningService, startService } from "../engine/services.js";
@@ -19,9 +20,11 @@ import {
 
 /**
  * 1. Scheduling: qualifying leads x 2 steps from `lead.scored` already on the stream until every
- * timer is stored, in follow-ups per second. The engine is timed by the server's clock, from
- * the first timer stored to the last (so the scheduler's start-up is not counted); the peers
- * from their first publish to their last acknowledgement.
+ * follow-up is durably scheduled, in follow-ups per second: for the engine, every lead's plan
+ * and its first timer stored (waitForScheduled); for a peer, every job or message acknowledged.
+ * The engine is timed by the server's clock, from the first plan stored to the last message (so
+ * the scheduler's start-up is not counted); the peers from their first publish to their last
+ * acknowledgement.
  *
  * Besides the rate, the CPU each side spent per 1000 follow-ups: the scheduler (or, for a peer,
  * the bench's publishing client) and the broker (nats-server or redis-server). CPU per follow-up
@@ -58,6 +61,28 @@ export function startScheduler(ctx: BenchContext, natsUrl: string): Promise<Runn
     { natsUrl, schedules: STEP_DELAYS_S.map((s) => `${s}s`).join(",") },
     ctx.cpuProfileDir ? { cpuProfileDir: ctx.cpuProfileDir } : {},
   );
+}
+
+/**
+ * Waits until the engine has scheduled `leads` leads: each lead's plan (every step, durable) in
+ * the plans bucket and its first step's timer in the timer stream (one timer per lead at a
+ * time: the dispatcher stores the next when a step fires). Resolves with the server-clock span
+ * from the first of those messages stored to the last, in ms.
+ */
+export async function waitForScheduled(
+  jsm: JetStreamManager,
+  topo: ReturnType<typeof topology>,
+  leads: number,
+  timeoutMs: number,
+): Promise<number> {
+  const plansStream = `KV_${topo.buckets.plans.bucket}`;
+  const [timers, plans] = await Promise.all([
+    waitForStreamMessages(jsm, topo.streams.timers.name, leads, timeoutMs),
+    waitForStreamMessages(jsm, plansStream, leads, timeoutMs),
+  ]);
+  const first = Math.min(serverTimeMs(timers.first_ts), serverTimeMs(plans.first_ts));
+  const last = Math.max(serverTimeMs(timers.last_ts), serverTimeMs(plans.last_ts));
+  return last - first;
 }
 
 /** Times `work` and the CPU that the client (this process or `clientPid`) and the broker spent on it. */
@@ -117,14 +142,11 @@ export async function measureScheduling(
     try {
       // The scheduler starts consuming while it starts up: the CPU is counted from the first
       // timer on, so that start-up (compiling TypeScript, connecting) is left out.
-      await waitForStreamMessages(jsm, topo.streams.timers.name, 1, timeoutMs, 5);
+      await waitForStreamMessages(jsm, `KV_${topo.buckets.plans.bucket}`, 1, timeoutMs, 5);
       return await timed(
         count,
         server.pid,
-        async () => {
-          const state = await waitForStreamMessages(jsm, topo.streams.timers.name, count, timeoutMs);
-          return serverTimeMs(state.last_ts) - serverTimeMs(state.first_ts);
-        },
+        () => waitForScheduled(jsm, topo, leads, timeoutMs),
         scheduler.pid,
       );
     } finally {

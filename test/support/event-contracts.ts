@@ -24,7 +24,8 @@ import { headerOf, type RecordedMessage } from "./event-recorder.js";
 export const SUBJECT_CONTRACTS: Record<string, { type: EventType; sources: string[] }> = {
   "lead.scored": { type: "lead.scored.v1", sources: ["/lead-intake"] },
   "lead.outcome": { type: "lead.outcome.v1", sources: ["/lead-intake"] },
-  "followup.timer": { type: "followup.timer.v1", sources: ["/scheduler"] },
+  // The scheduler writes a lead's first timer, the dispatcher the next when a step fires.
+  "followup.timer": { type: "followup.timer.v1", sources: ["/scheduler", "/dispatcher"] },
   // A replay from the dead letters (lead-intake's /ops/dead-letters/replay) publishes the due
   // follow-up again and records the replay.
   "followup.due": { type: "followup.due.v1", sources: ["/scheduler", "/dead-letter-replay"] },

@@ -143,7 +143,8 @@ export function topology(options: TopologyOptions = {}) {
     },
     timers: {
       name: "FOLLOWUP_TIMERS",
-      description: "One timer per follow-up; its expiry marker (Nats-Marker-Reason: MaxAge) makes it due",
+      description:
+        "A lead's next follow-up's timer (one at a time); its expiry marker (Nats-Marker-Reason: MaxAge) makes it due",
       subjects: [wildcards.followupTimer],
       retention: "limits",
       replicas,
@@ -153,15 +154,17 @@ export function topology(options: TopologyOptions = {}) {
       // Below this the server would raise every Nats-TTL to the marker TTL (jetstream-facts 2).
       maxMsgsPerSubject: 1,
       subjectDeleteMarkerTtlMs: MARKER_TTL_MS,
-      // The scheduler stores the timers of many leads in one atomic batch.
+      // The scheduler stores the timers of many leads in one atomic batch, the dispatcher the
+      // next steps' of the markers it holds.
       allowAtomic: true,
       republish: { src: wildcards.followupTimer, dest: wildcards.followupFired, headersOnly: true },
-      // The dispatcher consumes the markers (dispatchMarkers) and leaves them to their TTL; a
+      // The scheduler writes a lead's first timer; the dispatcher consumes the markers
+      // (dispatchMarkers), leaves them to their TTL and writes each lead's next timer; a
       // stopping outcome purges the lead's timers. lead-intake counts them for GET /v1/queue and
       // reads a lead's last message per step (a marker says the step fired) for its view.
       access: {
         ...NO_STREAM_ACCESS,
-        writers: ["scheduler"],
+        writers: ["scheduler", "dispatcher"],
         readers: ["lead-intake"],
         inspectors: ["scheduler", "lead-intake"],
         purgers: ["scheduler"],

@@ -58,7 +58,8 @@ describe("permissionsFor", () => {
     ["dispatcher", "$JS.ACK.FOLLOWUP_TIMERS.dispatcher-markers.1.2.3.4.0", true],
     ["dispatcher", "$JS.API.DIRECT.GET.KV_followup_plans.$KV.followup_plans.acme.L1", true],
     ["dispatcher", "$KV.followup_plans.acme.L1", false],
-    ["dispatcher", "followup.timer.acme.L1.1", false],
+    // It writes a lead's next timer when a step's marker fires (one timer per lead at a time).
+    ["dispatcher", "followup.timer.acme.L1.2", true],
     ["dispatcher", "$JS.API.STREAM.MSG.DELETE.FOLLOWUP_TIMERS", false],
     ["lead-intake", "$JS.API.DIRECT.GET.FOLLOWUP_TIMERS", true],
     ["scheduler", "$KV.leads.acme.L1", false],

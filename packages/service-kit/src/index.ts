@@ -102,6 +102,7 @@ export {
   sealingKeyring,
   sealSecret,
 } from "./sealing.js";
+export { publishTimer, type TimerStored, timerMessage, timerParts, timerTtlSeconds } from "./timers.js";
 export {
   DEFAULT_TOLERANCE_SECONDS,
   parseWebhookSecret,

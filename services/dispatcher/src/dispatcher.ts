@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import type { ConsumerSpec, Topology } from "@followup/contracts";
-import { isNoMessages, type Readiness } from "@followup/service-kit";
+import { isNoMessages, isWrongLastSequence, type Readiness } from "@followup/service-kit";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -81,6 +81,14 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     windowMs: deps.resultBatchWindowMs ?? 5,
     onBatch: (size, fellBack) => deps.metrics.resultBatches.observe({ fell_back: String(fellBack) }, size),
   });
+  // The next step's timer, written when a step's marker fires (one timer per lead at a time).
+  const timers = new ResultBatches({
+    js,
+    logger,
+    windowMs: deps.resultBatchWindowMs ?? 5,
+    what: "timer",
+    storedAlready: isWrongLastSequence,
+  });
   const deliveryDeps: DeliveryDeps = {
     publishers: { results, deadLetters: singlePublisher(js) },
     leads,
@@ -98,6 +106,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
   const markerDeps: MarkerDeps = {
     ...deliveryDeps,
     plans,
+    timers,
     channel: deps.channel ?? "hook",
     readLastResult: async (subject) => {
       try {

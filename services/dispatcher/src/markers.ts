@@ -5,15 +5,18 @@ import {
   idempotencyKey,
   leadKey,
   MARKER_REASON_HEADER,
+  nextTimedStep,
   type PlannedStep,
   parseFollowupSubject,
   type StepRef,
   type StopReason,
   subjects,
 } from "@followup/contracts";
-import { pause, readStopReason } from "@followup/service-kit";
+import { pause, readStopReason, timerParts } from "@followup/service-kit";
 import type { KV } from "@nats-io/kv";
 import { type DeliveryControl, type DeliveryDeps, deliver } from "./delivery.js";
+import type { BatchedMessage } from "./result-batches.js";
+import { SOURCE } from "./results.js";
 import { type HeldDue, onBroker, release } from "./settle.js";
 
 /**
@@ -36,6 +39,8 @@ export const PLAN_MISSING_RETRY_MS = 2_000;
 export interface MarkerDeps extends DeliveryDeps {
   /** The followup_plans bucket: what the marker's step is (due_at, delay) and whether it still is. */
   plans: KV;
+  /** FOLLOWUP_TIMERS, in atomic batches: the next step's timer, stored before the marker is acked. */
+  timers: { publishMessage(message: BatchedMessage): Promise<void> };
   /** FOLLOWUP_CHANNEL: the channel every timer's follow-up goes through. */
   channel: string;
   /** The last message stored on a FOLLOWUP_RESULTS subject, or null. */
@@ -50,6 +55,11 @@ export interface MarkerDeps extends DeliveryDeps {
  * so the plan says when the step is due and whether it is still pending, and the lead whether its
  * follow-ups stop; both are read together. Then it is delivered like any due follow-up (held until
  * due_at, the lead read again after a hold), and the marker acked once the result is stored.
+ *
+ * A lead has one timer at a time: before the marker of a step is acked, the timer of the plan's
+ * next step is stored (contracts' nextTimedStep), in atomic batches with those of other markers.
+ * A crash before the ack redelivers the marker and the write is made again, refused if it was
+ * stored (expected last subject sequence 0: the subject holds the timer, or its marker).
  *
  * The marker is not deleted and the plan not written: the marker stays on the step's subject
  * until its own TTL (MARKER_TTL_MS), which is what refuses a timer republished for the step by a
@@ -116,6 +126,8 @@ export async function handleMarker(held: HeldDue, control: DeliveryControl, deps
     held.ackNow();
     return;
   }
+  const next = nextTimedStep(plan, ref.step);
+  if (next !== null) await onBroker(() => storeTimer(deps, ref, next), log, "next_timer_publish");
   if (msg.info.deliveryCount > 1 && (await onBroker(() => settledBefore(deps, ref), log, "result_read"))) {
     // Its result was stored and only the marker's ack was lost (a crash, a broker restart):
     // one read on a redelivery saves a second call to the lead.
@@ -131,6 +143,11 @@ export async function handleMarker(held: HeldDue, control: DeliveryControl, deps
     stop,
     leadMissingUntilMs: Date.parse(step.due_at) + LEAD_MISSING_GRACE_MS,
   });
+}
+
+/** The timer of the lead's next step: stored once, whichever copy or redelivery writes it first. */
+function storeTimer(deps: MarkerDeps, ref: StepRef, step: PlannedStep): Promise<void> {
+  return deps.timers.publishMessage(timerParts(ref, step, deps.now(), SOURCE));
 }
 
 /** The due follow-up a marker stands for: what the channels take, as followup.due carries it. */

@@ -1,6 +1,11 @@
-import { ATOMIC_BATCH_MAX, isAtomicBatchRejected, publishAtomic } from "@followup/service-kit";
+import {
+  ATOMIC_BATCH_MAX,
+  isAtomicBatchRejected,
+  publishAtomic,
+  publishHeaders,
+} from "@followup/service-kit";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { headers } from "@nats-io/transport-node";
+import type { MsgHdrs, Payload } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 
 /** Where the dispatcher stores what an attempt ended with: resolves once the message is stored. */
@@ -19,10 +24,14 @@ export function singlePublisher(js: JetStreamClient): ResultPublisher {
   };
 }
 
-interface Pending {
+/** A message for a batch. Its headers are made anew for each use: a batch adds its own to them. */
+export interface BatchedMessage {
   subject: string;
-  data: Uint8Array;
-  msgId: string;
+  data: Payload;
+  headers: () => MsgHdrs;
+}
+
+interface Pending extends BatchedMessage {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -38,6 +47,14 @@ export interface ResultBatchOptions {
   inFlight?: number;
   /** Told the size of each batch stored, and whether it fell back to single publishes. */
   onBatch?: (size: number, fellBack: boolean) => void;
+  /**
+   * A single publish's error that means the message is stored already, so its caller goes on
+   * (a timer's subject that holds one: expected last subject sequence 0). A repeated
+   * Nats-Msg-Id is no error: the server acknowledges it as a duplicate.
+   */
+  storedAlready?: (err: unknown) => boolean;
+  /** What the batches are of, in the log line of a refused batch: result, timer. */
+  what?: string;
 }
 
 /**
@@ -70,8 +87,13 @@ export class ResultBatches implements ResultPublisher {
   }
 
   publish(subject: string, data: Uint8Array, msgId: string): Promise<void> {
+    return this.publishMessage({ subject, data, headers: () => publishHeaders({ msgId }) });
+  }
+
+  /** Stores a message with the headers it brings (a timer's TTL and expected sequence). */
+  publishMessage(message: BatchedMessage): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#pending.push({ subject, data, msgId, resolve, reject });
+      this.#pending.push({ ...message, resolve, reject });
       if (this.#pending.length >= this.#maxBatch) this.#windowDone = true;
       else this.#timer ??= setTimeout(() => this.#windowEnded(), this.#options.windowMs);
       this.#pump();
@@ -110,11 +132,7 @@ export class ResultBatches implements ResultPublisher {
     try {
       await publishAtomic(
         this.#options.js,
-        batch.map((p) => {
-          const h = headers();
-          h.set("Nats-Msg-Id", p.msgId);
-          return { subject: p.subject, data: p.data, headers: h };
-        }),
+        batch.map((p) => ({ subject: p.subject, data: p.data, headers: p.headers() })),
         { timeoutMs: PUBLISH_TIMEOUT_MS },
       );
     } catch (err) {
@@ -124,7 +142,7 @@ export class ResultBatches implements ResultPublisher {
       }
       this.#options.logger.info(
         { size: batch.length, err: err.message },
-        "result_batch_refused_publishing_singly",
+        `${this.#options.what ?? "result"}_batch_refused_publishing_singly`,
       );
       this.#options.onBatch?.(batch.length, true);
       await Promise.all(batch.map((p) => this.#storeOne(p)));
@@ -136,10 +154,14 @@ export class ResultBatches implements ResultPublisher {
 
   async #storeOne(p: Pending): Promise<void> {
     try {
-      await this.#options.js.publish(p.subject, p.data, { msgID: p.msgId, timeout: PUBLISH_TIMEOUT_MS });
+      await this.#options.js.publish(p.subject, p.data, {
+        headers: p.headers(),
+        timeout: PUBLISH_TIMEOUT_MS,
+      });
       p.resolve();
     } catch (err) {
-      p.reject(err);
+      if (this.#options.storedAlready?.(err)) p.resolve();
+      else p.reject(err);
     }
   }
 }

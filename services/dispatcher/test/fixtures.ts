@@ -98,8 +98,8 @@ export interface TimerSpec {
 
 /**
  * What the scheduler leaves for a scored lead (its tests pin that): the lead's plan in
- * `followup_plans` and one timer per step on `followup.timer.<tenant>.<leadId>.<step>`, whose
- * expiry marker the dispatcher delivers.
+ * `followup_plans` and the timer of its first step on `followup.timer.<tenant>.<leadId>.1`,
+ * whose expiry marker the dispatcher delivers (and then stores the next step's timer).
  */
 export async function plantTimers(nc: NatsConnection, spec: TimerSpec): Promise<FollowupPlan> {
   const topo = topology();
@@ -121,7 +121,7 @@ export async function plantTimers(nc: NatsConnection, spec: TimerSpec): Promise<
   const plans = await new Kvm(nc).open(topo.buckets.plans.bucket);
   await plans.put(leadKey({ tenant: spec.tenant, leadId: spec.leadId }), JSON.stringify(plan));
   const js = jetstream(nc);
-  for (const [i, step] of created.steps.entries()) {
+  for (const [i, step] of created.steps.slice(0, 1).entries()) {
     const ttl = spec.steps[i]?.ttlS ?? Math.max(1, Math.floor((Date.parse(step.due_at) - Date.now()) / 1000));
     await js.publish(subjects.followupTimer(spec.tenant, spec.leadId, step.step), "{}", {
       ttl: String(ttl),

@@ -147,6 +147,49 @@ describe("a fired timer", () => {
     expect(plan?.json()).toEqual(plans[0]);
   });
 
+  it("of a lead's step stores the next step's timer before its ack: one timer per lead at a time, each step delivered once, in order", async () => {
+    await dispatcher();
+    const leadIds = ["L-chain-1", "L-chain-2", "L-chain-3"];
+    for (const leadId of leadIds) await putLead(leads, TENANT, leadId);
+    const first = new Date(Date.now() + 2_200);
+    const steps = [
+      { dueAt: first },
+      { dueAt: new Date(first.getTime() + 2_000) },
+      { dueAt: new Date(first.getTime() + 3_000) },
+    ];
+    for (const leadId of leadIds) await plantTimers(nc, { tenant: TENANT, leadId, steps });
+    const timerOf = (leadId: string, step: number) =>
+      jsm.streams.getMessage(topo.streams.timers.name, {
+        last_by_subj: subjects.followupTimer(TENANT, leadId, step),
+      });
+    expect(await timerOf(leadIds[0]!, 2), "only the first step has a timer before it fires").toBeNull();
+
+    await waitFor(() => leadIds.every((id) => receiver.delivered.has(keyOf(id, 3))), {
+      description: "every lead's third step at the hook",
+      timeoutMs: 15_000,
+    });
+    await waitFor(markersSettled, { description: "every marker acked" });
+    for (const leadId of leadIds) {
+      const calls = receiver.calls.filter((c) => c.body?.lead_id === leadId);
+      expect(
+        calls.map((c) => c.body?.step),
+        `${leadId}: each step once, in order`,
+      ).toEqual([1, 2, 3]);
+      for (const [i, call] of calls.entries()) {
+        expect(call.receivedAt, `${leadId} step ${i + 1} early`).toBeGreaterThanOrEqual(
+          steps[i]!.dueAt.getTime(),
+        );
+      }
+      for (const step of [2, 3]) {
+        // Stored by the dispatcher (its source), expired since: its marker is what is left.
+        const marker = await timerOf(leadId, step);
+        expect(marker?.header.get(MARKER_REASON_HEADER), `${leadId} step ${step}`).toBe("MaxAge");
+      }
+    }
+    // 3 timers and 3 markers per lead were ever stored: a timer stored twice would add to them.
+    expect((await jsm.streams.info(topo.streams.timers.name)).state.last_seq).toBe(leadIds.length * 3 * 2);
+  });
+
   it("an outcome recorded while its marker is held stops it: no call", async () => {
     const d = await dispatcher();
     await putLead(leads, TENANT, "L-held");
@@ -182,7 +225,7 @@ describe("a fired timer", () => {
     await plantTimers(nc, {
       tenant: TENANT,
       leadId: "L-plan-cancelled",
-      steps: [{ dueAt }],
+      steps: [{ dueAt }, { dueAt: new Date(dueAt.getTime() + 500) }],
       plan: (p) => ({ ...p, cancelled: { at: new Date().toISOString(), reason: "outcome:spam" } }),
     });
     await plantTimers(nc, {
@@ -195,6 +238,11 @@ describe("a fired timer", () => {
     await waitFor(() => receiver.delivered.has(keyOf("L-control")), { description: "the control delivered" });
     await waitFor(markersSettled, { description: "every marker acked" });
     expect(receiver.calls.map((c) => c.webhookId)).toEqual([keyOf("L-control")]);
+    // A cancelled plan gets no next timer either (its second step was never given one).
+    const next = await jsm.streams.getMessage(topo.streams.timers.name, {
+      last_by_subj: subjects.followupTimer(TENANT, "L-plan-cancelled", 2),
+    });
+    expect(next).toBeNull();
   });
 
   it("a lead not stored yet at due time (its write still in intake's outbox) is waited for, then delivered once", async () => {

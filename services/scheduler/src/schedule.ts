@@ -42,16 +42,6 @@ export function planSteps(leadCreatedAt: Date, delays: readonly number[]): Plann
 }
 
 /**
- * The Nats-TTL of a timer, in whole seconds: `max(1, floor((due_at - now) / 1 s))`. Rounding
- * down makes the marker arrive at most one second before due_at (never after it, beyond the
- * server's expiry latency); the scheduler holds it for the remaining fraction. The server's
- * minimum is 1 s, so a step due in less than a second (or already past) fires one second out.
- */
-export function timerTtlSeconds(dueAtMs: number, nowMs: number): number {
-  return Math.max(1, Math.floor((dueAtMs - nowMs) / 1000));
-}
-
-/**
  * Longest a marker is held before its due_at. A floor-rounded TTL makes a marker at most one
  * second early; more than this means a clock stepped or a timer was published some other way,
  * and the marker goes back to the server (nak with a delay) instead of pinning a handler.

@@ -1,28 +1,25 @@
 import {
-  encodeEvent,
   type FollowupPlan,
-  followupMsgId,
   type LeadRef,
   type LeadScored,
   leadKey,
   MARKER_TTL_MS,
-  makeEvent,
+  nextTimedStep,
   type PlannedStep,
-  subjects,
   type Topology,
 } from "@followup/contracts";
 import {
   ATOMIC_BATCH_MAX,
-  type AtomicMessage,
   isAtomicBatchRejected,
-  isWrongLastSequence,
   publishAtomic,
-  publishHeaders,
+  publishTimer as publishTimerMessage,
+  type TimerStored,
+  timerMessage,
 } from "@followup/service-kit";
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { isInvalidEvent } from "./consumer.js";
 import { decodeLeadEvent, type HandlerDeps } from "./handler.js";
-import { decideEligibility, type FollowupRule, planSteps, timerTtlSeconds } from "./schedule.js";
+import { decideEligibility, type FollowupRule, planSteps } from "./schedule.js";
 
 /** The `source` of every event the scheduler publishes. */
 export const SOURCE = "/scheduler";
@@ -52,18 +49,19 @@ function scoredLead(msg: JsMsg, deps: TimerDeps): ScoredLead {
 }
 
 /**
- * A scored lead: plan it once (KV create), publish one timer per pending step, then ack. The
- * create comes first and the plan is read only when it conflicts: a fresh lead (nearly every
- * lead.scored) costs one KV write and one publish per step.
+ * A scored lead: plan it once (KV create), publish the timer of its first step, then ack. A
+ * lead has one timer at a time: the dispatcher writes the next step's when a step's marker
+ * fires (contracts' nextTimedStep), so scheduling costs one plan and one timer per lead however
+ * many steps it has. The create comes first and the plan is read only when it conflicts: a
+ * fresh lead (nearly every lead.scored) costs one KV write and one publish.
  *
- * A redelivery (or a second copy, or a restart after a crash between the plan and its timers)
- * publishes the timers of the plan's pending steps again, and that is safe without any record of
- * which were stored: each is published with expect-last-subject-sequence 0, so the server
- * refuses it when its subject holds a message (the timer itself, or the marker of one that
- * expired), and never replaces or pushes back a timer. A pending step whose subject is empty was
- * never stored: a fired step's marker stays on its subject until the marker's TTL (the
- * dispatcher neither deletes it nor writes the plan), and a purge (an outcome) cancels the plan
- * first. So the missing ones, and only those, are stored; a step due longer ago than the marker
+ * A redelivery (or a second copy, or a restart after a crash between the plan and its timer)
+ * publishes that timer again, and that is safe without any record of whether it was stored: it
+ * is published with expect-last-subject-sequence 0, so the server refuses it when its subject
+ * holds a message (the timer itself, or the marker of one that expired), and never replaces or
+ * pushes back a timer. A step whose subject is empty never had a timer: a fired step's marker
+ * stays on its subject until the marker's TTL (the dispatcher neither deletes it nor writes the
+ * plan), and a purge (an outcome) cancels the plan first. A step due longer ago than the marker
  * TTL is left alone, since its empty subject may be a marker that ran out.
  *
  * An outcome that cancels the plan while its timers are being published may leave a timer the
@@ -158,8 +156,7 @@ async function scheduleLead(lead: ScoredLead, deps: TimerDeps): Promise<void> {
   }
   const steps = pendingSteps(lead, plan, deps);
   if (steps === null) return;
-  const published = await Promise.all(steps.map((step) => publishTimer(lead.ref, step, deps)));
-  countScheduled(lead, steps, published, deps);
+  countScheduled(lead, steps, await publishTimer(lead.ref, timedStep(steps), deps), deps);
 }
 
 function skipped(lead: ScoredLead, deps: TimerDeps): void {
@@ -202,21 +199,23 @@ function pendingSteps(lead: ScoredLead, plan: FollowupPlan, deps: TimerDeps): Pl
   return pending;
 }
 
-type Stored = "published" | "existing";
+/** Of a lead's pending steps (not empty), the one that gets a timer now: the first. */
+function timedStep(pending: PlannedStep[]): PlannedStep {
+  return nextTimedStep({ steps: pending }, 0) ?? pending[0]!;
+}
 
 function countScheduled(
   lead: ScoredLead,
   pending: PlannedStep[],
-  published: Stored[],
+  stored: TimerStored,
   deps: TimerDeps,
 ): void {
-  const existing = published.filter((p) => p === "existing").length;
-  if (existing === pending.length) {
+  if (stored === "existing") {
     deps.logger.debug({ ...lead.fields, reason: "timers_stored" }, "lead_scored_again_nothing_to_schedule");
     return;
   }
-  // Some timers stored now: a first delivery, or a redelivery after a crash that stored only
-  // some (those that exist were not counted by the copy that crashed before its ack).
+  // The lead's timer stored now: a first delivery, or a redelivery after a crash between the
+  // plan and its timer (whose steps the copy that crashed before its ack did not count).
   deps.metrics.scheduled.inc(pending.length);
   deps.logger.info(
     {
@@ -224,24 +223,23 @@ function countScheduled(
       pred_prob: lead.predProb,
       count: pending.length,
       due_at: pending.map((step) => step.due_at),
-      ...(existing > 0 ? { timers_already_stored: existing } : {}),
     },
     "followups_enqueued",
   );
 }
 
 /**
- * The timers of the leads' steps in atomic batches of up to ATOMIC_BATCH_MAX (at once: the
- * server takes 50 batches in flight per stream). A batch the stream refuses (a subject that
- * holds a timer or a marker) is published one timer at a time instead, which leaves an
+ * The leads' timers (one each: its first step's) in atomic batches of up to ATOMIC_BATCH_MAX (at
+ * once: the server takes 50 batches in flight per stream). A batch the stream refuses (a subject
+ * that holds a timer or a marker) is published one timer at a time instead, which leaves an
  * existing timer as it is.
  */
 async function storeTimerBatches(
   planned: { lead: ScoredLead; steps: PlannedStep[] }[],
   deps: TimerDeps,
 ): Promise<void> {
-  const timers = planned.flatMap(({ lead, steps }) => steps.map((step) => ({ lead, step })));
-  const results = new Map<(typeof timers)[number], Stored>();
+  const timers = planned.map(({ lead, steps }) => ({ lead, step: timedStep(steps) }));
+  const results = new Map<(typeof timers)[number], TimerStored>();
   const chunks: (typeof timers)[] = [];
   for (let i = 0; i < timers.length; i += ATOMIC_BATCH_MAX)
     chunks.push(timers.slice(i, i + ATOMIC_BATCH_MAX));
@@ -250,7 +248,7 @@ async function storeTimerBatches(
       try {
         await publishAtomic(
           deps.js,
-          chunk.map(({ lead, step }) => timerMessage(lead.ref, step, deps.now())),
+          chunk.map(({ lead, step }) => timerMessage(lead.ref, step, deps.now(), SOURCE)),
         );
         for (const timer of chunk) results.set(timer, "published");
       } catch (err) {
@@ -264,52 +262,18 @@ async function storeTimerBatches(
       }
     }),
   );
-  let next = 0;
-  for (const { lead, steps } of planned) {
-    const stored = steps.map(() => results.get(timers[next++]!)!);
-    countScheduled(lead, steps, stored, deps);
-  }
-}
-
-/** A step's timer: on its own subject, with its TTL, its message id, and stored only on an empty subject. */
-function timerMessage(ref: LeadRef, step: PlannedStep, now: Date): AtomicMessage {
-  const ttl = timerTtlSeconds(Date.parse(step.due_at), now.getTime());
-  const event = makeEvent("followup.timer.v1", {
-    source: SOURCE,
-    subject: `${ref.leadId}/${step.step}`,
-    tenant: ref.tenant,
-    data: { lead_id: ref.leadId, step: step.step, delay_s: step.delay_s, due_at: step.due_at, ttl_s: ttl },
+  planned.forEach(({ lead, steps }, i) => {
+    countScheduled(lead, steps, results.get(timers[i]!)!, deps);
   });
-  return {
-    subject: subjects.followupTimer(ref.tenant, ref.leadId, step.step),
-    data: encodeEvent(event),
-    headers: publishHeaders({
-      msgId: followupMsgId({ ...ref, step: step.step }),
-      ttl: String(ttl),
-      expectLastSubjectSequence: 0,
-    }),
-  };
 }
 
-/**
- * Publishes one step's timer unless its subject holds a message already (a timer, or the marker
- * of one that expired): the expected-last-subject-sequence 0 makes that check and the publish
- * one atomic step on the server. With one message per subject, publishing over an existing
- * timer would replace it and push it back.
- */
-export async function publishTimer(
+/** Publishes one step's timer unless its subject holds a message (service-kit's publishTimer). */
+export function publishTimer(
   ref: LeadRef,
   step: PlannedStep,
   deps: Pick<TimerDeps, "js" | "now">,
-): Promise<Stored> {
-  const timer = timerMessage(ref, step, deps.now());
-  try {
-    const ack = await deps.js.publish(timer.subject, timer.data, { headers: timer.headers });
-    return ack.duplicate ? "existing" : "published";
-  } catch (err) {
-    if (isWrongLastSequence(err)) return "existing";
-    throw err;
-  }
+): Promise<TimerStored> {
+  return publishTimerMessage(deps.js, timerMessage(ref, step, deps.now(), SOURCE));
 }
 
 /** Messages in FOLLOWUP_TIMERS: timers still running plus the markers of fired ones, until their TTL. */

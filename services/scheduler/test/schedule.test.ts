@@ -1,13 +1,6 @@
-import { backoffDelayMs } from "@followup/service-kit";
+import { backoffDelayMs, timerTtlSeconds } from "@followup/service-kit";
 import { describe, expect, it } from "vitest";
-import {
-  decideEligibility,
-  HANDLER_RETRY,
-  MAX_HOLD_MS,
-  markerTiming,
-  planSteps,
-  timerTtlSeconds,
-} from "../src/schedule.js";
+import { decideEligibility, HANDLER_RETRY, MAX_HOLD_MS, markerTiming, planSteps } from "../src/schedule.js";
 
 describe("decideEligibility", () => {
   const rule = { enabled: true, topP: 0.7, delays: [1800, 7200] };

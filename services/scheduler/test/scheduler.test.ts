@@ -9,7 +9,7 @@ import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jet
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { planLead, publishTimer } from "../src/timers.js";
+import { planLead } from "../src/timers.js";
 import {
   consumerCaughtUp,
   latenessSummary,
@@ -118,13 +118,15 @@ describe("a qualifying lead", () => {
     cleanups.push(async () => tail.unsubscribe());
 
     await submitLead(nc, fixture);
-    const plan = await timersStored(nc, jsm, fixture, 2);
+    const plan = await timersStored(nc, jsm, fixture, 1);
     const created = fixture.createdAt.getTime();
     expect(plan.steps.map((st) => [st.step, st.delay_s, Date.parse(st.due_at) - created, st.state])).toEqual([
       [1, 2, 2000, "pending"],
       [2, 4, 4000, "pending"],
     ]);
-    expect(await metricValue(s.registry, "followup_timers_pending")).toBe(2);
+    // One timer per lead at a time: step 2's is stored when step 1 fires (by the dispatcher).
+    expect(await metricValue(s.registry, "followup_timers_pending")).toBe(1);
+    expect(await timerMessage(jsm, fixture, 2), "step 2's timer before step 1 fired").toBeNull();
     const timer = await timerMessage(jsm, fixture, 1);
     expect(timer?.header.get("Nats-TTL"), "step 1's TTL is the whole seconds left, floored").toBe("1");
     expect(s.logsNamed("followups_enqueued")).toEqual([
@@ -219,7 +221,7 @@ describe("lead.scored redelivered", () => {
     const queue = await markers();
     const fixture = lead();
     const { event } = await submitLead(nc, fixture);
-    await timersStored(nc, jsm, fixture, 2);
+    await timersStored(nc, jsm, fixture, 1);
     const before = await Promise.all([1, 2].map((step) => timerMessage(jsm, fixture, step)));
 
     const again = await submitLead(nc, fixture, { event, store: false });
@@ -322,29 +324,34 @@ describe("outcomes", () => {
 });
 
 describe("crash repair", () => {
-  it("crash repair: a plan whose timers may be missing gets the missing ones; an existing timer is not replaced", async () => {
+  it("crash repair: a plan whose timer may be missing gets it; an existing timer is not replaced", async () => {
     const s = await scheduler();
     const queue = await markers();
     const fixture = lead();
     await putLead(nc, storedLead(fixture));
-    // What a scheduler killed after creating the plan and publishing step 1's timer left behind.
+    // What a scheduler killed after creating the plan, before publishing its timer, left behind.
     const plan = planLead(scoredEvent(fixture), { enabled: true, topP: 0.7, delays: [2, 4] }, new Date());
     const kv = await new Kvm(nc).open(topo.buckets.plans.bucket);
     await kv.create(leadKey(fixture), JSON.stringify(plan));
-    expect(await publishTimer(fixture, plan.steps[0]!, { js: jetstream(nc), now: () => new Date() })).toBe(
-      "published",
-    );
-    const existing = await timerMessage(jsm, fixture, 1);
 
     await submitLead(nc, fixture, { store: false });
     await waitFor(() => s.logsNamed("followups_enqueued").length > 0, {
       description: "the missing timer to be stored",
     });
-    expect((await timerMessage(jsm, fixture, 1))?.seq, "step 1's timer was replaced").toBe(existing?.seq);
-    expect(await timerMessage(jsm, fixture, 2), "step 2's timer was not published").not.toBeNull();
+    const stored = await timerMessage(jsm, fixture, 1);
+    expect(stored, "step 1's timer").not.toBeNull();
+    expect(await timerMessage(jsm, fixture, 2), "step 2's timer waits for step 1 to fire").toBeNull();
     expect(s.logsNamed("followups_enqueued")).toEqual([
-      expect.objectContaining({ lead_id: fixture.leadId, count: 2, timers_already_stored: 1 }),
+      expect.objectContaining({ lead_id: fixture.leadId, count: 2 }),
     ]);
+
+    // Delivered again (the copy that repaired it crashed before its ack): the timer stays.
+    const again = await submitLead(nc, fixture, { store: false });
+    await waitFor(() => consumerCaughtUp(jsm, topo.consumers.scored, again.seq), {
+      description: "the second redelivery to be handled",
+    });
+    expect((await timerMessage(jsm, fixture, 1))?.seq, "step 1's timer was replaced").toBe(stored?.seq);
+    expect(s.logsNamed("followups_enqueued")).toHaveLength(1);
 
     const dues = await waitFor(() => queue.of(fixture.leadId).length >= 2 && queue.of(fixture.leadId), {
       description: "both timers fired",
