@@ -61,6 +61,11 @@ export const FollowupPlan = z
   .meta({ id: "FollowupPlan", description: "Value of a lead's plan in the followup_plans KV bucket" });
 export type FollowupPlan = z.infer<typeof FollowupPlan>;
 
+/** Whether the plan has the sequence's steps (enrolled at scoring, or by hand): an enrolment adds them once. */
+export function enrolledIn(plan: FollowupPlan, sequence: string): boolean {
+  return plan.sequence?.name === sequence || plan.steps.some((s) => s.sequence?.name === sequence);
+}
+
 /**
  * A follow-up received by lead-intake's own hook, in the `hook_receipts` KV bucket under
  * `<tenant>.<leadId>.<hash of webhook-id>`: created once per webhook-id, so a replay is

@@ -23,8 +23,21 @@ export const SMS_QUIET_HOURS: SendWindow = {
 export function phoneTimeZone(phone: string): string | null {
   const parsed = parsePhoneNumberFromString(phone.trim(), { extract: false });
   if (!parsed?.isValid() || parsed.country === undefined) return null;
+  let zone = countryZones.get(parsed.country);
+  if (zone === undefined) {
+    zone = singleZoneOf(parsed.country);
+    countryZones.set(parsed.country, zone);
+  }
+  return zone;
+}
+
+/** A country's one zone (or null), by country: the runtime's answer does not change while it runs. */
+const countryZones = new Map<string, string | null>();
+
+function singleZoneOf(country: string): string | null {
   try {
-    const locale = new Intl.Locale(`und-${parsed.country}`) as Intl.Locale & {
+    // Intl Locale Info: getTimeZones() on newer runtimes, the timeZones getter on Node 20.
+    const locale = new Intl.Locale(`und-${country}`) as Intl.Locale & {
       getTimeZones?: () => string[];
       timeZones?: string[];
     };
@@ -46,6 +59,18 @@ export interface RecipientZones {
   timezone?: string | undefined;
   /** The zone of the lead's phone number's country, when it has one (phoneTimeZone). */
   phone_timezone?: string | undefined;
+}
+
+/** The zones an event carries for a lead (lead.scored, lead.enrolled): never the phone number itself. */
+export function recipientZones(lead: { timezone?: string | undefined; phone: string }): {
+  timezone?: string;
+  phone_timezone?: string;
+} {
+  const phoneZone = phoneTimeZone(lead.phone);
+  return {
+    ...(lead.timezone !== undefined ? { timezone: lead.timezone } : {}),
+    ...(phoneZone !== null ? { phone_timezone: phoneZone } : {}),
+  };
 }
 
 export interface PlannedTime {
@@ -98,7 +123,12 @@ function windowTime(fromMs: number, windows: readonly SendWindow[], zone: string
   return nextAllowedTime(new Date(fromMs), windows, zone).at?.getTime() ?? null;
 }
 
-function smsTime(fromMs: number, window: SendWindow | undefined, windowZone: string, smsZone: string): number | null {
+function smsTime(
+  fromMs: number,
+  window: SendWindow | undefined,
+  windowZone: string,
+  smsZone: string,
+): number | null {
   if (window === undefined || windowZone === smsZone) {
     return windowTime(fromMs, window === undefined ? [SMS_QUIET_HOURS] : [window, SMS_QUIET_HOURS], smsZone);
   }

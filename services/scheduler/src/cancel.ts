@@ -29,9 +29,11 @@ export async function handleOutcome(msg: JsMsg, deps: CancelDeps): Promise<void>
   const ref: LeadRef = { tenant: event.tenant, leadId: event.data.lead_id };
   const log = deps.logger.child({ tenant: ref.tenant, lead_id: ref.leadId });
   const stored = await deps.plans.get(ref);
-  const stops = stored === null ? event.data.stops_followups : stopsFollowups(event.data.outcome, stored.plan.stop_on);
+  const stops =
+    stored === null ? event.data.stops_followups : stopsFollowups(event.data.outcome, stored.plan.stop_on);
   if (!stops) {
-    if (stored?.plan.stop_on !== undefined) log.debug({ outcome: event.data.outcome }, "outcome_not_in_stop_on");
+    if (stored?.plan.stop_on !== undefined)
+      log.debug({ outcome: event.data.outcome }, "outcome_not_in_stop_on");
     msg.ack();
     return;
   }

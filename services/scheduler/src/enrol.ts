@@ -1,4 +1,5 @@
 import {
+  enrolledIn,
   type FollowupPlan,
   type LeadEnrolled,
   type LeadRef,
@@ -29,11 +30,6 @@ export async function handleEnrolment(msg: JsMsg, deps: EnrolDeps): Promise<void
   else if (kind === "unenrolled") await handleUnenrolled(decodeLeadEvent(msg, "lead.unenrolled.v1"), deps);
   else throw new InvalidEvent(`not an enrolment subject: ${msg.subject}`);
   msg.ack();
-}
-
-/** Whether the plan has the sequence's steps already (enrolled at scoring, or by hand). */
-export function enrolledIn(plan: FollowupPlan, name: string): boolean {
-  return plan.sequence?.name === name || plan.steps.some((s) => s.sequence?.name === name);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { bucketStream, type StoredSequence, SequenceRecord } from "@followup/contracts";
+import { bucketStream, SequenceRecord, type StoredSequence } from "@followup/contracts";
 import { pause } from "@followup/service-kit";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -40,8 +40,11 @@ export class SequenceCache {
     const watch = await kv.watch({ key: ">" });
     cache.#stop = () => watch.stop();
     void (async () => {
-      for await (const entry of watch) cache.#apply(entry.key, entry.operation, entry.revision, () => entry.json());
-    })().catch((err: unknown) => cache.logger.error({ err: (err as Error).message }, "sequences_watch_failed"));
+      for await (const entry of watch)
+        cache.#apply(entry.key, entry.operation, entry.revision, () => entry.json());
+    })().catch((err: unknown) =>
+      cache.logger.error({ err: (err as Error).message }, "sequences_watch_failed"),
+    );
     await cache.upToDate(timeoutMs);
     cache.logger.info({ tenants: cache.#byTenant.size, revision: cache.#applied }, "sequences_loaded");
     return cache;
@@ -75,7 +78,9 @@ export class SequenceCache {
     const won = await Promise.race([reached.then(() => false), timedOut]);
     timeout.abort();
     if (won) {
-      throw new Error(`the sequences watch did not reach revision ${last} in ${timeoutMs} ms (at ${this.#applied})`);
+      throw new Error(
+        `the sequences watch did not reach revision ${last} in ${timeoutMs} ms (at ${this.#applied})`,
+      );
     }
   }
 
@@ -91,7 +96,10 @@ export class SequenceCache {
     if (operation === "PUT") {
       const parsed = SequenceRecord.safeParse(safeJson(json));
       if (parsed.success) {
-        if (sequences === undefined) this.#byTenant.set(tenant, (sequences = new Map()));
+        if (sequences === undefined) {
+          sequences = new Map();
+          this.#byTenant.set(tenant, sequences);
+        }
         sequences.set(name, { ...parsed.data, revision });
       } else {
         // lead-intake validates every write: a record that breaks its contract is a defect, and
