@@ -1,5 +1,4 @@
 import {
-  BUILT_IN_SEQUENCE,
   builtInSequence,
   chooseSequence,
   encodeEvent,
@@ -185,7 +184,7 @@ function skipped(lead: ScoredLead, deps: TimerDeps): void {
 
 /**
  * The built-in sequence's steps go through the dispatcher's FOLLOWUP_CHANNEL: its plans record no
- * channel (nor window, template or stop_on), exactly as plans were made before sequences.
+ * sequence, channel, template or stop_on, exactly as plans were made before sequences.
  */
 const DEPLOYMENT_CHANNEL = "FOLLOWUP_CHANNEL";
 
@@ -216,12 +215,9 @@ export function planLead(
   const enrolment = chooseSequence(tenantSequences, builtIn, event.data);
   if ("skipped" in enrolment) return { ...base, steps: [], skipped: enrolment.skipped };
   if (enrolment.sequence === builtIn) {
-    // Today's arithmetic (planSteps), not the sequence's parsed delays: due times stay exact.
-    return {
-      ...base,
-      steps: planSteps(new Date(event.data.created_at), rule.delays),
-      sequence: { name: BUILT_IN_SEQUENCE, revision: 0 },
-    };
+    // Exactly the plan of before sequences (planSteps' arithmetic, no sequence recorded), so a
+    // tenant without sequences sees nothing change, in its plans or its lead views.
+    return { ...base, steps: planSteps(new Date(event.data.created_at), rule.delays) };
   }
   const sequence = enrolment.sequence as StoredSequence;
   const { steps } = planSequenceSteps(sequence, new Date(event.data.created_at), event.data);

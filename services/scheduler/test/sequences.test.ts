@@ -191,13 +191,13 @@ describe("enrolment at scoring", () => {
     expect(await timersOfLead(broker.jsm, fixture)).toBe(0);
   });
 
-  it("gives a tenant without sequences the built-in default: today's delays, no channel, no stop_on", async () => {
+  it("gives a tenant without sequences the built-in default: today's plan, no sequence, channel or stop_on recorded", async () => {
     await putSequence("globex", "any", { steps: [HOUR_STEP] });
     await scheduler({ delays: [3600, 7200] });
     const fixture = lead({ tenant: "acme" });
     await submit(fixture);
     const plan = await timersStored(broker.nc, broker.jsm, fixture, 2);
-    expect(plan.sequence).toEqual({ name: "default", revision: 0 });
+    expect(plan.sequence).toBeUndefined();
     expect(plan.stop_on).toBeUndefined();
     expect(
       plan.steps.map((st) => [st.delay_s, Date.parse(st.due_at) - fixture.createdAt.getTime(), st.channel]),
