@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { FollowupDead, LeadOutcomeData } from "./events.js";
 import { Intent, Probability, Sentiment, StoredLead, Token, Urgency } from "./lead.js";
+import { SequenceName } from "./sequences.js";
 import { MAX_STEP } from "./subjects.js";
 
 /** The body a channel's HTTP hook receives: the payload of the system it replaces, plus where and when. */
@@ -99,8 +100,40 @@ export const LeadFollowup = z.object({
   last_status_code: z.number().int().nullable().optional(),
   last_error: z.string().optional(),
   delivered_at: z.iso.datetime().optional(),
+  /** The sequence the step belongs to (absent for plans made before sequences). */
+  sequence: z.string().optional(),
+  /** The step's channel and template (absent: the deployment's FOLLOWUP_CHANNEL, the built-in message). */
+  channel: z.string().optional(),
+  template: z.string().optional(),
+  /** Where a send window moved the step: its raw due time (start + delay); due_at is the moved time. */
+  moved_from: z.iso.datetime().optional(),
+  /** An SMS step whose quiet hours were read in UTC: no zone of the recipient was known. */
+  timezone_assumed: z.boolean().optional(),
 });
 export type LeadFollowup = z.infer<typeof LeadFollowup>;
+
+/** `POST /v1/lead/:id/enroll`. */
+export const EnrolRequest = z
+  .strictObject({ sequence: SequenceName })
+  .meta({ id: "EnrolRequest", description: "Body of POST /v1/lead/:id/enroll" });
+export type EnrolRequest = z.infer<typeof EnrolRequest>;
+
+/**
+ * What an enrolment or an unenrolment did: `accepted` (published; the scheduler applies it) or
+ * `already_enrolled` (the lead's plan has the sequence's steps: nothing is added twice).
+ */
+export const EnrolmentAccepted = z
+  .object({
+    lead_id: Token,
+    sequence: z.string().optional(),
+    status: z.enum(["accepted", "already_enrolled"]),
+    requested_at: z.iso.datetime(),
+  })
+  .meta({
+    id: "EnrolmentAccepted",
+    description: "data of the response to POST /v1/lead/:id/enroll and /unenroll",
+  });
+export type EnrolmentAccepted = z.infer<typeof EnrolmentAccepted>;
 
 export const TimelineEntry = z.object({
   at: z.iso.datetime(),

@@ -33,6 +33,16 @@ const Step = z.number().int().min(1).max(1000);
 const DelaySeconds = z.number().positive();
 const Channel = z.string().min(1).max(64);
 
+/**
+ * The zones a send window is read in, carried by the events the scheduler plans from (it reads
+ * no lead): the lead's own `timezone`, and the zone of its phone number's country when that
+ * country has exactly one (phoneTimeZone), for SMS quiet hours. A zone, never the number.
+ */
+const RecipientZones = {
+  timezone: z.string().min(1).max(64).optional(),
+  phone_timezone: z.string().min(1).max(64).optional(),
+};
+
 export const LeadScoredData = z.looseObject({
   lead_id: Token,
   created_at: z.iso.datetime(),
@@ -42,6 +52,7 @@ export const LeadScoredData = z.looseObject({
   sentiment: Sentiment,
   urgency: Urgency,
   model_version: z.string(),
+  ...RecipientZones,
 });
 export const LeadScored = eventSchema(
   "lead.scored.v1",
@@ -63,12 +74,39 @@ export const LeadOutcome = eventSchema(
   "An outcome was recorded for a lead (lead.outcome.<tenant>.<leadId>)",
 );
 
+export const LeadEnrolledData = z.looseObject({
+  lead_id: Token,
+  /** The sequence to enrol the lead in (SequenceName); its steps are appended to the lead's plan. */
+  sequence: z.string().regex(/^[a-z0-9_-]{1,64}$/),
+  /** When it was asked for: the steps' delays count from here. */
+  requested_at: z.iso.datetime(),
+  /** The lead's creation and score, for a plan the scheduler has not made yet. */
+  lead_created_at: z.iso.datetime(),
+  pred_prob: Probability,
+  ...RecipientZones,
+});
+export const LeadEnrolled = eventSchema(
+  "lead.enrolled.v1",
+  LeadEnrolledData,
+  "A lead is enrolled in a sequence by hand (lead.enrolled.<tenant>.<leadId>)",
+);
+
+export const LeadUnenrolledData = z.looseObject({
+  lead_id: Token,
+  requested_at: z.iso.datetime(),
+});
+export const LeadUnenrolled = eventSchema(
+  "lead.unenrolled.v1",
+  LeadUnenrolledData,
+  "A lead's pending follow-ups are stopped by hand (lead.unenrolled.<tenant>.<leadId>)",
+);
+
 /** What identifies one follow-up of one lead, carried by every follow-up event. */
 const FollowupRef = {
   lead_id: Token,
   step: Step,
   delay_s: DelaySeconds,
-  /** The lead's creation time plus the delay: never delivered before this instant. */
+  /** The lead's creation time plus the delay, moved into the send window: never delivered before this instant. */
   due_at: z.iso.datetime(),
 };
 
@@ -175,6 +213,8 @@ export function attemptNumber(due: Pick<FollowupDueData, "attempts_before">, del
 export const EVENT_SCHEMAS = {
   "lead.scored.v1": LeadScored,
   "lead.outcome.v1": LeadOutcome,
+  "lead.enrolled.v1": LeadEnrolled,
+  "lead.unenrolled.v1": LeadUnenrolled,
   "followup.timer.v1": FollowupTimer,
   "followup.due.v1": FollowupDue,
   "followup.result.v1": FollowupResult,
@@ -185,6 +225,8 @@ export type EventType = keyof typeof EVENT_SCHEMAS;
 export type EventOf<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T]>;
 export type LeadScored = EventOf<"lead.scored.v1">;
 export type LeadOutcome = EventOf<"lead.outcome.v1">;
+export type LeadEnrolled = EventOf<"lead.enrolled.v1">;
+export type LeadUnenrolled = EventOf<"lead.unenrolled.v1">;
 export type FollowupTimer = EventOf<"followup.timer.v1">;
 export type FollowupDue = EventOf<"followup.due.v1">;
 export type FollowupResult = EventOf<"followup.result.v1">;

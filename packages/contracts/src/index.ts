@@ -9,6 +9,7 @@ export * from "./records.js";
 export * from "./schedule.js";
 export * from "./send-window.js";
 export * from "./sequences.js";
+export * from "./step-times.js";
 export * from "./subjects.js";
 export * from "./suppressions.js";
 export * from "./templates.js";

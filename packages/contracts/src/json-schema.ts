@@ -1,5 +1,7 @@
 import { z } from "zod";
 import {
+  EnrolmentAccepted,
+  EnrolRequest,
   ErrorEnvelope,
   HookAck,
   HookPayload,
@@ -57,6 +59,8 @@ export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
   LeadAccepted,
   LeadView,
   OutcomeAccepted,
+  EnrolRequest,
+  EnrolmentAccepted,
   QueueStatus,
   ErrorEnvelope,
 };

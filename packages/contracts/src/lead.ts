@@ -25,10 +25,11 @@ export type Enrichment = z.infer<typeof Enrichment>;
 export const OUTCOMES = ["booked", "ghosted", "qualified", "unqualified", "nurture", "spam"] as const;
 export const Outcome = z.enum(OUTCOMES);
 export type Outcome = z.infer<typeof Outcome>;
-/** Outcomes after which no further follow-up is sent. */
+/** Outcomes after which no further follow-up is sent, unless a plan names its own (its sequence's stop_on). */
 export const STOPPING_OUTCOMES: readonly Outcome[] = ["booked", "unqualified", "spam"];
-export function stopsFollowups(outcome: Outcome): boolean {
-  return STOPPING_OUTCOMES.includes(outcome);
+/** Whether the outcome stops follow-ups planned with `stopOn` (a plan's stop_on; absent: STOPPING_OUTCOMES). */
+export function stopsFollowups(outcome: Outcome, stopOn?: readonly string[]): boolean {
+  return (stopOn ?? STOPPING_OUTCOMES).includes(outcome);
 }
 
 function isTimeZone(value: string): boolean {
@@ -121,11 +122,12 @@ export type StopReason = (typeof STOP_REASONS)[number];
 /**
  * Does this lead's follow-ups stop, and why: the one decision the scheduler (at due time), the
  * dispatcher (before a call) and lead-intake (the lead view) share. `null` for the lead means
- * it is not stored; the answer `null` means its follow-ups go ahead.
+ * it is not stored; the answer `null` means its follow-ups go ahead. `stopOn` is the plan's
+ * stop_on (its sequences' stopping outcomes); absent, STOPPING_OUTCOMES.
  */
-export function stopReason(lead: LeadStopState | null): StopReason | null {
+export function stopReason(lead: LeadStopState | null, stopOn?: readonly string[]): StopReason | null {
   if (lead === null) return "lead_missing";
-  if (lead.outcome && stopsFollowups(lead.outcome.outcome)) return "outcome";
+  if (lead.outcome && stopsFollowups(lead.outcome.outcome, stopOn)) return "outcome";
   if (lead.cancelled_at !== undefined) return "cancelled";
   return null;
 }

@@ -23,6 +23,13 @@ export const PlannedStep = z.looseObject({
   template: z.string().min(1).max(64).optional(),
   /** Where a send window moved the step: its raw due time (lead creation + delay). */
   moved_from: z.iso.datetime().optional(),
+  /**
+   * An SMS step whose recipient's zone is unknown (no lead zone, no single-zone phone country, no
+   * window zone): its quiet hours were read in UTC.
+   */
+  timezone_assumed: z.boolean().optional(),
+  /** The sequence of a step enrolled by hand (POST /v1/lead/:id/enroll); absent: the plan's sequence. */
+  sequence: z.object({ name: z.string().min(1).max(64), revision: z.number().int().min(0) }).optional(),
   /** The variant of the step the lead was assigned (experiments), with the template it names. */
   variant: z.string().min(1).max(64).optional(),
 });
@@ -42,7 +49,10 @@ export const FollowupPlan = z
       .optional(),
     /** The sequence the lead was enrolled in, as it was when the plan was made (edits never change a plan). */
     sequence: z.object({ name: z.string().min(1).max(64), revision: z.number().int().min(0) }).optional(),
-    /** The outcomes that stop this plan (the sequence's stop_on); absent: booked, unqualified, spam. */
+    /**
+     * The outcomes that stop this plan (the sequence's stop_on; with steps enrolled by hand, the
+     * union of their sequences'); absent: booked, unqualified, spam.
+     */
     stop_on: z.array(z.string()).optional(),
     /** The lead is in the sequence's holdout (experiments): enrolled, sent nothing. */
     holdout: z.boolean().optional(),
@@ -50,6 +60,11 @@ export const FollowupPlan = z
   })
   .meta({ id: "FollowupPlan", description: "Value of a lead's plan in the followup_plans KV bucket" });
 export type FollowupPlan = z.infer<typeof FollowupPlan>;
+
+/** Whether the plan has the sequence's steps (enrolled at scoring, or by hand): an enrolment adds them once. */
+export function enrolledIn(plan: FollowupPlan, sequence: string): boolean {
+  return plan.sequence?.name === sequence || plan.steps.some((s) => s.sequence?.name === sequence);
+}
 
 /**
  * A follow-up received by lead-intake's own hook, in the `hook_receipts` KV bucket under

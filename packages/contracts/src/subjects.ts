@@ -46,7 +46,7 @@ export function assertStep(value: unknown): number {
 }
 
 /** The kinds of subject the engine publishes, by their first two tokens. */
-export const LEAD_KINDS = ["scored", "outcome"] as const;
+export const LEAD_KINDS = ["scored", "outcome", "enrolled", "unenrolled"] as const;
 export const FOLLOWUP_KINDS = ["timer", "fired", "due", "result", "dead", "replayed"] as const;
 export type LeadKind = (typeof LEAD_KINDS)[number];
 export type FollowupKind = (typeof FOLLOWUP_KINDS)[number];
@@ -69,6 +69,10 @@ function followupSubject(kind: FollowupKind, tenant: string, leadId: string, ste
 export const subjects = {
   leadScored: (tenant: string, leadId: string) => leadSubject("scored", tenant, leadId),
   leadOutcome: (tenant: string, leadId: string) => leadSubject("outcome", tenant, leadId),
+  /** A request to enrol the lead in a sequence by hand (POST /v1/lead/:id/enroll). */
+  leadEnrolled: (tenant: string, leadId: string) => leadSubject("enrolled", tenant, leadId),
+  /** A request to stop the lead's pending follow-ups (POST /v1/lead/:id/unenroll). */
+  leadUnenrolled: (tenant: string, leadId: string) => leadSubject("unenrolled", tenant, leadId),
   followupTimer: (tenant: string, leadId: string, step: number) =>
     followupSubject("timer", tenant, leadId, step),
   followupFired: (tenant: string, leadId: string, step: number) =>
@@ -96,6 +100,8 @@ export const subjects = {
 export const wildcards = {
   leadScored: "lead.scored.>",
   leadOutcome: "lead.outcome.>",
+  leadEnrolled: "lead.enrolled.>",
+  leadUnenrolled: "lead.unenrolled.>",
   leads: "lead.>",
   followupTimer: "followup.timer.>",
   followupFired: "followup.fired.>",
@@ -189,6 +195,11 @@ export function resultMsgId(ref: MsgIdRef, replays: number, attempt: number): st
 /** A follow-up's dead letter: one per replay. */
 export function deadLetterMsgId(ref: MsgIdRef, replays: number): string {
   return `${followupMsgId(ref)}:dead:${replays}`;
+}
+
+/** A lead's enrolment in a sequence by hand: once per lead and sequence within the duplicate window. */
+export function enrolmentMsgId(ref: Pick<LeadRef, "leadId">, sequence: string): string {
+  return `${assertToken("lead_id", ref.leadId)}:enrol:${sequence}`;
 }
 
 /** A dead letter's due follow-up published again by its `replays`-th replay. */

@@ -132,7 +132,7 @@ export function topology(options: TopologyOptions = {}) {
   const streams = {
     leads: {
       name: "LEADS",
-      description: "Lead events: scored, outcome",
+      description: "Lead events: scored, outcome, enrolled and unenrolled by hand",
       subjects: [wildcards.leads],
       retention: "limits",
       replicas,
@@ -244,6 +244,17 @@ export function topology(options: TopologyOptions = {}) {
       ackWaitMs: 30 * SECOND,
       maxDeliver: -1,
       maxAckPending: 1000,
+      consumedBy: "scheduler",
+    },
+    enrolments: {
+      stream: streams.leads.name,
+      durable: "scheduler-enrolments",
+      description: "scheduler: enrolments and unenrolments by hand change a lead's plan",
+      filterSubjects: [wildcards.leadEnrolled, wildcards.leadUnenrolled],
+      ackWaitMs: 30 * SECOND,
+      maxDeliver: -1,
+      // One at a time, in stream order: an unenrolment never overtakes the enrolment before it.
+      maxAckPending: 1,
       consumedBy: "scheduler",
     },
     dispatchMarkers: {

@@ -182,7 +182,7 @@ describe("permissionsFor", () => {
       consumers: ["dispatchMarkers", "dispatch"],
       buckets: ["leads", "plans", "templates", "channels", "suppressions"],
     });
-    expect(scopeOf("scheduler", topo).consumers).toEqual(["scored", "outcomes"]);
+    expect(scopeOf("scheduler", topo).consumers).toEqual(["scored", "outcomes", "enrolments"]);
   });
 });
 

@@ -53,7 +53,7 @@ export {
   isWrongLastSequence,
   ServerErrorCodes,
 } from "./jetstream-errors.js";
-export { type LeadRead, readLead, readStopReason } from "./leads.js";
+export { type LeadRead, readLead, readStopReason, readStopState, stopReasonOf } from "./leads.js";
 export { EXIT_CONFIG, onShutdown, runMain } from "./lifecycle.js";
 export { createLogger, type Logger, maskEmail, maskPhone, REDACTED_PATHS } from "./logger.js";
 export {

@@ -42,19 +42,41 @@ export async function readLead<S extends z.ZodType = typeof StoredLead>(
 }
 
 /**
- * Why the lead's follow-ups stop now (contracts' stopReason of the stored lead), or null when
- * they go ahead. An unreadable lead does not stop them (only a recorded outcome or cancellation
- * does); `onInvalid` hears about it.
+ * What decides whether the lead's follow-ups stop: its outcome and cancellation, null when it is
+ * not stored, undefined when it cannot be read (`onInvalid` hears why). For a caller that learns
+ * the plan's stop_on only after reading both at once; stopReasonOf then decides.
+ */
+export async function readStopState(
+  leads: KV,
+  ref: LeadRef,
+  onInvalid?: (error: string) => void,
+): Promise<LeadStopState | null | undefined> {
+  const read = await readLead(leads, ref, LeadStopState);
+  if (read.status === "invalid") {
+    onInvalid?.(read.error);
+    return undefined;
+  }
+  return read.status === "found" ? read.lead : null;
+}
+
+/** contracts' stopReason of a stop state read by readStopState: an unreadable lead does not stop. */
+export function stopReasonOf(
+  state: LeadStopState | null | undefined,
+  stopOn?: readonly string[],
+): StopReason | null {
+  return state === undefined ? null : stopReason(state, stopOn);
+}
+
+/**
+ * Why the lead's follow-ups stop now (contracts' stopReason of the stored lead, against the
+ * plan's stop_on when given), or null when they go ahead. An unreadable lead does not stop them
+ * (only a recorded outcome or cancellation does); `onInvalid` hears about it.
  */
 export async function readStopReason(
   leads: KV,
   ref: LeadRef,
   onInvalid?: (error: string) => void,
+  stopOn?: readonly string[],
 ): Promise<StopReason | null> {
-  const read = await readLead(leads, ref, LeadStopState);
-  if (read.status === "invalid") {
-    onInvalid?.(read.error);
-    return null;
-  }
-  return stopReason(read.status === "found" ? read.lead : null);
+  return stopReasonOf(await readStopState(leads, ref, onInvalid), stopOn);
 }

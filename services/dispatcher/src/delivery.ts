@@ -54,6 +54,8 @@ export interface DueInput {
    * due_at): spares the read before the call. Read again whenever the follow-up was held.
    */
   stop?: StopReason | null;
+  /** The plan's stop_on (a marker's): the outcomes that stop it; absent, the default ones. */
+  stopOn?: readonly string[];
   /**
    * Until when a lead not (yet) in the bucket is waited for rather than stopped (epoch ms): a
    * marker's, because lead-intake writes the lead and publishes lead.scored together, and the
@@ -125,8 +127,11 @@ export async function deliver(
       try {
         stop = await onBroker(
           () =>
-            readStopReason(deps.leads, { tenant, leadId: due.lead_id }, (error) =>
-              log.warn({ error }, "lead_unreadable_delivering_anyway"),
+            readStopReason(
+              deps.leads,
+              { tenant, leadId: due.lead_id },
+              (error) => log.warn({ error }, "lead_unreadable_delivering_anyway"),
+              input.stopOn,
             ),
           log,
           "lead_read",

@@ -12,7 +12,7 @@ import {
   type StopReason,
   subjects,
 } from "@followup/contracts";
-import { pause, readStopReason, timerParts } from "@followup/service-kit";
+import { pause, readStopState, stopReasonOf, timerParts } from "@followup/service-kit";
 import type { KV } from "@nats-io/kv";
 import { type DeliveryControl, type DeliveryDeps, deliver } from "./delivery.js";
 import type { BatchedMessage } from "./result-batches.js";
@@ -94,17 +94,18 @@ export async function handleMarker(held: HeldDue, control: DeliveryControl, deps
 
   // The lead is read now too, not only after a hold: in a burst markers come after due_at, and
   // then this read is the one at due time, a round trip saved per follow-up.
-  const [firstPlan, firstStop] = await onBroker(
+  // The lead's stop state is judged once the plan says which outcomes stop it (its stop_on).
+  const [firstPlan, firstStopState] = await onBroker(
     () =>
       Promise.all([
         readPlan(deps.plans, ref),
-        readStopReason(deps.leads, ref, (error) => log.warn({ error }, "lead_unreadable_delivering_anyway")),
+        readStopState(deps.leads, ref, (error) => log.warn({ error }, "lead_unreadable_delivering_anyway")),
       ]),
     log,
     "marker_reads",
   );
   let plan = firstPlan;
-  let stop: StopReason | null | undefined = firstStop;
+  let fresh = true;
   // Held, not handed back: a nak would count a delivery, and deliveries are the attempts.
   const firstSeenMs = deps.now().getTime();
   while (!plan?.steps.some((s) => s.step === ref.step)) {
@@ -117,8 +118,9 @@ export async function handleMarker(held: HeldDue, control: DeliveryControl, deps
     log.warn("plan_not_readable_yet_retrying");
     if (!(await pause(PLAN_MISSING_RETRY_MS, control.stopSignal))) return release(held, deps, "shutdown");
     plan = await onBroker(() => readPlan(deps.plans, ref), log, "plan_read");
-    stop = undefined;
+    fresh = false;
   }
+  const stop: StopReason | null | undefined = fresh ? stopReasonOf(firstStopState, plan.stop_on) : undefined;
   const step = plan.steps.find((s) => s.step === ref.step)!;
   if (step.state !== "pending" || plan.cancelled) {
     // Cancelled by an outcome, or (`due`) fired through followup.due by an earlier version.
@@ -141,6 +143,7 @@ export async function handleMarker(held: HeldDue, control: DeliveryControl, deps
     due: dueOfMarker(ref, step, plan, deps.channel, firedAt),
     delivery: msg.info.deliveryCount,
     stop,
+    ...(plan.stop_on !== undefined ? { stopOn: plan.stop_on } : {}),
     leadMissingUntilMs: Date.parse(step.due_at) + LEAD_MISSING_GRACE_MS,
   });
 }

@@ -245,6 +245,43 @@ describe("a fired timer", () => {
     expect(next).toBeNull();
   });
 
+  it("a lead's outcome stops it by the plan's stop_on: spam does not stop a plan that names booked only, nurture stops one that names it", async () => {
+    const d = await dispatcher();
+    const dueAt = new Date(Date.now() + 1_200);
+    const outcome = (o: "spam" | "nurture") => ({
+      outcome: { outcome: o, recorded_at: new Date().toISOString() },
+    });
+    await putLead(leads, TENANT, "L-booked-only", outcome("spam"));
+    await putLead(leads, TENANT, "L-nurture", outcome("nurture"));
+    await plantTimers(nc, {
+      tenant: TENANT,
+      leadId: "L-booked-only",
+      steps: [{ dueAt }],
+      plan: (p) => ({ ...p, stop_on: ["booked"] }),
+    });
+    await plantTimers(nc, {
+      tenant: TENANT,
+      leadId: "L-nurture",
+      steps: [{ dueAt }],
+      plan: (p) => ({ ...p, stop_on: ["nurture"] }),
+    });
+    await waitFor(() => receiver.delivered.has(keyOf("L-booked-only")), {
+      description: "the spam lead delivered",
+    });
+    // Both markers come in the same second: wait for the nurture one's stop, not only for a
+    // settled consumer (its marker may not be stored yet when the other's was delivered).
+    await waitFor(
+      async () =>
+        (await metricValue(d.registry, "followups_stopped_at_delivery_total", { reason: "outcome" })) === 1,
+      { description: "the nurture lead's follow-up stopped at delivery" },
+    );
+    await waitFor(markersSettled, { description: "every marker acked" });
+    expect(receiver.calls.map((c) => c.webhookId)).toEqual([keyOf("L-booked-only")]);
+    expect(await metricValue(d.registry, "followups_stopped_at_delivery_total", { reason: "outcome" })).toBe(
+      1,
+    );
+  });
+
   it("a lead not stored yet at due time (its write still in intake's outbox) is waited for, then delivered once", async () => {
     const d = await dispatcher();
     const dueAt = new Date(Date.now() + 1_200);

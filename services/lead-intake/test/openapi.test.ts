@@ -105,7 +105,7 @@ describe("GET /openapi.json", () => {
     const served = servedRoutes(intake.app.printRoutes({ commonPrefix: false }));
     const documented = operations(document).map(({ method, path }) => `${method.toUpperCase()} ${path}`);
     const api = (route: string) => / \/(v1|ops)\//.test(route);
-    expect(served.filter(api).length).toBe(26);
+    expect(served.filter(api).length).toBe(28);
     expect(documented.filter(api).sort()).toEqual(served.filter(api).sort());
     expect([...documented].sort()).toEqual([...served].sort());
   });
@@ -121,6 +121,8 @@ describe("GET /openapi.json", () => {
       "POST /v1/lead": "createLead",
       "GET /v1/lead/{id}": "getLead",
       "POST /v1/lead/{id}/outcome": "recordOutcome",
+      "POST /v1/lead/{id}/enroll": "enrolLead",
+      "POST /v1/lead/{id}/unenroll": "unenrolLead",
       "POST /ops/followup-hook": "receiveHook",
       "GET /ops/followup/queue": "getQueue",
       "GET /ops/dead-letters": "listDeadLetters",
@@ -508,6 +510,56 @@ describe("every route, driven once over HTTP, answers what the document says", (
     expect(statuses).toEqual([200, 412, 400, 401, 200, 404, 400, 200, 401, 412, 200, 404, 503]);
     const listed = captures.find((c) => c.path === "/v1/sequences" && c.status === 200)!;
     expect((listed.body as { data: { count: number } }).data.count).toBe(1);
+  });
+
+  it("captures the enrolment routes: enrolled, already enrolled, unenrolled, and their failures", async () => {
+    const sequence = JSON.stringify({ steps: [{ delay: "1d", channel: "hook" }] });
+    expect(
+      (
+        await call(base, "PUT", "/v1/sequences/{name}", "/v1/sequences/openapi-manual", {
+          headers: keyed(),
+          body: sequence,
+        })
+      ).status,
+    ).toBe(201);
+    const lead = await call(base, "POST", "/v1/lead", "/v1/lead", {
+      headers: keyed(),
+      body: JSON.stringify(ALEX),
+    });
+    const leadId = (lead.body as { data: { lead_id: string } }).data.lead_id;
+    const enroll = "/v1/lead/{id}/enroll";
+    const unenroll = "/v1/lead/{id}/unenroll";
+    const statuses = [
+      (
+        await call(base, "POST", enroll, `/v1/lead/${leadId}/enroll`, {
+          headers: keyed(),
+          body: JSON.stringify({ sequence: "openapi-manual" }),
+        })
+      ).status,
+      (
+        await call(base, "POST", enroll, `/v1/lead/${leadId}/enroll`, {
+          headers: keyed(),
+          body: JSON.stringify({ sequence: "no-such-sequence" }),
+        })
+      ).status,
+      (
+        await call(base, "POST", enroll, `/v1/lead/${leadId}/enroll`, {
+          headers: keyed(),
+          body: JSON.stringify({ sequence: "Not Valid" }),
+        })
+      ).status,
+      (
+        await call(base, "POST", unenroll, `/v1/lead/${leadId}/unenroll`, {
+          headers: { "x-api-key": ACME_KEY },
+        })
+      ).status,
+      (
+        await call(base, "POST", unenroll, "/v1/lead/no-such-lead/unenroll", {
+          headers: { "x-api-key": ACME_KEY },
+        })
+      ).status,
+    ];
+    expect(statuses).toEqual([202, 404, 400, 202, 404]);
   });
 
   it("captures the channels routes: stored, replaced, read, listed, deleted, and their failures", async () => {

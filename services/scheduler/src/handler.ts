@@ -18,7 +18,12 @@ export interface HandlerDeps {
   now: () => Date;
 }
 
-const KIND = { "lead.scored.v1": "scored", "lead.outcome.v1": "outcome" } as const;
+const KIND = {
+  "lead.scored.v1": "scored",
+  "lead.outcome.v1": "outcome",
+  "lead.enrolled.v1": "enrolled",
+  "lead.unenrolled.v1": "unenrolled",
+} as const;
 
 /** Decodes a lead event and checks it against its subject: an event on another lead's subject is invalid. */
 export function decodeLeadEvent<T extends keyof typeof KIND>(msg: JsMsg, type: T): EventOf<T> {

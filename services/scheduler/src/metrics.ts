@@ -24,7 +24,7 @@ export function createSchedulerMetrics(registry: Registry, sources: MetricSource
     ),
     skipped: metric.counter(
       "followups_skipped_total",
-      "Leads that got no follow-ups, by reason: below_threshold, disabled, empty_schedule, stopped (an outcome came first)",
+      "Leads that got no follow-ups, by reason: below_threshold, disabled, empty_schedule, stopped (an outcome came first), no_matching_sequence",
       ["reason"],
     ),
     timersPending: new Gauge({

@@ -1,4 +1,11 @@
-import type { FollowupPlan, PlannedStep } from "@followup/contracts";
+import {
+  type FollowupPlan,
+  type PlannedStep,
+  type RecipientZones,
+  type SequenceDefinition,
+  sequenceDelays,
+  sequenceStepTimes,
+} from "@followup/contracts";
 import type { Backoff } from "@followup/service-kit";
 
 /**
@@ -39,6 +46,54 @@ export function planSteps(leadCreatedAt: Date, delays: readonly number[]): Plann
     due_at: new Date(createdMs + Math.round(delay * 1000)).toISOString(),
     state: "pending" as const,
   }));
+}
+
+/** The sequence a step was planned from, as plans record it. */
+export interface SequenceRef {
+  name: string;
+  revision: number;
+}
+
+/**
+ * One pending step per step of a sequence, numbered from `firstStep`, each due at `start` plus its
+ * delay moved into the sequence's send window (and SMS quiet hours) in the recipient's zones, with
+ * its channel, template and where a window moved it from. A step whose windows never open
+ * together is left out, and so is reported in `never`: it can never be sent.
+ */
+export function planSequenceSteps(
+  sequence: Pick<SequenceDefinition, "steps" | "send_window">,
+  start: Date,
+  zones: RecipientZones,
+  options: { firstStep?: number; sequence?: SequenceRef } = {},
+): { steps: PlannedStep[]; never: number } {
+  const delays = sequenceDelays(sequence);
+  const times = sequenceStepTimes(
+    start,
+    sequence.steps.map((step, i) => ({ delay_s: delays[i]!, channel: step.channel })),
+    sequence.send_window,
+    zones,
+  );
+  const steps: PlannedStep[] = [];
+  let never = 0;
+  times.forEach((time, i) => {
+    if (time === null) {
+      never++;
+      return;
+    }
+    const step = sequence.steps[i]!;
+    steps.push({
+      step: (options.firstStep ?? 1) + steps.length,
+      delay_s: delays[i]!,
+      due_at: time.due_at.toISOString(),
+      state: "pending",
+      channel: step.channel,
+      ...(step.template !== undefined ? { template: step.template } : {}),
+      ...(time.moved_from ? { moved_from: time.moved_from.toISOString() } : {}),
+      ...(time.timezone_assumed ? { timezone_assumed: true } : {}),
+      ...(options.sequence ? { sequence: options.sequence } : {}),
+    });
+  });
+  return { steps, never };
 }
 
 /**

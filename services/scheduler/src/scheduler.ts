@@ -5,9 +5,11 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { handleOutcome } from "./cancel.js";
 import { type ConsumerLoop, startBatchConsumerLoop, startConsumerLoop } from "./consumer.js";
+import { handleEnrolment } from "./enrol.js";
 import type { SchedulerMetrics } from "./metrics.js";
 import { PlanStore } from "./plans.js";
 import type { FollowupRule } from "./schedule.js";
+import { SequenceCache } from "./sequences.js";
 import { handleScoredBatch } from "./timers.js";
 
 export interface SchedulerDeps {
@@ -43,8 +45,10 @@ export interface SchedulerHandle {
 }
 
 /**
- * Starts the scheduler's two durable consumers, shared by every copy of the service: scored
- * leads become timers, stopping outcomes cancel. A timer's expiry marker is the dispatcher's.
+ * Loads every tenant's sequences (a watch of the bucket, kept up to date), then starts the
+ * scheduler's durable consumers, shared by every copy of the service: scored leads are enrolled
+ * and become timers, stopping outcomes cancel, enrolments by hand change plans. A timer's expiry
+ * marker is the dispatcher's.
  */
 export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHandle> {
   const logger = deps.logger.child({ component: "scheduler" });
@@ -55,6 +59,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
   const plans = new PlanStore(await kvm.open(plansBucket), js, plansBucket);
   const leads = await kvm.open(deps.topology.buckets.leads.bucket);
   const now = deps.now ?? (() => new Date());
+  const sequencesBucket = deps.topology.buckets.sequences.bucket;
+  const sequences = await SequenceCache.start(await kvm.open(sequencesBucket), sequencesBucket, jsm, logger);
   const common = { js, jsm, plans, leads, topology: deps.topology, metrics: deps.metrics, now };
   const concurrency = deps.concurrency ?? 64;
   const onInvalid = (consumer: string) => deps.metrics.invalidEvents.inc({ consumer });
@@ -62,7 +68,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
 
   const loops: ConsumerLoop[] = [];
   const start = async (
-    name: "outcomes",
+    name: "outcomes" | "enrolments",
     concurrency: number,
     handle: (msg: JsMsg, log: Logger) => Promise<void>,
   ) => {
@@ -82,7 +88,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
   };
   try {
     const batchSize = deps.batchSize ?? 500;
-    const scoredDeps = { ...common, rule: deps.rule, logger: logger.child({ handler: "scored" }) };
+    const scoredDeps = { ...common, rule: deps.rule, sequences, logger: logger.child({ handler: "scored" }) };
     loops.push(
       await startBatchConsumerLoop({
         js,
@@ -97,8 +103,11 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
       }),
     );
     await start("outcomes", concurrency, (msg, log) => handleOutcome(msg, { ...common, logger: log }));
+    // One at a time (the durable's max_ack_pending is 1 too): enrolments apply in stream order.
+    await start("enrolments", 1, (msg, log) => handleEnrolment(msg, { ...common, sequences, logger: log }));
   } catch (err) {
     await Promise.all(loops.map((loop) => loop.stop(0)));
+    sequences.stop();
     throw err;
   }
 
@@ -107,6 +116,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
     stop() {
       stopping ??= (async () => {
         await Promise.all(loops.map((loop) => loop.stop(deps.shutdownGraceMs ?? 10_000)));
+        sequences.stop();
         logger.info("scheduler_stopped");
       })();
       return stopping;

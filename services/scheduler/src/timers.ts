@@ -1,4 +1,6 @@
 import {
+  builtInSequence,
+  chooseSequence,
   type FollowupPlan,
   type LeadRef,
   type LeadScored,
@@ -6,6 +8,7 @@ import {
   MARKER_TTL_MS,
   nextTimedStep,
   type PlannedStep,
+  type StoredSequence,
   type Topology,
 } from "@followup/contracts";
 import {
@@ -19,12 +22,17 @@ import {
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { isInvalidEvent } from "./consumer.js";
 import { decodeLeadEvent, type HandlerDeps } from "./handler.js";
-import { decideEligibility, type FollowupRule, planSteps } from "./schedule.js";
+import { type FollowupRule, planSequenceSteps, planSteps } from "./schedule.js";
+import type { SequenceCache } from "./sequences.js";
 
 /** The `source` of every event the scheduler publishes. */
 export const SOURCE = "/scheduler";
 
-export type TimerDeps = HandlerDeps & { rule: FollowupRule };
+export type TimerDeps = HandlerDeps & {
+  rule: FollowupRule;
+  /** Every tenant's sequences; absent: no tenant has any (each gets the built-in one). */
+  sequences?: SequenceCache;
+};
 
 /** A decoded lead.scored and the plan made for it (not stored yet). */
 interface ScoredLead {
@@ -43,7 +51,7 @@ function scoredLead(msg: JsMsg, deps: TimerDeps): ScoredLead {
     msg,
     ref,
     predProb: event.data.pred_prob,
-    plan: planLead(event, deps.rule, deps.now()),
+    plan: planLead(event, deps.rule, deps.now(), deps.sequences?.of(ref.tenant)),
     fields: { tenant: ref.tenant, lead_id: ref.leadId },
   };
 }
@@ -68,6 +76,7 @@ function scoredLead(msg: JsMsg, deps: TimerDeps): ScoredLead {
  * purge did not see; it fires into a cancelled plan and is settled without a follow-up.
  */
 export async function handleScored(msg: JsMsg, deps: TimerDeps): Promise<void> {
+  await deps.sequences?.upToDate();
   await scheduleLead(scoredLead(msg, deps), deps);
   msg.ack();
 }
@@ -93,6 +102,9 @@ export async function handleScoredBatch(
   invalid: (msg: JsMsg, err: Error) => void,
   deps: TimerDeps,
 ): Promise<void> {
+  // One read of the sequences bucket's last sequence per batch: every sequence stored before
+  // these leads were pulled applies to them, in whichever copy pulled them (sequences.ts).
+  await deps.sequences?.upToDate();
   const leads: ScoredLead[] = [];
   for (const msg of msgs) {
     try {
@@ -167,17 +179,50 @@ function skipped(lead: ScoredLead, deps: TimerDeps): void {
   );
 }
 
-/** The plan of a newly scored lead: its steps, or why it gets none. */
-export function planLead(event: LeadScored, rule: FollowupRule, now: Date): FollowupPlan {
-  const decision = decideEligibility(rule, event.data.pred_prob);
-  return {
+/**
+ * The built-in sequence's steps go through the dispatcher's FOLLOWUP_CHANNEL: its plans record no
+ * sequence, channel, template or stop_on, exactly as plans were made before sequences.
+ */
+const DEPLOYMENT_CHANNEL = "FOLLOWUP_CHANNEL";
+
+/**
+ * The plan of a newly scored lead: the sequence chooseSequence picks among the tenant's (the
+ * built-in one when it has none), its steps from the lead's creation in the lead's zones, or why
+ * it gets none. The built-in sequence keeps the plans of before sequences exactly.
+ */
+export function planLead(
+  event: LeadScored,
+  rule: FollowupRule,
+  now: Date,
+  tenantSequences: readonly StoredSequence[] = [],
+): FollowupPlan {
+  const base = {
     lead_id: event.data.lead_id,
     tenant: event.tenant,
     lead_created_at: event.data.created_at,
     pred_prob: event.data.pred_prob,
     planned_at: now.toISOString(),
-    steps: decision.eligible ? planSteps(new Date(event.data.created_at), rule.delays) : [],
-    ...(decision.eligible ? {} : { skipped: decision.reason }),
+  };
+  const builtIn = builtInSequence({
+    FOLLOWUP_ENABLED: rule.enabled,
+    FOLLOWUP_RULE_TOP_P: rule.topP,
+    FOLLOWUP_SCHEDULES: rule.delays,
+    FOLLOWUP_CHANNEL: DEPLOYMENT_CHANNEL,
+  });
+  const enrolment = chooseSequence(tenantSequences, builtIn, event.data);
+  if ("skipped" in enrolment) return { ...base, steps: [], skipped: enrolment.skipped };
+  if (enrolment.sequence === builtIn) {
+    // Exactly the plan of before sequences (planSteps' arithmetic, no sequence recorded), so a
+    // tenant without sequences sees nothing change, in its plans or its lead views.
+    return { ...base, steps: planSteps(new Date(event.data.created_at), rule.delays) };
+  }
+  const sequence = enrolment.sequence as StoredSequence;
+  const { steps } = planSequenceSteps(sequence, new Date(event.data.created_at), event.data);
+  return {
+    ...base,
+    steps,
+    sequence: { name: sequence.name, revision: sequence.revision },
+    stop_on: [...sequence.stop_on],
   };
 }
 

@@ -46,7 +46,7 @@ export interface LeadSources {
 
 /** Whether follow-ups of the lead were stopped: a stopping outcome, a cancellation, a cancelled plan. */
 export function followupsStopped(lead: StoredLead, plan: FollowupPlan | null): boolean {
-  return stopReason(lead) !== null || plan?.cancelled !== undefined;
+  return stopReason(lead, plan?.stop_on) !== null || plan?.cancelled !== undefined;
 }
 
 /**
@@ -127,6 +127,19 @@ function followupOf(
         : {}),
     ...(lastError !== undefined ? { last_error: lastError } : {}),
     ...(delivered ? { delivered_at: delivered.time } : {}),
+    ...stepOrigin(step, sources.plan),
+  };
+}
+
+/** Where a step came from and how it goes out, as far as its plan records it (older plans: nothing). */
+function stepOrigin(step: PlannedStep, plan: FollowupPlan | null): Partial<LeadFollowup> {
+  const sequence = step.sequence?.name ?? plan?.sequence?.name;
+  return {
+    ...(sequence !== undefined ? { sequence } : {}),
+    ...(step.channel !== undefined ? { channel: step.channel } : {}),
+    ...(step.template !== undefined ? { template: step.template } : {}),
+    ...(step.moved_from !== undefined ? { moved_from: step.moved_from } : {}),
+    ...(step.timezone_assumed !== undefined ? { timezone_assumed: step.timezone_assumed } : {}),
   };
 }
 

@@ -5,6 +5,7 @@ import {
   LeadView,
   makeEvent,
   okEnvelope,
+  recipientZones,
   type StoredLead,
 } from "@followup/contracts";
 import { maskEmail, maskPhone } from "@followup/service-kit";
@@ -83,6 +84,8 @@ export const leadRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
           sentiment: enrichment.sentiment,
           urgency: enrichment.urgency,
           model_version: lead.model_version,
+          // The zones send windows are read in; the phone number stays in the leads bucket.
+          ...recipientZones(lead),
         },
       });
       const queued = await deps.publisher.publishLeadScored(lead, event);
