@@ -1,6 +1,7 @@
 export * from "./api.js";
 export * from "./channels.js";
 export * from "./events.js";
+export * from "./experiments.js";
 export * from "./json-schema.js";
 export * from "./lead.js";
 export * from "./named-records.js";
@@ -9,6 +10,7 @@ export * from "./records.js";
 export * from "./schedule.js";
 export * from "./send-window.js";
 export * from "./sequences.js";
+export * from "./stats.js";
 export * from "./subjects.js";
 export * from "./suppressions.js";
 export * from "./templates.js";
