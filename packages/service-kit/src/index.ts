@@ -1,3 +1,4 @@
+export { type ApiKeyEntry, ApiKeys, type Caller, parseApiKeys } from "./api-keys.js";
 export {
   ATOMIC_BATCH_MAX,
   type AtomicBatchAck,
