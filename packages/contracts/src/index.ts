@@ -7,6 +7,7 @@ export * from "./lead.js";
 export * from "./named-records.js";
 export * from "./permissions.js";
 export * from "./records.js";
+export * from "./reports.js";
 export * from "./schedule.js";
 export * from "./send-window.js";
 export * from "./sequences.js";

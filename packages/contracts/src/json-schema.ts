@@ -20,6 +20,7 @@ import {
 import { EVENT_SCHEMAS } from "./events.js";
 import { LeadRequest, OutcomeRequest, StoredLead } from "./lead.js";
 import { FollowupPlan, HookReceipt } from "./records.js";
+import { SequenceReport, StepsReport } from "./reports.js";
 import { Sequence, SequenceList, SequenceRecord, SequenceView } from "./sequences.js";
 import { SuppressionList, SuppressionRecord, SuppressionRequest, SuppressionView } from "./suppressions.js";
 import { RenderedMessage, Template, TemplateList, TemplateRecord, TemplateView } from "./templates.js";
@@ -58,6 +59,8 @@ export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
   LeadView,
   OutcomeAccepted,
   QueueStatus,
+  SequenceReport,
+  StepsReport,
   ErrorEnvelope,
 };
 

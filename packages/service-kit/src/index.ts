@@ -103,6 +103,7 @@ export {
   sealingKeyring,
   sealSecret,
 } from "./sealing.js";
+export { readStream } from "./stream-read.js";
 export {
   DEFAULT_TOLERANCE_SECONDS,
   parseWebhookSecret,
