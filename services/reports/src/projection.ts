@@ -55,6 +55,13 @@ export function emptyRecord(tenant: string, leadId: string): LeadRecord {
 
 const earlier = (a: string | undefined, b: string) => (a === undefined || b < a ? b : a);
 
+function stepOf(record: LeadRecord, step: number): StepRecord {
+  const key = String(step);
+  const found = record.steps[key] ?? {};
+  record.steps[key] = found;
+  return found;
+}
+
 /** The record with the event applied; the same record (===) when the event changes nothing. */
 export function applyEvent(record: LeadRecord, event: ProjectionEvent): LeadRecord {
   const next: LeadRecord = structuredClone(record);
@@ -75,14 +82,14 @@ export function applyEvent(record: LeadRecord, event: ProjectionEvent): LeadReco
       next.enrolled = true;
       next.holdout ??= plan.holdout === true;
       for (const planned of plan.steps) {
-        const step = (next.steps[String(planned.step)] ??= {});
+        const step = stepOf(next, planned.step);
         if (planned.channel !== undefined) step.channel ??= planned.channel;
         if (planned.variant !== undefined) step.variant ??= planned.variant;
       }
       break;
     }
     case "result": {
-      const step = (next.steps[String(event.step)] ??= {});
+      const step = stepOf(next, event.step);
       step.channel ??= event.channel;
       if (event.result === "ok") step.delivered_at = earlier(step.delivered_at, event.at);
       else if (event.result === "dead") step.failed = true;
@@ -150,7 +157,10 @@ export function converted(record: LeadRecord, windowMs: number): boolean {
 function add(counters: Counters, doc: string, field: string, by: number): void {
   if (by === 0) return;
   let fields = counters.get(doc);
-  if (fields === undefined) counters.set(doc, (fields = new Map()));
+  if (fields === undefined) {
+    fields = new Map();
+    counters.set(doc, fields);
+  }
   const value = (fields.get(field) ?? 0) + by;
   if (value === 0) fields.delete(field);
   else fields.set(field, value);

@@ -16,7 +16,9 @@ const WINDOW = 14 * DAY;
 const T0 = "2026-11-02T10:15:00.000Z";
 const at = (ms: number) => new Date(Date.parse(T0) + ms).toISOString();
 
-function plan(leadId: string, extra: { holdout?: boolean; variant?: string } = {}): ProjectionEvent {
+type Of<K extends ProjectionEvent["kind"]> = Extract<ProjectionEvent, { kind: K }>;
+
+function plan(leadId: string, extra: { holdout?: boolean; variant?: string } = {}): Of<"plan"> {
   return {
     kind: "plan",
     tenant: "acme",
@@ -49,7 +51,7 @@ const scored = (leadId: string): ProjectionEvent => ({
   created_at: T0,
   model_version: "m1",
 });
-const delivered = (leadId: string, ms = 60_000): ProjectionEvent => ({
+const delivered = (leadId: string, ms = 60_000): Of<"result"> => ({
   kind: "result",
   tenant: "acme",
   lead_id: leadId,
@@ -185,10 +187,8 @@ describe("contribution and the reports", () => {
   });
 
   it("a lead not enrolled (its plan skipped it) counts for nothing", () => {
-    const skipped: ProjectionEvent = {
-      ...plan("s1"),
-      plan: { ...(plan("s1") as { plan: never }).plan, steps: [], skipped: "below_threshold" },
-    } as ProjectionEvent;
+    const base = plan("s1");
+    const skipped: Of<"plan"> = { ...base, plan: { ...base.plan, steps: [], skipped: "below_threshold" } };
     expect(contribution(fold([skipped, outcome("s1", "booked", DAY)]), WINDOW).size).toBe(0);
   });
 });
