@@ -6,6 +6,8 @@ export const reportsEnv = {
   ...commonEnv,
   /** `key:tenant,...`: the same keys as lead-intake's; each sees its tenant's reports only. */
   API_KEYS: env.apiKeys(),
+  /** The work queue's name, as the other services have it: the topology names its stream after it. */
+  FOLLOWUP_QUEUE: env.queue(),
   PORT: env.port(8003),
   HOST: env.string("0.0.0.0"),
   /**

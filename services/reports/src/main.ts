@@ -28,7 +28,7 @@ runMain("reports", async () => {
   const windowMs = attributionWindowMs(config);
 
   const nc = await connectNats({ settings: config, name: "reports", logger, readiness });
-  const topo = topology({ replicas: config.NATS_REPLICAS });
+  const topo = topology({ replicas: config.NATS_REPLICAS, queue: config.FOLLOWUP_QUEUE });
   await prepareTopology(nc, topo, { identity: "reports", provision: config.NATS_PROVISION, logger });
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
