@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   "revision_mismatch",
   /** 409: the deployment lacks what the request needs (CHANNEL_SECRETS_KEY for channel secrets). */
   "not_configured",
+  /** 403: the caller is authenticated but may not do this (a deployment-wide operation). */
+  "forbidden",
   "service_unavailable",
   "internal_error",
 ] as const;

@@ -19,6 +19,7 @@ import {
 } from "./channels.js";
 import { EVENT_SCHEMAS } from "./events.js";
 import { LeadRequest, OutcomeRequest, StoredLead } from "./lead.js";
+import { ModelPointer, ModelRecord, ModelRolledBack, ModelStatus } from "./models.js";
 import { FollowupPlan, HookReceipt } from "./records.js";
 import { SequenceReport, StepsReport } from "./reports.js";
 import { Sequence, SequenceList, SequenceRecord, SequenceView } from "./sequences.js";
@@ -61,6 +62,10 @@ export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
   QueueStatus,
   SequenceReport,
   StepsReport,
+  ModelRecord,
+  ModelPointer,
+  ModelStatus,
+  ModelRolledBack,
   ErrorEnvelope,
 };
 

@@ -1,4 +1,5 @@
 import { join, resolve } from "node:path";
+import { isValidToken } from "@followup/contracts";
 import {
   ConfigError,
   commonEnv,
@@ -92,6 +93,22 @@ export const leadIntakeEnv = {
     )
     .refine((secrets) => secrets.length > 0 && secrets.every((s) => s.length >= 32), {
       message: "expected one or more comma-separated secrets of at least 32 characters each",
+    })
+    .optional(),
+  /**
+   * The tenants whose API keys may roll the deployment's conversion model back
+   * (POST /ops/model/rollback), comma-separated. Unset: nobody may; train:outcomes promotes.
+   */
+  MODEL_OPERATOR_TENANTS: z
+    .string()
+    .transform((text) =>
+      text
+        .split(",")
+        .map((part) => part.trim())
+        .filter((part) => part !== ""),
+    )
+    .refine((tenants) => tenants.every(isValidToken), {
+      message: "expected comma-separated tenants of 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
     })
     .optional(),
   /** At most this many leads in the outbox; then 503. 0 turns the outbox off (503 while NATS is down). */
