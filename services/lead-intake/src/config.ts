@@ -12,6 +12,15 @@ import {
 } from "@followup/service-kit";
 import { z } from "zod";
 
+/** A comma-separated list; blanks around and between the commas are dropped. */
+const commaList = () =>
+  z.string().transform((text) =>
+    text
+      .split(",")
+      .map((part) => part.trim())
+      .filter((part) => part !== ""),
+  );
+
 /** A key of the sealing module: 32 bytes in base64. The message never repeats the value. */
 const sealingKey = z
   .string()
@@ -83,14 +92,7 @@ export const leadIntakeEnv = {
    * comma-separated, shared with the dispatcher: the first signs, every one verifies (rotation).
    * Unset, no /u/:token link verifies.
    */
-  UNSUBSCRIBE_SECRET: z
-    .string()
-    .transform((text) =>
-      text
-        .split(",")
-        .map((part) => part.trim())
-        .filter((part) => part !== ""),
-    )
+  UNSUBSCRIBE_SECRET: commaList()
     .refine((secrets) => secrets.length > 0 && secrets.every((s) => s.length >= 32), {
       message: "expected one or more comma-separated secrets of at least 32 characters each",
     })
@@ -99,14 +101,7 @@ export const leadIntakeEnv = {
    * The tenants whose API keys may roll the deployment's conversion model back
    * (POST /ops/model/rollback), comma-separated. Unset: nobody may; train:outcomes promotes.
    */
-  MODEL_OPERATOR_TENANTS: z
-    .string()
-    .transform((text) =>
-      text
-        .split(",")
-        .map((part) => part.trim())
-        .filter((part) => part !== ""),
-    )
+  MODEL_OPERATOR_TENANTS: commaList()
     .refine((tenants) => tenants.every(isValidToken), {
       message: "expected comma-separated tenants of 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
     })

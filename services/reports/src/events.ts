@@ -8,24 +8,67 @@ import type { ProjectionEvent } from "./projection.js";
  * by name rather than refused).
  */
 
-const Scored = z.looseObject({
-  tenant: Token,
-  data: z.looseObject({ lead_id: Token, created_at: z.iso.datetime(), model_version: z.string() }),
-});
-const Outcome = z.looseObject({
-  tenant: Token,
-  data: z.looseObject({ lead_id: Token, outcome: z.string().min(1), recorded_at: z.iso.datetime() }),
-});
-const Result = z.looseObject({
-  tenant: Token,
-  time: z.iso.datetime(),
-  data: z.looseObject({
-    lead_id: Token,
-    step: z.number().int().min(1),
-    channel: z.string().min(1).max(64),
-    result: z.string().min(1).max(32),
-  }),
-});
+const Scored = z
+  .looseObject({
+    tenant: Token,
+    data: z.looseObject({ lead_id: Token, created_at: z.iso.datetime(), model_version: z.string() }),
+  })
+  .transform(
+    ({ tenant, data }): ProjectionEvent => ({
+      kind: "scored",
+      tenant,
+      lead_id: data.lead_id,
+      created_at: data.created_at,
+      model_version: data.model_version,
+    }),
+  );
+const Outcome = z
+  .looseObject({
+    tenant: Token,
+    data: z.looseObject({ lead_id: Token, outcome: z.string().min(1), recorded_at: z.iso.datetime() }),
+  })
+  .transform(
+    ({ tenant, data }): ProjectionEvent => ({
+      kind: "outcome",
+      tenant,
+      lead_id: data.lead_id,
+      outcome: data.outcome,
+      at: data.recorded_at,
+    }),
+  );
+const Result = z
+  .looseObject({
+    tenant: Token,
+    time: z.iso.datetime(),
+    data: z.looseObject({
+      lead_id: Token,
+      step: z.number().int().min(1),
+      channel: z.string().min(1).max(64),
+      result: z.string().min(1).max(32),
+    }),
+  })
+  .transform(
+    ({ tenant, time, data }): ProjectionEvent => ({
+      kind: "result",
+      tenant,
+      lead_id: data.lead_id,
+      step: data.step,
+      channel: data.channel,
+      result: data.result,
+      at: time,
+    }),
+  );
+const Plan = FollowupPlan.transform(
+  (plan): ProjectionEvent => ({ kind: "plan", tenant: plan.tenant, lead_id: plan.lead_id, plan }),
+);
+
+/** Which schema reads a message, by the start of its subject. */
+const SOURCES = [
+  ["lead.scored.", Scored, "lead.scored"],
+  ["lead.outcome.", Outcome, "lead.outcome"],
+  ["followup.result.", Result, "followup.result"],
+  ["$KV.followup_plans.", Plan, "followup plan"],
+] as const;
 
 export class InvalidMessageError extends Error {
   override name = "InvalidMessageError";
@@ -53,42 +96,8 @@ export function projectionEvent(
   data: Uint8Array,
   kvOperation: string | undefined,
 ): ProjectionEvent | null {
-  if (subject.startsWith("lead.scored.")) {
-    const e = parse(Scored, "lead.scored", data);
-    return {
-      kind: "scored",
-      tenant: e.tenant,
-      lead_id: e.data.lead_id,
-      created_at: e.data.created_at,
-      model_version: e.data.model_version,
-    };
-  }
-  if (subject.startsWith("lead.outcome.")) {
-    const e = parse(Outcome, "lead.outcome", data);
-    return {
-      kind: "outcome",
-      tenant: e.tenant,
-      lead_id: e.data.lead_id,
-      outcome: e.data.outcome,
-      at: e.data.recorded_at,
-    };
-  }
-  if (subject.startsWith("followup.result.")) {
-    const e = parse(Result, "followup.result", data);
-    return {
-      kind: "result",
-      tenant: e.tenant,
-      lead_id: e.data.lead_id,
-      step: e.data.step,
-      channel: e.data.channel,
-      result: e.data.result,
-      at: e.time,
-    };
-  }
-  if (subject.startsWith("$KV.followup_plans.")) {
-    if (kvOperation !== undefined && kvOperation !== "" && kvOperation !== "PUT") return null;
-    const plan = parse(FollowupPlan, "followup plan", data);
-    return { kind: "plan", tenant: plan.tenant, lead_id: plan.lead_id, plan };
-  }
-  return null;
+  // A KV delete or purge of a plan: nothing to count.
+  if (kvOperation !== undefined && kvOperation !== "" && kvOperation !== "PUT") return null;
+  const source = SOURCES.find(([prefix]) => subject.startsWith(prefix));
+  return source === undefined ? null : parse(source[1], source[2], data);
 }
