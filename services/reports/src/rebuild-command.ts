@@ -2,7 +2,7 @@
  * Recomputes the conversion projection from the streams and compares it with the `reports`
  * bucket; with --write, replaces the bucket's content with it.
  *
- *   pnpm --filter @followup/reports rebuild [--write]
+ *   pnpm --filter @followup/reports run rebuild [--write]
  *
  * The NATS_* variables and ATTRIBUTION_WINDOW_DAYS are the service's. Stop the reports copies
  * before --write: a copy writing while the bucket is replaced could have its change overwritten.
