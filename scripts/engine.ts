@@ -51,14 +51,15 @@ Environment (all optional):
   OUTBOX_DIR            lead-intake's durable outbox (default <ENGINE_DATA_DIR>/outbox/lead-intake-<port>)
   LOG_LEVEL             info (default), debug, ...
   HOST                  address the services listen on (default 127.0.0.1: the dev key stays on this machine)
-  LEAD_INTAKE_PORT, SCHEDULER_PORT, DISPATCHER_PORT
-                        ports of the services (default 8000, 8001, 8002; /metrics, /healthz, /readyz on each)
+  LEAD_INTAKE_PORT, SCHEDULER_PORT, DISPATCHER_PORT, REPORTS_PORT
+                        ports of the services (default 8000, 8001, 8002, 8003; /metrics, /healthz, /readyz on each)
 `;
 
 const SERVICES = [
   { name: "lead-intake", port: Number(process.env.LEAD_INTAKE_PORT ?? 8000) },
   { name: "scheduler", port: Number(process.env.SCHEDULER_PORT ?? 8001) },
   { name: "dispatcher", port: Number(process.env.DISPATCHER_PORT ?? 8002) },
+  { name: "reports", port: Number(process.env.REPORTS_PORT ?? 8003) },
 ] as const;
 
 const COLORS = ["\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[32m"];
@@ -314,7 +315,7 @@ async function main(): Promise<void> {
     say(`waiting for ${pending.join(", ")} to answer 200 on /readyz`);
   }
   say(
-    `ready: lead-intake on http://${host}:${SERVICES[0].port}, scheduler metrics on :${SERVICES[1].port}, dispatcher metrics on :${SERVICES[2].port}. Ctrl-C stops everything.`,
+    `ready: lead-intake on http://${host}:${SERVICES[0].port}, scheduler metrics on :${SERVICES[1].port}, dispatcher metrics on :${SERVICES[2].port}, reports on http://${host}:${SERVICES[3].port}/v1/reports. Ctrl-C stops everything.`,
   );
 }
 

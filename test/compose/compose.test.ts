@@ -17,6 +17,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { dispatcherEnv, loadDispatcherConfig } from "../../services/dispatcher/src/config.js";
 import { leadIntakeEnv, loadLeadIntakeConfig } from "../../services/lead-intake/src/config.js";
+import { loadReportsConfig, reportsEnv } from "../../services/reports/src/config.js";
 import { loadSchedulerConfig, schedulerEnv } from "../../services/scheduler/src/config.js";
 import { REPO_ROOT, SERVICE_NAMES, type ServiceName } from "../support/index.js";
 import { clusterConfFrom, generateComposeSecrets, SECRETS_DIR } from "./secrets.js";
@@ -50,6 +51,7 @@ const CONFIGS: Record<ServiceName, { shape: Record<string, unknown>; load: (env:
   "lead-intake": { shape: leadIntakeEnv, load: loadLeadIntakeConfig },
   scheduler: { shape: schedulerEnv, load: loadSchedulerConfig },
   dispatcher: { shape: dispatcherEnv, load: loadDispatcherConfig },
+  reports: { shape: reportsEnv, load: loadReportsConfig },
 };
 const SCALED: ServiceName[] = ["scheduler", "dispatcher"];
 const NATS_NODES = Object.keys(services).filter((name) => services[name]?.image?.startsWith("nats:"));

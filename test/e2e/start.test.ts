@@ -70,6 +70,7 @@ async function npmStart(command: { command: string; args: string[] } = NPM_START
     "lead-intake": await freePort(),
     scheduler: await freePort(),
     dispatcher: await freePort(),
+    reports: await freePort(),
   };
   const npm = spawnProcess({
     name: [command.command, ...command.args].join(" "),
@@ -82,6 +83,7 @@ async function npmStart(command: { command: string; args: string[] } = NPM_START
       LEAD_INTAKE_PORT: String(ports["lead-intake"]),
       SCHEDULER_PORT: String(ports.scheduler),
       DISPATCHER_PORT: String(ports.dispatcher),
+      REPORTS_PORT: String(ports.reports),
       API_KEYS: undefined,
       FOLLOWUP_HOOK_SECRET: undefined,
       FOLLOWUP_HOOK_URL: undefined,
@@ -96,12 +98,18 @@ async function npmStart(command: { command: string; args: string[] } = NPM_START
   await npm.waitForLine(READY_LINE, 50_000);
   for (const line of npm.output()) {
     const match =
-      /\[engine\] (nats-server|lead-intake|scheduler|dispatcher) (?:listening on \S+ \(|started \()pid (\d+)/.exec(
+      /\[engine\] (nats-server|lead-intake|scheduler|dispatcher|reports) (?:listening on \S+ \(|started \()pid (\d+)/.exec(
         line,
       );
     if (match) run.pids.set(match[1]!, Number(match[2]));
   }
-  expect([...run.pids.keys()].sort()).toEqual(["dispatcher", "lead-intake", "nats-server", "scheduler"]);
+  expect([...run.pids.keys()].sort()).toEqual([
+    "dispatcher",
+    "lead-intake",
+    "nats-server",
+    "reports",
+    "scheduler",
+  ]);
   run.pids.set("the runner (scripts/engine.ts)", parentOf(run.pids.get("lead-intake")!));
   return run;
 }
@@ -120,7 +128,7 @@ async function stopsEverything(signal: "SIGTERM" | "SIGINT", command = NPM_START
 
   const stillRunning = () => [...run.pids].filter(([, pid]) => isProcessAlive(pid)).map(([name]) => name);
   await waitFor(() => stillRunning().length === 0, {
-    description: `the runner, nats-server and the three services to exit after ${signal} to ${command.command}`,
+    description: `the runner, nats-server and the four services to exit after ${signal} to ${command.command}`,
     timeoutMs: 30_000,
     intervalMs: 100,
   }).catch((err: Error) => {
@@ -140,7 +148,7 @@ describe("npm start", () => {
     const answers = await Promise.all(
       SERVICE_NAMES.map(async (name) => (await fetch(`http://127.0.0.1:${run.ports[name]}/readyz`)).status),
     );
-    expect(answers).toEqual([200, 200, 200]);
+    expect(answers).toEqual(SERVICE_NAMES.map(() => 200));
     const accepted = await new ApiClient(`http://127.0.0.1:${run.ports["lead-intake"]}`, "dev-key").postLead(
       REFERENCE_LEADS.high,
     );

@@ -102,13 +102,14 @@ export function testBrokerAuth(queue?: string): BrokerAuth {
  * {@link Engine.stop} (call it in afterAll/afterEach) kills them.
  */
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
-  const copies = { "lead-intake": 1, scheduler: 1, dispatcher: 1, ...options.copies };
+  const copies = { "lead-intake": 1, scheduler: 1, dispatcher: 1, reports: 1, ...options.copies };
   const secret = newHookSecret();
   const tempDirs: string[] = [];
   const services: Record<ServiceName, ServiceProcess[]> = {
     "lead-intake": [],
     scheduler: [],
     dispatcher: [],
+    reports: [],
   };
   let nats: NatsServer | undefined;
   let hook: HookRecorder | undefined;
@@ -141,9 +142,12 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     if ((options.hook ?? "recorder") === "recorder") hook = await startHookRecorder({ secret });
 
     // Ports first, so the dispatchers can be pointed at lead-intake's hook before it listens.
-    const allPorts = await distinctFreePorts(copies["lead-intake"] + copies.scheduler + copies.dispatcher);
+    const allPorts = await distinctFreePorts(
+      copies["lead-intake"] + copies.scheduler + copies.dispatcher + copies.reports,
+    );
     const intakePorts = allPorts.splice(0, copies["lead-intake"]);
     const schedulerPorts = allPorts.splice(0, copies.scheduler);
+    const reportsPorts = allPorts.splice(0, copies.reports);
     const dispatcherPorts = allPorts;
     const hookUrl =
       typeof options.hook === "object"
@@ -152,12 +156,13 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
           ? `http://127.0.0.1:${intakePorts[0]}/ops/followup-hook`
           : hook!.url;
 
+    const apiKeys = Object.values(TENANTS)
+      .map((t) => `${t.apiKey}:${t.tenant}`)
+      .join(",");
     const envOf = (service: ServiceName): Env => {
       const own: Record<ServiceName, Env> = {
         "lead-intake": {
-          API_KEYS: Object.values(TENANTS)
-            .map((t) => `${t.apiKey}:${t.tenant}`)
-            .join(","),
+          API_KEYS: apiKeys,
           FOLLOWUP_HOOK_SECRET: secret,
           RATE_LIMIT_PER_MINUTE: "1000000",
           // One durable outbox per copy, never the repository's .data/.
@@ -171,6 +176,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
           FOLLOWUP_RETRY_MAX_MS: "2000",
           DISPATCH_SHUTDOWN_GRACE_MS: "5000",
         },
+        reports: { API_KEYS: apiKeys },
       };
       return {
         NATS_URL: natsUrl,
@@ -198,6 +204,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
       ...intakePorts.map((port) => create("lead-intake", port)),
       ...schedulerPorts.map((port) => create("scheduler", port)),
       ...dispatcherPorts.map((port) => create("dispatcher", port)),
+      ...reportsPorts.map((port) => create("reports", port)),
     ]);
 
     const intake = services["lead-intake"][0];

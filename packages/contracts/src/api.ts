@@ -41,6 +41,8 @@ export const ERROR_CODES = [
   "revision_mismatch",
   /** 409: the deployment lacks what the request needs (CHANNEL_SECRETS_KEY for channel secrets). */
   "not_configured",
+  /** 403: the caller is authenticated but may not do this (a deployment-wide operation). */
+  "forbidden",
   "service_unavailable",
   "internal_error",
 ] as const;
@@ -105,6 +107,8 @@ export const LeadFollowup = z.object({
   /** The step's channel and template (absent: the deployment's FOLLOWUP_CHANNEL, the built-in message). */
   channel: z.string().optional(),
   template: z.string().optional(),
+  /** The experiment's variant the lead was assigned for this step (its template is `template`). */
+  variant: z.string().optional(),
   /** Where a send window moved the step: its raw due time (start + delay); due_at is the moved time. */
   moved_from: z.iso.datetime().optional(),
   /** An SMS step whose quiet hours were read in UTC: no zone of the recipient was known. */
@@ -150,6 +154,8 @@ export const LeadView = z
     lead: z.object(StoredLead.shape).omit({ tenant: true, cancelled_at: true }),
     /** Whether the scheduler planned follow-ups; null until it has seen the lead. */
     qualified: z.boolean().nullable(),
+    /** Enrolled in its sequence's holdout (an experiment): planned, and sent nothing on purpose. */
+    holdout: z.boolean().optional(),
     followups: z.array(LeadFollowup),
     timeline: z.array(TimelineEntry),
   })

@@ -21,7 +21,9 @@ import {
 } from "./channels.js";
 import { EVENT_SCHEMAS } from "./events.js";
 import { LeadRequest, OutcomeRequest, StoredLead } from "./lead.js";
+import { ModelPointer, ModelRecord, ModelRolledBack, ModelStatus } from "./models.js";
 import { FollowupPlan, HookReceipt } from "./records.js";
+import { SequenceReport, StepsReport } from "./reports.js";
 import { Sequence, SequenceList, SequenceRecord, SequenceView } from "./sequences.js";
 import { SuppressionList, SuppressionRecord, SuppressionRequest, SuppressionView } from "./suppressions.js";
 import { RenderedMessage, Template, TemplateList, TemplateRecord, TemplateView } from "./templates.js";
@@ -62,6 +64,12 @@ export const CONTRACTS_OF_RECORD: Record<string, z.ZodType> = {
   EnrolRequest,
   EnrolmentAccepted,
   QueueStatus,
+  SequenceReport,
+  StepsReport,
+  ModelRecord,
+  ModelPointer,
+  ModelStatus,
+  ModelRolledBack,
   ErrorEnvelope,
 };
 

@@ -1,6 +1,7 @@
 import {
   type BucketAccess,
   type BucketSpec,
+  bucketStream,
   type ConsumerSpec,
   SERVICE_IDENTITIES,
   type ServiceIdentity,
@@ -8,6 +9,8 @@ import {
   type StreamSpec,
   type Topology,
 } from "./topology.js";
+
+export { bucketStream };
 
 /**
  * Broker permissions derived from the topology: each service may publish, call and read exactly
@@ -40,11 +43,6 @@ const API = "$JS.API";
  */
 export function inboxPrefixOf(identity: Identity): string {
   return `_INBOX.${identity}`;
-}
-
-/** The stream behind a KV bucket. */
-export function bucketStream(bucket: string): string {
-  return `KV_${bucket}`;
 }
 
 /** The subject a KV bucket stores a key's values on: what a put publishes to. */

@@ -63,7 +63,57 @@ function delayIssue(raw: string): string | null {
   }
 }
 
-export const SequenceStep = z.strictObject({
+/** The most variants a step may list. */
+export const MAX_STEP_VARIANTS = 10;
+
+/** One variant of a step (experiments): the template it sends and its share of the leads. */
+export const StepVariant = z.strictObject({
+  name: z.string("must be a variant name").regex(/^[a-z0-9_-]{1,64}$/, NAME_RULE),
+  template: z.string("must be a template name").regex(/^[a-z0-9_-]{1,64}$/, NAME_RULE),
+  /** Relative: weights 50 and 50 split the leads in halves, 1 and 3 in a quarter and three quarters. */
+  weight: z
+    .number("must be a positive integer")
+    .int("must be a positive integer")
+    .min(1, "must be a positive integer")
+    .max(1_000_000, "must be at most 1000000"),
+});
+export type StepVariant = z.infer<typeof StepVariant>;
+
+function variantList(variant: typeof StepVariant) {
+  return z
+    .array(variant)
+    .min(2, "must list at least two variants; a step with one template names it in template")
+    .max(MAX_STEP_VARIANTS, `must list at most ${MAX_STEP_VARIANTS} variants`)
+    .superRefine((variants, ctx) => {
+      const seen = new Map<string, number>();
+      variants.forEach((v, i) => {
+        const first = seen.get(v.name);
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: [i, "name"],
+            message: `repeats the name of variant ${first + 1} (${JSON.stringify(v.name)}): names must be unique`,
+          });
+        } else seen.set(v.name, i);
+      });
+    });
+}
+
+/** A step names one template or lists variants, never both: which would it send? */
+function oneTemplateOrVariants(
+  step: { template?: string | undefined; variants?: unknown },
+  ctx: z.RefinementCtx,
+) {
+  if (step.template !== undefined && step.variants !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["variants"],
+      message: "must not be given with template: a step names one template or lists variants",
+    });
+  }
+}
+
+const SequenceStepFields = z.strictObject({
   /** From the lead's creation (not from the previous step), in FOLLOWUP_SCHEDULES syntax: 30m, 2h, 1d. */
   delay: z
     .string("must be a delay such as 30m, 2h or 1d")
@@ -78,11 +128,22 @@ export const SequenceStep = z.strictObject({
     .string()
     .regex(/^[a-z0-9_-]{1,64}$/, NAME_RULE)
     .optional(),
+  /** Instead of template: the lead is assigned one of these (assignVariant), the same on every redelivery. */
+  variants: variantList(StepVariant).optional(),
 });
+
+export const SequenceStep = SequenceStepFields.superRefine(oneTemplateOrVariants);
 export type SequenceStep = z.infer<typeof SequenceStep>;
 
+/** A stored step: unknown fields kept (a reader older than the writer still reads it). */
+const StoredSequenceStep = SequenceStepFields.extend({
+  variants: variantList(StepVariant.loose()).optional(),
+})
+  .loose()
+  .superRefine(oneTemplateOrVariants);
+
 /** The steps, in time order (delays may repeat: two channels at once). */
-function stepList(step: typeof SequenceStep) {
+function stepList(step: typeof SequenceStep | typeof StoredSequenceStep) {
   return z
     .array(step)
     .min(1, "must list at least one step")
@@ -122,11 +183,20 @@ function sequenceShape(nested: "strict" | "loose") {
       .max(1000, "must be an integer from 0 to 1000")
       .default(0),
     match: (loose ? SequenceMatch.loose() : SequenceMatch).default({}),
-    steps: stepList(loose ? SequenceStep.loose() : SequenceStep),
+    steps: stepList(loose ? StoredSequenceStep : SequenceStep),
     /** Absent: any time. */
     send_window: (loose ? SendWindow.loose() : SendWindow).optional(),
     /** Outcomes that stop this sequence's remaining steps. */
     stop_on: z.array(oneOf(OUTCOMES)).default([...STOPPING_OUTCOMES]),
+    /**
+     * The percentage of the leads it matches that are enrolled but sent nothing (inHoldout), so
+     * the lift of following up at all can be measured. Absent: 0.
+     */
+    holdout_pct: z
+      .number("must be a number from 0 to 50")
+      .min(0, "must be a number from 0 to 50")
+      .max(50, "must be a number from 0 to 50")
+      .optional(),
   };
 }
 
@@ -199,9 +269,15 @@ export interface SequenceDefinition {
   enabled: boolean;
   priority: number;
   match: SequenceMatch;
-  steps: readonly { delay: string; channel: string; template?: string }[];
+  steps: readonly {
+    delay: string;
+    channel: string;
+    template?: string;
+    variants?: readonly { name: string; template: string; weight: number }[];
+  }[];
   send_window?: SendWindow;
   stop_on: readonly Outcome[];
+  holdout_pct?: number;
 }
 
 /** The scored lead's fields a match reads (as in lead.scored.v1's data). */

@@ -8,7 +8,7 @@ import { wildcards } from "./subjects.js";
  */
 
 /** The services that connect to NATS, each under its own broker identity (permissions.ts). */
-export const SERVICE_IDENTITIES = ["lead-intake", "scheduler", "dispatcher"] as const;
+export const SERVICE_IDENTITIES = ["lead-intake", "scheduler", "dispatcher", "reports"] as const;
 export type ServiceIdentity = (typeof SERVICE_IDENTITIES)[number];
 
 /** What each service does with a stream, besides consuming it through a durable (ConsumerSpec). */
@@ -38,6 +38,11 @@ export interface BucketAccess {
    * stream, created, read and deleted by it, delivering to its inbox.
    */
   watchers: readonly ServiceIdentity[];
+}
+
+/** The stream behind a KV bucket. */
+export function bucketStream(bucket: string): string {
+  return `KV_${bucket}`;
 }
 
 export type Retention = "limits" | "workqueue" | "interest";
@@ -138,8 +143,9 @@ export function topology(options: TopologyOptions = {}) {
       replicas,
       maxAgeMs: 90 * DAY,
       duplicateWindowMs: 2 * MINUTE,
-      // lead-intake reads a lead's events back for GET /v1/lead/:id.
-      access: { ...NO_STREAM_ACCESS, writers: ["lead-intake"], readers: ["lead-intake"] },
+      // lead-intake reads a lead's events back for GET /v1/lead/:id, and every outcome when it
+      // retrains the model (train:outcomes); reports reads them all when it rebuilds.
+      access: { ...NO_STREAM_ACCESS, writers: ["lead-intake"], readers: ["lead-intake", "reports"] },
     },
     timers: {
       name: "FOLLOWUP_TIMERS",
@@ -202,8 +208,9 @@ export function topology(options: TopologyOptions = {}) {
         writers: ["dispatcher"],
         // lead-intake records each replay here, for the lead's timeline: that subject only.
         subjectWriters: { [wildcards.followupReplayed]: ["lead-intake"] },
-        // The dispatcher reads a step's last result when its marker comes again (a lost ack).
-        readers: ["lead-intake", "dispatcher"],
+        // The dispatcher reads a step's last result when its marker comes again (a lost ack);
+        // reports reads every result when it rebuilds its projection.
+        readers: ["lead-intake", "dispatcher", "reports"],
       },
     },
     dead: {
@@ -277,6 +284,38 @@ export function topology(options: TopologyOptions = {}) {
       maxAckPending: 256,
       consumedBy: "dispatcher",
     },
+    reportsLeads: {
+      stream: streams.leads.name,
+      durable: "reports-leads",
+      description: "reports: scored leads and outcomes into the conversion projection",
+      filterSubjects: [wildcards.leadScored, wildcards.leadOutcome],
+      ackWaitMs: 30 * SECOND,
+      maxDeliver: -1,
+      maxAckPending: 1000,
+      consumedBy: "reports",
+    },
+    reportsResults: {
+      stream: streams.results.name,
+      durable: "reports-results",
+      description: "reports: delivery results into the conversion projection",
+      filterSubjects: [wildcards.followupResult],
+      ackWaitMs: 30 * SECOND,
+      maxDeliver: -1,
+      maxAckPending: 1000,
+      consumedBy: "reports",
+    },
+    // The plan is the only record of a lead's sequence, variants and holdout: every put to the
+    // plans bucket is a message of its stream, consumed like an event.
+    reportsPlans: {
+      stream: bucketStream("followup_plans"),
+      durable: "reports-plans",
+      description: "reports: plans (sequence, variants, holdout) into the conversion projection",
+      filterSubjects: ["$KV.followup_plans.>"],
+      ackWaitMs: 30 * SECOND,
+      maxDeliver: -1,
+      maxAckPending: 1000,
+      consumedBy: "reports",
+    },
   } satisfies Record<string, ConsumerSpec>;
 
   const buckets = {
@@ -300,10 +339,11 @@ export function topology(options: TopologyOptions = {}) {
       replicas,
       // The scheduler creates the plans of many leads in one atomic batch.
       allowAtomic: true,
-      // The dispatcher reads a fired step's plan (due_at, delay, still pending?).
+      // The dispatcher reads a fired step's plan (due_at, delay, still pending?); reports reads
+      // them all when it rebuilds (and consumes their puts, reportsPlans).
       access: {
         writers: ["scheduler"],
-        readers: ["scheduler", "dispatcher", "lead-intake"],
+        readers: ["scheduler", "dispatcher", "lead-intake", "reports"],
         watchers: [],
       },
     },
@@ -354,6 +394,26 @@ export function topology(options: TopologyOptions = {}) {
       // lead-intake adds them (API, one-click unsubscribe, inbound STOP); the dispatcher checks
       // the recipient's key before every send.
       access: { writers: ["lead-intake"], readers: ["lead-intake", "dispatcher"], watchers: [] },
+    },
+    reports: {
+      bucket: "reports",
+      description: "The conversion projection: one record per lead, counters per sequence and day",
+      history: 1,
+      ttlMs: 0,
+      replicas,
+      // A lead's record and the counters it changes are written in one atomic batch.
+      allowAtomic: true,
+      access: { writers: ["reports"], readers: ["reports"], watchers: [] },
+    },
+    models: {
+      bucket: "models",
+      description: "Conversion models promoted from outcomes, by version, and which one is current",
+      history: 1,
+      ttlMs: 0,
+      replicas,
+      // lead-intake's train:outcomes promotes, /ops/model/rollback steps back; every copy
+      // watches `current` and swaps its scorer without a restart.
+      access: { writers: ["lead-intake"], readers: ["lead-intake"], watchers: ["lead-intake"] },
     },
   } satisfies Record<string, BucketSpec>;
 

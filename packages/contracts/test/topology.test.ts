@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MARKER_TTL_MS, queueStreamName, subjects, topology, wildcards } from "../src/index.js";
+import { bucketStream, MARKER_TTL_MS, queueStreamName, subjects, topology, wildcards } from "../src/index.js";
 
 describe("topology", () => {
   it("defaults to one replica and the followups queue", () => {
@@ -55,9 +55,12 @@ describe("topology", () => {
     );
   });
 
-  it("consumers read from streams that exist", () => {
+  it("consumers read from streams that exist (a bucket's stream is one)", () => {
     const t = topology();
-    const names = new Set(Object.values(t.streams).map((s) => s.name));
+    const names = new Set([
+      ...Object.values(t.streams).map((s) => s.name),
+      ...Object.values(t.buckets).map((b) => bucketStream(b.bucket)),
+    ]);
     for (const c of Object.values(t.consumers)) expect(names.has(c.stream), c.durable).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 import { DEFAULT_QUEUE, queueStreamName } from "@followup/contracts";
 import { z } from "zod";
+import { parseApiKeys } from "./api-keys.js";
 import { parseWebhookSecret } from "./webhooks.js";
 
 /**
@@ -127,6 +128,17 @@ export const env = {
           return z.NEVER;
         }
       }),
+
+  /** API_KEYS: `key:tenant,...`, at least one pair; problems name a pair by position, never its key. */
+  apiKeys: () =>
+    z
+      .string()
+      .transform((raw, ctx) => {
+        const { entries, problems } = parseApiKeys(raw);
+        for (const problem of problems) ctx.addIssue({ code: "custom", message: problem });
+        return entries;
+      })
+      .refine((entries) => entries.length > 0, { message: "expected at least one key:tenant pair" }),
 
   /** One of a fixed set of words. */
   oneOf: <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>

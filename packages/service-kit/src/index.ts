@@ -1,3 +1,4 @@
+export { type ApiKeyEntry, ApiKeys, type Caller, parseApiKeys } from "./api-keys.js";
 export {
   ATOMIC_BATCH_MAX,
   type AtomicBatchAck,
@@ -102,6 +103,7 @@ export {
   sealingKeyring,
   sealSecret,
 } from "./sealing.js";
+export { readStream } from "./stream-read.js";
 export { publishTimer, type TimerStored, timerMessage, timerParts, timerTtlSeconds } from "./timers.js";
 export {
   DEFAULT_TOLERANCE_SECONDS,

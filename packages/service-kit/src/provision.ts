@@ -303,12 +303,13 @@ async function provisionOnce(
   const consumers = select.consumers ?? (Object.keys(topology.consumers) as (keyof Topology["consumers"])[]);
   const buckets = select.buckets ?? (Object.keys(topology.buckets) as (keyof Topology["buckets"])[]);
   for (const key of streams) await provisionStream(jsm, topology.streams[key], step);
+  // Before the consumers: a consumer may read a bucket's stream (reports reads the plans').
+  for (const key of buckets) await provisionBucket(nc, topology.buckets[key], step);
   for (const key of consumers) await provisionConsumer(jsm, topology.consumers[key], step);
   const provisioned = new Set<string>(streams.map((key) => topology.streams[key].name));
   for (const retired of topology.retiredConsumers) {
     if (provisioned.has(retired.stream)) await retireConsumer(jsm, retired, step);
   }
-  for (const key of buckets) await provisionBucket(nc, topology.buckets[key], step);
 }
 
 /** The server refused a subject to this connection (the error, or one it was caused by). */

@@ -74,6 +74,8 @@ describe("provisionTopology (real nats-server)", () => {
         "KV_templates",
         "KV_channel_settings",
         "KV_suppressions",
+        "KV_reports",
+        "KV_models",
         "LEADS",
       ].sort(),
     );

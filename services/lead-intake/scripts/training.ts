@@ -212,6 +212,20 @@ export function trainOnLeads(
 ): TrainingResult {
   const opts = { ...TRAINING_DEFAULTS, ...options };
   const { train, test } = splitHoldout(leads, opts.seed, opts.testFraction);
+  return trainOnSplit(train, test, opts, dataset);
+}
+
+/**
+ * Trains on `train`, evaluates on `test` and builds the model file's content: the split is the
+ * caller's (a seeded shuffle above; by time for models trained from outcomes).
+ */
+export function trainOnSplit(
+  train: readonly LabelledLead[],
+  test: readonly LabelledLead[],
+  options: Partial<TrainingOptions>,
+  dataset: { generator: string; seed: number; n: number },
+): TrainingResult {
+  const opts = { ...TRAINING_DEFAULTS, ...options };
   const encoder = detailsLengthEncoder(train);
   const yTrain = train.map((lead) => lead.converted);
   const yTest = test.map((lead) => lead.converted);

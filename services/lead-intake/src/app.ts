@@ -18,6 +18,7 @@ import { errorEnvelope, HttpError, mapError } from "./errors.js";
 import { hookRoom } from "./hook/index.js";
 import { validatorCompiler } from "./http/validation.js";
 import { leadsRoom } from "./leads/index.js";
+import { modelsRoom } from "./models/index.js";
 import { queueRoom } from "./queue/index.js";
 import { sequencesRoom } from "./sequences/index.js";
 import { publicSuppressionRoutes, suppressionsRoom } from "./suppressions/index.js";
@@ -92,6 +93,7 @@ const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   await app.register(templatesRoom, deps);
   await app.register(channelsRoom, deps);
   await app.register(suppressionsRoom, deps);
+  await app.register(modelsRoom, deps);
 };
 
 /**

@@ -24,6 +24,7 @@ export interface BrokerHandles {
   templates: KV;
   channels: KV;
   suppressions: KV;
+  models: KV;
 }
 
 /**
@@ -51,7 +52,7 @@ export class Broker {
     const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
     const kvm = new Kvm(js);
     const { buckets } = this.topology;
-    const [leads, plans, receipts, sequences, templates, channels, suppressions] = await Promise.all([
+    const [leads, plans, receipts, sequences, templates, channels, suppressions, models] = await Promise.all([
       kvm.open(buckets.leads.bucket),
       kvm.open(buckets.plans.bucket),
       kvm.open(buckets.receipts.bucket),
@@ -59,6 +60,7 @@ export class Broker {
       kvm.open(buckets.templates.bucket),
       kvm.open(buckets.channels.bucket),
       kvm.open(buckets.suppressions.bucket),
+      kvm.open(buckets.models.bucket),
     ]);
     this.#handles = {
       nc,
@@ -72,6 +74,7 @@ export class Broker {
       templates,
       channels,
       suppressions,
+      models,
     };
     this.#setConnected(!nc.isClosed(), "NATS connection closed");
     void this.#follow(nc);

@@ -12,45 +12,14 @@ import {
 } from "@followup/service-kit";
 import { z } from "zod";
 
-/** One `key:tenant` pair of API_KEYS. */
-export interface ApiKeyEntry {
-  key: string;
-  tenant: string;
-}
-
-/**
- * Parses `API_KEYS=key:tenant,key2:tenant2`. Problems name the pair by its position, never by
- * its key: a typo in a secret must not print the secret.
- */
-export function parseApiKeys(raw: string): { entries: ApiKeyEntry[]; problems: string[] } {
-  const entries: ApiKeyEntry[] = [];
-  const problems: string[] = [];
-  const seen = new Set<string>();
-  raw.split(",").forEach((part, index) => {
-    const position = `pair ${index + 1}`;
-    const pair = part.trim();
-    if (pair === "") {
-      problems.push(`${position} is empty; expected key:tenant`);
-      return;
-    }
-    // The tenant is a token (no ':'), so the last ':' separates it even if a key holds one.
-    const colon = pair.lastIndexOf(":");
-    const key = colon < 0 ? "" : pair.slice(0, colon).trim();
-    const tenant = colon < 0 ? "" : pair.slice(colon + 1).trim();
-    if (colon < 0) {
-      problems.push(`${position} has no ':'; expected key:tenant`);
-      return;
-    }
-    if (key === "") problems.push(`${position} has an empty key; expected key:tenant`);
-    if (!isValidToken(tenant)) {
-      problems.push(`${position}: the tenant must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'`);
-    }
-    if (key !== "" && seen.has(key)) problems.push(`${position} repeats the key of an earlier pair`);
-    if (key !== "" && isValidToken(tenant) && !seen.has(key)) entries.push({ key, tenant });
-    seen.add(key);
-  });
-  return { entries, problems };
-}
+/** A comma-separated list; blanks around and between the commas are dropped. */
+const commaList = () =>
+  z.string().transform((text) =>
+    text
+      .split(",")
+      .map((part) => part.trim())
+      .filter((part) => part !== ""),
+  );
 
 /** A key of the sealing module: 32 bytes in base64. The message never repeats the value. */
 const sealingKey = z
@@ -82,19 +51,10 @@ const sealingKeys = z
     return keys;
   });
 
-const apiKeys = z
-  .string()
-  .transform((raw, ctx) => {
-    const { entries, problems } = parseApiKeys(raw);
-    for (const problem of problems) ctx.addIssue({ code: "custom", message: problem });
-    return entries;
-  })
-  .refine((entries) => entries.length > 0, { message: "expected at least one key:tenant pair" });
-
 export const leadIntakeEnv = {
   ...commonEnv,
   /** `key:tenant,...`; required. Each key authenticates one tenant. */
-  API_KEYS: apiKeys,
+  API_KEYS: env.apiKeys(),
   PORT: env.port(8000),
   HOST: env.string("0.0.0.0"),
   FOLLOWUP_ENABLED: env.boolean(true),
@@ -132,16 +92,18 @@ export const leadIntakeEnv = {
    * comma-separated, shared with the dispatcher: the first signs, every one verifies (rotation).
    * Unset, no /u/:token link verifies.
    */
-  UNSUBSCRIBE_SECRET: z
-    .string()
-    .transform((text) =>
-      text
-        .split(",")
-        .map((part) => part.trim())
-        .filter((part) => part !== ""),
-    )
+  UNSUBSCRIBE_SECRET: commaList()
     .refine((secrets) => secrets.length > 0 && secrets.every((s) => s.length >= 32), {
       message: "expected one or more comma-separated secrets of at least 32 characters each",
+    })
+    .optional(),
+  /**
+   * The tenants whose API keys may roll the deployment's conversion model back
+   * (POST /ops/model/rollback), comma-separated. Unset: nobody may; train:outcomes promotes.
+   */
+  MODEL_OPERATOR_TENANTS: commaList()
+    .refine((tenants) => tenants.every(isValidToken), {
+      message: "expected comma-separated tenants of 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
     })
     .optional(),
   /** At most this many leads in the outbox; then 503. 0 turns the outbox off (503 while NATS is down). */

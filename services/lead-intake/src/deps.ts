@@ -20,6 +20,8 @@ export interface AppDeps {
     PUBLIC_BASE_URL?: string | undefined;
     /** The secrets of the one-click unsubscribe tokens (the first signs); none: no link verifies. */
     UNSUBSCRIBE_SECRET?: string[] | undefined;
+    /** The tenants whose keys may roll the deployment's model back (POST /ops/model/rollback). */
+    MODEL_OPERATOR_TENANTS?: string[] | undefined;
   } & Partial<HttpLimits>;
   logger: Logger;
   registry: Registry;
@@ -29,6 +31,7 @@ export interface AppDeps {
   publisher: EventPublisher;
   /** The fail-open outbox behind `publisher`, when there is one (read by the lead, outcome and queue routes). */
   outbox?: LocalOutbox;
+  /** The model every lead is scored with: the registry's current one (models/), live-swapped. */
   scorer: Scorer;
   apiKeys: ApiKeys;
   /** The decoded FOLLOWUP_HOOK_SECRET; without it the hook accepts API-key calls only. */

@@ -18,6 +18,7 @@ import { Broker } from "./broker.js";
 import { channelSecretsOf, type LeadIntakeConfig, loadLeadIntakeConfig, outboxDirOf } from "./config.js";
 import { JetStreamPublisher } from "./leads/index.js";
 import { createLeadIntakeMetrics } from "./metrics.js";
+import { LiveScorer, ModelRegistry, watchCurrentModel } from "./models/index.js";
 import { LeadOutbox, OutboxPublisher, type OutboxPublisherDeps } from "./outbox/index.js";
 import { loadDefaultConversionModel } from "./scoring/index.js";
 
@@ -41,7 +42,8 @@ runMain("lead-intake", async () => {
   const broker = new Broker(topo, { timeoutMs: config.PUBLISH_TIMEOUT_MS });
   broker.onChange((available) => metrics.natsAvailable.set(available ? 1 : 0));
   metrics.natsAvailable.set(0);
-  const scorer = loadDefaultConversionModel(logger);
+  // The committed model until the registry says otherwise (a watch, once NATS is there).
+  const scorer = new LiveScorer(loadDefaultConversionModel(logger));
   const direct = new JetStreamPublisher(broker, { timeoutMs: config.PUBLISH_TIMEOUT_MS });
   const outbox = await openOutbox(config, { broker, direct, metrics, readiness, logger });
 
@@ -65,11 +67,13 @@ runMain("lead-intake", async () => {
   const port = typeof address === "object" && address ? address.port : config.PORT;
 
   let nc: NatsConnection | undefined;
+  let modelWatch: { stop(): void } | undefined;
   let stopping = false;
   onShutdown(logger, async () => {
     stopping = true;
     await app.close();
     await outbox?.stop();
+    modelWatch?.stop();
     await nc?.drain();
   });
 
@@ -110,6 +114,7 @@ runMain("lead-intake", async () => {
           logger,
         });
         await broker.attach(nc);
+        modelWatch = await watchCurrentModel(new ModelRegistry(broker.handles().models), scorer, logger);
         readiness.set("topology", true);
         logger.info({ attempt }, "broker_ready");
         return;

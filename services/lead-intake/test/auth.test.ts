@@ -1,7 +1,7 @@
-import { ConfigError } from "@followup/service-kit";
+import { ConfigError, parseApiKeys } from "@followup/service-kit";
 import { describe, expect, it, vi } from "vitest";
 import { ApiKeys } from "../src/auth.js";
-import { loadLeadIntakeConfig, parseApiKeys } from "../src/config.js";
+import { loadLeadIntakeConfig } from "../src/config.js";
 
 // The real comparison, observed: a lookup must compare fixed-length digests against every key.
 const { compared } = vi.hoisted(() => ({

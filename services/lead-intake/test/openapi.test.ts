@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { SEQUENCE_EXAMPLE } from "@followup/contracts";
 import { type NatsServer, startNatsServer } from "@followup/nats-harness";
 import { webhookHeaders } from "@followup/service-kit";
@@ -9,6 +10,7 @@ import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OpenApiDocument, Operation } from "../src/api-docs/index.js";
 import { renderReference } from "../src/api-docs/index.js";
+import { ModelRegistry } from "../src/models/index.js";
 import { ACME_KEY, ALEX, GLOBEX_KEY, type Intake, KEY, startIntake } from "./fixtures.js";
 
 /**
@@ -34,6 +36,7 @@ beforeAll(async () => {
     env: {
       BODY_LIMIT_BYTES: String(BODY_LIMIT),
       CHANNEL_SECRETS_KEY: Buffer.alloc(32, 3).toString("base64"),
+      MODEL_OPERATOR_TENANTS: "globex",
     },
   });
   offline = await startIntake({ env: { RATE_LIMIT_PER_MINUTE: "2" } });
@@ -105,7 +108,7 @@ describe("GET /openapi.json", () => {
     const served = servedRoutes(intake.app.printRoutes({ commonPrefix: false }));
     const documented = operations(document).map(({ method, path }) => `${method.toUpperCase()} ${path}`);
     const api = (route: string) => / \/(v1|ops)\//.test(route);
-    expect(served.filter(api).length).toBe(28);
+    expect(served.filter(api).length).toBe(30);
     expect(documented.filter(api).sort()).toEqual(served.filter(api).sort());
     expect([...documented].sort()).toEqual([...served].sort());
   });
@@ -663,6 +666,42 @@ describe("every route, driven once over HTTP, answers what the document says", (
       (await call(base, "DELETE", one, `${path}/${id}`, { headers: { "x-api-key": ACME_KEY } })).status,
     ];
     expect(statuses).toEqual([200, 400, 200, 200, 400, 404, 200, 404]);
+  });
+
+  it("captures the model routes: read, rolled back, and their failures", async () => {
+    const rollback = "/ops/model/rollback";
+    const statuses = [
+      (await call(base, "GET", "/ops/model", "/ops/model", { headers: keyed() })).status,
+      (await call(base, "GET", "/ops/model", "/ops/model")).status,
+      (await call(base, "POST", rollback, rollback, { headers: keyed() })).status,
+      (await call(base, "POST", rollback, rollback, { headers: keyed(GLOBEX_KEY) })).status,
+    ];
+    const model = JSON.parse(
+      readFileSync(new URL("../model/conversion-model.json", import.meta.url), "utf8"),
+    );
+    const at = new Date().toISOString();
+    await new ModelRegistry(intake.broker.handles().models).promote(
+      {
+        version: "openapi-model",
+        model: { ...model, version: "openapi-model" },
+        evaluation: {
+          auc: 0.8,
+          brier: 0.2,
+          base_rate: 0.4,
+          n_train: 10,
+          n_test: 10,
+          calibration: [],
+          current_auc: null,
+          current_version: null,
+        },
+        window: { train_from: at, train_until: at, test_from: at, test_until: at, horizon_ms: 1000 },
+        promoted_at: at,
+      },
+      new Date(),
+    );
+    statuses.push((await call(base, "GET", "/ops/model", "/ops/model", { headers: keyed() })).status);
+    statuses.push((await call(base, "POST", rollback, rollback, { headers: keyed(GLOBEX_KEY) })).status);
+    expect(statuses).toEqual([200, 401, 403, 409, 200, 200]);
   });
 
   it("documents the public suppression routes with their media types, and serves them", async () => {

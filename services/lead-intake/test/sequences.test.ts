@@ -113,6 +113,32 @@ describe("PUT, GET, list, replace and delete against a real nats-server", () => 
     expect(await storedValue("acme", name)).toBeNull();
   });
 
+  it("checks each variant's template, naming the variant (400), and stores a holdout and variants", async () => {
+    const name = fresh("variants");
+    const refused = await put(name, {
+      steps: [
+        {
+          delay: "2h",
+          channel: "email",
+          variants: [
+            { name: "a", template: "recap", weight: 1 },
+            { name: "b", template: "not-written-yet", weight: 1 },
+          ],
+        },
+      ],
+    });
+    expect(refused.status).toBe(400);
+    expect(detailsOf(refused).map((d) => d.path)).toEqual(["steps.0.variants.1.template"]);
+    const variants = [
+      { name: "a", template: "recap", weight: 3 },
+      { name: "b", template: "recap", weight: 1 },
+    ];
+    const stored = await put(name, { holdout_pct: 10, steps: [{ delay: "2h", channel: "email", variants }] });
+    expect(stored.status).toBe(201);
+    expect(view(stored).holdout_pct).toBe(10);
+    expect(view(stored).steps[0]?.variants).toEqual(variants);
+  });
+
   it("replaces without If-Match (200), under a new revision", async () => {
     const name = fresh("replace");
     const first = view(await put(name, EXAMPLE));

@@ -7,6 +7,7 @@ import {
   MAX_STEP,
   type PlannedStep,
   parseSubject,
+  planExperiment,
   STOPPING_OUTCOMES,
   type StoredSequence,
 } from "@followup/contracts";
@@ -49,9 +50,11 @@ export function enrolPlan(
   if (plan.cancelled && plan.cancelled.reason !== "unenrolled") return null;
   const firstStep = Math.max(0, ...plan.steps.map((s) => s.step)) + 1;
   const ref: SequenceRef = { name: sequence.name, revision: sequence.revision };
+  // A salesperson's choice: the variants apply, the holdout does not (the lead is to be followed up).
   const { steps } = planSequenceSteps(sequence, new Date(event.data.requested_at), event.data, {
     firstStep,
     sequence: ref,
+    experiment: planExperiment(event.tenant, sequence, event.data.lead_id).steps,
   });
   if (firstStep + steps.length - 1 > MAX_STEP) return null;
   const stillPending = plan.steps.some((s) => s.state === "pending" && Date.parse(s.due_at) > nowMs);

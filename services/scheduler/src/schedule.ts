@@ -1,4 +1,5 @@
 import {
+  type ExperimentPlan,
   type FollowupPlan,
   type PlannedStep,
   type RecipientZones,
@@ -64,7 +65,12 @@ export function planSequenceSteps(
   sequence: Pick<SequenceDefinition, "steps" | "send_window">,
   start: Date,
   zones: RecipientZones,
-  options: { firstStep?: number; sequence?: SequenceRef } = {},
+  options: {
+    firstStep?: number;
+    sequence?: SequenceRef;
+    /** The lead's variant per step (contracts' planExperiment), in the sequence's step order. */
+    experiment?: ExperimentPlan["steps"];
+  } = {},
 ): { steps: PlannedStep[]; never: number } {
   const delays = sequenceDelays(sequence);
   const times = sequenceStepTimes(
@@ -81,13 +87,16 @@ export function planSequenceSteps(
       return;
     }
     const step = sequence.steps[i]!;
+    const assigned = options.experiment?.[i];
+    const template = assigned?.template ?? step.template;
     steps.push({
       step: (options.firstStep ?? 1) + steps.length,
       delay_s: delays[i]!,
       due_at: time.due_at.toISOString(),
       state: "pending",
       channel: step.channel,
-      ...(step.template !== undefined ? { template: step.template } : {}),
+      ...(template !== undefined ? { template } : {}),
+      ...(assigned?.variant !== undefined ? { variant: assigned.variant } : {}),
       ...(time.moved_from ? { moved_from: time.moved_from.toISOString() } : {}),
       ...(time.timezone_assumed ? { timezone_assumed: true } : {}),
       ...(options.sequence ? { sequence: options.sequence } : {}),

@@ -8,6 +8,7 @@ import {
   MARKER_TTL_MS,
   nextTimedStep,
   type PlannedStep,
+  planExperiment,
   type StoredSequence,
   type Topology,
 } from "@followup/contracts";
@@ -127,7 +128,7 @@ export async function handleScoredBatch(
   if (firsts.length > 1 && (await createPlans(firsts, deps))) {
     const planned: { lead: ScoredLead; steps: PlannedStep[] }[] = [];
     for (const lead of firsts) {
-      if (lead.plan.skipped) skipped(lead, deps);
+      if (lead.plan.skipped || lead.plan.holdout) skipped(lead, deps);
       else planned.push({ lead, steps: pendingSteps(lead, lead.plan, deps) ?? [] });
     }
     await storeTimerBatches(planned, deps);
@@ -155,7 +156,7 @@ async function scheduleLead(lead: ScoredLead, deps: TimerDeps): Promise<void> {
   const revision = await deps.plans.create(lead.ref, lead.plan);
   let plan: FollowupPlan;
   if (revision !== null) {
-    if (lead.plan.skipped) {
+    if (lead.plan.skipped || lead.plan.holdout) {
       skipped(lead, deps);
       return;
     }
@@ -172,11 +173,9 @@ async function scheduleLead(lead: ScoredLead, deps: TimerDeps): Promise<void> {
 }
 
 function skipped(lead: ScoredLead, deps: TimerDeps): void {
-  deps.metrics.skipped.inc({ reason: lead.plan.skipped });
-  deps.logger.debug(
-    { ...lead.fields, pred_prob: lead.predProb, reason: lead.plan.skipped },
-    "followups_skipped",
-  );
+  const reason = lead.plan.skipped ?? "holdout";
+  deps.metrics.skipped.inc({ reason });
+  deps.logger.debug({ ...lead.fields, pred_prob: lead.predProb, reason }, "followups_skipped");
 }
 
 /**
@@ -217,13 +216,18 @@ export function planLead(
     return { ...base, steps: planSteps(new Date(event.data.created_at), rule.delays) };
   }
   const sequence = enrolment.sequence as StoredSequence;
-  const { steps } = planSequenceSteps(sequence, new Date(event.data.created_at), event.data);
-  return {
-    ...base,
-    steps,
+  const recorded = {
     sequence: { name: sequence.name, revision: sequence.revision },
     stop_on: [...sequence.stop_on],
   };
+  // Variants and the holdout are decided from tenant, sequence and lead (a hash): a redelivery
+  // or another copy decides the same. A lead held out is enrolled and sent nothing.
+  const experiment = planExperiment(event.tenant, sequence, event.data.lead_id);
+  if (experiment.holdout) return { ...base, steps: [], ...recorded, holdout: true };
+  const { steps } = planSequenceSteps(sequence, new Date(event.data.created_at), event.data, {
+    experiment: experiment.steps,
+  });
+  return { ...base, steps, ...recorded };
 }
 
 function pendingSteps(lead: ScoredLead, plan: FollowupPlan, deps: TimerDeps): PlannedStep[] | null {

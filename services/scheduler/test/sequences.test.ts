@@ -6,9 +6,11 @@
 import { randomUUID } from "node:crypto";
 import {
   encodeEvent,
+  type FollowupPlan,
   type LeadScored,
   makeEvent,
   type Outcome,
+  planExperiment,
   Sequence,
   type SequenceRecord,
   sequenceKey,
@@ -452,5 +454,59 @@ describe("a sequence written just before a lead", () => {
     cache.stop();
     const revision = await putSequence("acme", "edited", { steps: [{ delay: "2h", channel: "hook" }] });
     await expect(cache.upToDate(200)).rejects.toThrow(`did not reach revision ${revision}`);
+  });
+});
+
+describe("experiments", () => {
+  it("assigns each lead its variant and holdout from a hash: recorded in the plan, the held-out get no timer", async () => {
+    const ab = {
+      holdout_pct: 30,
+      steps: [
+        {
+          delay: "1h",
+          channel: "email" as const,
+          variants: [
+            { name: "a", template: "t-a", weight: 50 },
+            { name: "b", template: "t-b", weight: 50 },
+          ],
+        },
+        { delay: "2h", channel: "hook" as const },
+      ],
+    };
+    await putSequence("acme", "ab", ab);
+    const s = await scheduler();
+    const fixtures = Array.from({ length: 30 }, () => lead());
+    for (const fixture of fixtures) await submit(fixture);
+    const stored = await waitFor(
+      async () => {
+        const plans = await Promise.all(fixtures.map((f) => readPlan(broker.nc, f)));
+        return plans.every((p) => p !== null) ? (plans as FollowupPlan[]) : null;
+      },
+      { description: "every plan" },
+    );
+    const sequence = { name: "ab", ...Sequence.parse(ab) };
+    let held = 0;
+    for (const [i, plan] of stored.entries()) {
+      const expected = planExperiment("acme", sequence, fixtures[i]!.leadId);
+      expect(plan.sequence?.name).toBe("ab");
+      expect(plan.holdout ?? false, fixtures[i]!.leadId).toBe(expected.holdout);
+      if (expected.holdout) {
+        held++;
+        expect(plan.steps).toEqual([]);
+        expect(await timersOfLead(broker.jsm, fixtures[i]!)).toBe(0);
+      } else {
+        expect(plan.steps.map((st) => [st.variant, st.template])).toEqual([
+          [expected.steps[0]!.variant, expected.steps[0]!.template],
+          [undefined, undefined],
+        ]);
+        await waitFor(async () => (await timersOfLead(broker.jsm, fixtures[i]!)) === 1, {
+          description: `${fixtures[i]!.leadId}'s timer`,
+        });
+      }
+    }
+    // 30 leads at 30%: some held out, most not (the hash is pinned in contracts' tests).
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThan(fixtures.length);
+    expect(await metricValue(s.registry, "followups_skipped_total", { reason: "holdout" })).toBe(held);
   });
 });

@@ -88,6 +88,11 @@ const TAGS = [
     description:
       "Addresses a tenant must not contact: listed, added, lifted; the one-click unsubscribe link; inbound SMS STOP",
   },
+  {
+    name: "models",
+    description:
+      "The deployment's conversion model: the version in use, its evaluation and history, and rollback",
+  },
   { name: "health", description: "Liveness, readiness and metrics (no authentication)" },
   { name: "docs", description: "This document and its reference page (no authentication)" },
 ];

@@ -138,6 +138,7 @@ function stepOrigin(step: PlannedStep, plan: FollowupPlan | null): Partial<LeadF
     ...(sequence !== undefined ? { sequence } : {}),
     ...(step.channel !== undefined ? { channel: step.channel } : {}),
     ...(step.template !== undefined ? { template: step.template } : {}),
+    ...(step.variant !== undefined ? { variant: step.variant } : {}),
     ...(step.moved_from !== undefined ? { moved_from: step.moved_from } : {}),
     ...(step.timezone_assumed !== undefined ? { timezone_assumed: step.timezone_assumed } : {}),
   };
@@ -328,7 +329,8 @@ export function buildLeadView(sources: LeadSources): LeadView {
       created_at: lead.created_at,
       ...(lead.outcome !== undefined ? { outcome: lead.outcome } : {}),
     },
-    qualified: plan === null ? null : plan.steps.length > 0,
+    qualified: plan === null ? null : plan.steps.length > 0 || plan.holdout === true,
+    ...(plan?.holdout ? { holdout: true } : {}),
     followups,
     timeline,
   };
