@@ -25,6 +25,15 @@ export {
   runProvision,
   writeBrokerAuth,
 } from "./broker-auth.js";
+export { channelEnv, channelSecretsOf, checkChannelKeys } from "./channel-env.js";
+export {
+  addSuppression,
+  type NewSuppression,
+  openSettings,
+  secretContext,
+  suppressionAddressContext,
+  UnreadableSecretError,
+} from "./channel-secrets.js";
 export {
   ConfigError,
   commonEnv,
