@@ -74,7 +74,9 @@ export {
 } from "./metrics.js";
 export { type ConnectOptions, connectNats, type NatsSettings } from "./nats.js";
 export {
+  readStatusCallbackRef,
   readUnsubscribeToken,
+  type StatusCallbackRef,
   type TwilioParams,
   twilioSignature,
   twilioStatusCallbackUrl,
