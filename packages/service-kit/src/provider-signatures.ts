@@ -60,7 +60,11 @@ export interface StatusCallbackRef {
  * report back to its follow-up without a lookup; Twilio signs the whole URL, query included, so
  * the reference cannot be changed without breaking the signature.
  */
-export function twilioStatusCallbackUrl(publicBaseUrl: string, tenant: string, ref?: StatusCallbackRef): string {
+export function twilioStatusCallbackUrl(
+  publicBaseUrl: string,
+  tenant: string,
+  ref?: StatusCallbackRef,
+): string {
   const url = `${publicBaseUrl.replace(/\/+$/, "")}/hooks/twilio/status/${encodeURIComponent(tenant)}`;
   if (!ref) return url;
   const query = new URLSearchParams({

@@ -6,12 +6,7 @@ import {
   channelSettingsKey,
   type KnownChannel,
 } from "@followup/contracts";
-import {
-  isNoMessages,
-  isWrongLastSequence,
-  openSettings,
-  type SealingKeyring,
-} from "@followup/service-kit";
+import { isNoMessages, isWrongLastSequence, openSettings, type SealingKeyring } from "@followup/service-kit";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
 import type { Logger } from "pino";
@@ -52,7 +47,12 @@ export class ChannelSettingsCache implements ChannelSettingsSource {
 
   constructor(
     kv: KV,
-    readonly options: { jsm: JetStreamManager; bucket: string; keyring: SealingKeyring | undefined; log: Logger },
+    readonly options: {
+      jsm: JetStreamManager;
+      bucket: string;
+      keyring: SealingKeyring | undefined;
+      log: Logger;
+    },
   ) {
     const { jsm, bucket, keyring, log } = options;
     this.#kv = kv;
@@ -112,11 +112,11 @@ export class ChannelSettingsCache implements ChannelSettingsSource {
   /** Whether the bucket's stream holds no message at all (a direct get, which readers may make). */
   async #isEmpty(): Promise<boolean> {
     try {
-      await this.#jsm.direct.getMessage(bucketStream(this.#bucket), {
+      const first = await this.#jsm.direct.getMessage(bucketStream(this.#bucket), {
         seq: 1,
         next_by_subj: `$KV.${this.#bucket}.>`,
       });
-      return false;
+      return first === null;
     } catch (err) {
       if (isNoMessages(err)) return true;
       throw err;

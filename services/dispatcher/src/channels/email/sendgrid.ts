@@ -62,7 +62,8 @@ export class SendGridClient extends HttpProviderClient<SendGridSettings> {
     message: OutboundMessage,
     signal?: AbortSignal,
   ): Promise<ProviderAnswer> {
-    if (!settings.api_key) return refusedBeforeCall(SENDGRID, "invalid_settings", "settings.api_key: expected the API key");
+    if (!settings.api_key)
+      return refusedBeforeCall(SENDGRID, "invalid_settings", "settings.api_key: expected the API key");
     const from = emailAddress.safeParse(settings.from);
     if (!from.success)
       return refusedBeforeCall(SENDGRID, "invalid_settings", "settings.from: expected an e-mail address");

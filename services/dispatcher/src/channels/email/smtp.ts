@@ -1,5 +1,5 @@
-import { createTransport } from "nodemailer";
 import type { SmtpSettings as ContractSmtpSettings } from "@followup/contracts";
+import { createTransport } from "nodemailer";
 import { type Classification, classifyError } from "../../classify.js";
 import {
   errorText,
@@ -52,7 +52,11 @@ export class SmtpClient implements ProviderClient<SmtpSettings> {
   ): Promise<ProviderAnswer> {
     // What the connection cannot go without; the rest lead-intake checked when it was saved.
     if ((settings.user === undefined) !== (settings.pass === undefined))
-      return refusedBeforeCall(SMTP, "invalid_settings", "settings.pass: expected user and pass together, or neither");
+      return refusedBeforeCall(
+        SMTP,
+        "invalid_settings",
+        "settings.pass: expected user and pass together, or neither",
+      );
     const email = checkEmail(message);
     if (!email.ok) return refusedBeforeCall(SMTP, email.reason, email.why);
     const s = settings;

@@ -31,7 +31,11 @@ export class SlackWebhookClient extends HttpProviderClient<SlackSettings> {
     signal?: AbortSignal,
   ): Promise<ProviderAnswer> {
     if (!isHttpUrl(settings.webhook_url?.trim()))
-      return refusedBeforeCall(SLACK, "invalid_settings", "settings.webhook_url: expected the webhook's https URL");
+      return refusedBeforeCall(
+        SLACK,
+        "invalid_settings",
+        "settings.webhook_url: expected the webhook's https URL",
+      );
     if (message.body.trim() === "") return refusedBeforeCall(SLACK, "invalid_message", "body: expected text");
     const url = settings.webhook_url.trim();
     const secrets = [url, new URL(url).pathname];
