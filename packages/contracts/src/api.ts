@@ -100,8 +100,6 @@ export const LeadFollowup = z.object({
   last_status_code: z.number().int().nullable().optional(),
   last_error: z.string().optional(),
   delivered_at: z.iso.datetime().optional(),
-  /** The step's channel (sms, email, slack, hook), once an attempt names it. */
-  channel: z.string().optional(),
   /** The provider's last report on the sent message (Twilio's status callback). */
   provider_status: z.enum(["delivered", "undelivered", "failed"]).optional(),
 });
