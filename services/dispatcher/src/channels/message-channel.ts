@@ -186,7 +186,7 @@ export class MessageChannel<S> implements Channel {
     const started = performance.now();
     const answer = await client.send(settings, message, followup.signal);
     const providerDurationMs = performance.now() - started;
-    if (answer.effect) await this.#applyEffect(followup, answer, recipient);
+    if (answer.effect) await this.#applyEffect(followup, { ...answer, provider: client.provider }, recipient);
     return {
       ...withoutAddress(answer, recipient),
       provider: client.provider,
@@ -235,7 +235,7 @@ export class MessageChannel<S> implements Channel {
             channel: recipient.suppression,
             address: recipient.address,
             reason: "provider_opt_out",
-            source: answer.provider ?? this.spec.name,
+            source: answer.provider!,
           },
           this.#now(),
         );

@@ -83,7 +83,7 @@ export const twilioStatusRoutes: FastifyPluginAsync<AppDeps> = async (app, deps)
       const sid = form.get("MessageSid");
       const code = form.get("ErrorCode");
       const event = makeEvent("followup.result.v1", {
-        source: "/lead-intake",
+        source: "/twilio-status",
         subject: `${ref.leadId}/${ref.step}`,
         tenant,
         time: deps.now(),
