@@ -158,19 +158,13 @@ async function leadWithSteps(
   return accepted.lead_id;
 }
 
-async function leadWhere(
+function leadWhere(
   leadId: string,
   ready: (view: LeadView) => boolean,
   description: string,
   timeoutMs = 30_000,
 ) {
-  return waitFor(
-    async () => {
-      const view = await engine.api.getLead(leadId);
-      return ready(view) && view;
-    },
-    { description, timeoutMs, intervalMs: 200 },
-  );
+  return engine.api.leadWhere(leadId, ready, description, timeoutMs);
 }
 
 /** POSTs a Twilio webhook to lead-intake as Twilio would: the form signed over the public URL. */
