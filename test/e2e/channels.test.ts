@@ -30,6 +30,7 @@ import {
   contractViolations,
   type Engine,
   type EventRecorder,
+  type FakeSendGrid,
   type FakeSlack,
   type FakeTwilio,
   PUBLIC_BASE_URL,
@@ -39,6 +40,7 @@ import {
   SMS_FROM,
   type SmtpTestServer,
   startEngine,
+  startFakeSendGrid,
   startFakeSlack,
   startFakeTwilio,
   startSmtpServer,
@@ -57,6 +59,7 @@ let engine: Engine;
 let twilio: FakeTwilio;
 let slack: FakeSlack;
 let smtp: SmtpTestServer;
+let sendgrid: FakeSendGrid;
 let events: EventRecorder;
 let nc: NatsConnection;
 let plans: KV;
@@ -66,15 +69,16 @@ const channelAnswers: string[] = [];
 const DAY_ZONE = zoneWhere("day");
 
 beforeAll(async () => {
-  [twilio, slack, smtp] = await Promise.all([
+  [twilio, slack, smtp, sendgrid] = await Promise.all([
     startFakeTwilio(),
     startFakeSlack(),
     startSmtpServer({ users: [SMTP_USER] }),
+    startFakeSendGrid(),
   ]);
   engine = await startEngine({
     schedules: SCHEDULES,
     env: CHANNEL_ENV,
-    serviceEnv: { dispatcher: { TWILIO_API_URL: twilio.url } },
+    serviceEnv: { dispatcher: { TWILIO_API_URL: twilio.url, SENDGRID_API_URL: sendgrid.url } },
   });
   events = await recordEvents(engine.natsUrl, undefined, engine.as("tail"));
   nc = await connect({ servers: engine.natsUrl, ...engine.as() });
@@ -93,6 +97,16 @@ beforeAll(async () => {
     },
   });
   expect(email.status).toBe(201);
+  // Tenant globex mails through SendGrid.
+  const globexEmail = await apiOf("globex").request("PUT", "/v1/channels/email", {
+    body: {
+      provider: "sendgrid",
+      api_key: sendgrid.apiKey,
+      from: "hello@globex.example",
+      reply_to: "help@globex.example",
+    },
+  });
+  expect(globexEmail.status, JSON.stringify(globexEmail.body)).toBe(201);
   // The fake Slack speaks http, which /v1/channels refuses for a webhook (https only): its record
   // is written as lead-intake writes one, the URL sealed with the same key.
   slackWebhook = slack.webhookUrl();
@@ -125,15 +139,22 @@ beforeAll(async () => {
     expect(put.status, JSON.stringify(put.body)).toBe(201);
   }
   const listed = await engine.api.request("GET", "/v1/channels");
-  channelAnswers.push(JSON.stringify(listed.body), JSON.stringify(sms), JSON.stringify(email.body));
+  channelAnswers.push(
+    JSON.stringify(listed.body),
+    JSON.stringify(sms),
+    JSON.stringify(email.body),
+    JSON.stringify(globexEmail.body),
+  );
 }, 120_000);
 
 afterAll(async () => {
   await events?.stop();
   await nc?.close();
   await engine?.stop();
-  await Promise.all([twilio?.close(), slack?.close(), smtp?.close()]);
+  await Promise.all([twilio?.close(), slack?.close(), smtp?.close(), sendgrid?.close()]);
 });
+
+const apiOf = (tenant: keyof typeof TENANTS) => engine.api.withKey(TENANTS[tenant].apiKey);
 
 type StepChannel = { channel: "sms" | "email" | "slack" | "hook"; template?: string };
 
@@ -141,9 +162,10 @@ type StepChannel = { channel: "sms" | "email" | "slack" | "hook"; template?: str
 async function leadWithSteps(
   lead: { name: string; phone: string; email?: string; timezone?: string },
   steps: StepChannel[],
+  tenant: keyof typeof TENANTS = "acme",
 ) {
-  const accepted = await engine.api.postLead({ ...lead, details: REFERENCE_LEADS.high.details });
-  const key = leadKey({ tenant: TENANT, leadId: accepted.lead_id });
+  const accepted = await apiOf(tenant).postLead({ ...lead, details: REFERENCE_LEADS.high.details });
+  const key = leadKey({ tenant, leadId: accepted.lead_id });
   await waitFor(
     async () => {
       const entry = await plans.get(key);
@@ -272,6 +294,32 @@ describe("channels end to end", () => {
     expect(tampered.status).toBe(403);
   }, 60_000);
 
+  it("an e-mail step of a tenant on SendGrid sends the built-in message with its one-click headers", async () => {
+    const address = "hank@example.com";
+    const leadId = await leadWithSteps(
+      { name: "Hank Scorpio", phone: "+14155550106", email: address, timezone: DAY_ZONE },
+      [{ channel: "email" }, { channel: "hook" }, { channel: "hook" }],
+      "globex",
+    );
+    await apiOf("globex").leadWhere(
+      leadId,
+      (v) => statusOf(v, 1) === "delivered",
+      "the SendGrid e-mail delivered",
+      30_000,
+    );
+    const mails = sendgrid.mails.filter((m) => JSON.stringify(m.body.personalizations).includes(address));
+    expect(mails).toHaveLength(1);
+    const body = mails[0]!.body;
+    expect(body.from).toEqual({ email: "hello@globex.example" });
+    expect(body.reply_to).toEqual({ email: "help@globex.example" });
+    expect(body.subject).toBe("Following up on your enquiry");
+    expect(body.content[0].value).toContain("Hi Hank,");
+    expect(body.headers["List-Unsubscribe"]).toMatch(
+      new RegExp(`^<${PUBLIC_BASE_URL}/u/globex\\.${leadId}\\.`),
+    );
+    expect(body.headers["List-Unsubscribe-Post"]).toBe("List-Unsubscribe=One-Click");
+  }, 60_000);
+
   it("an inbound STOP suppresses the number: its next SMS step ends suppressed, nothing is sent", async () => {
     const phone = "+14155550102";
     const leadId = await leadWithSteps({ name: "Fox Mulder", phone, timezone: DAY_ZONE }, [
@@ -382,6 +430,7 @@ describe("channels end to end", () => {
     const secrets = [
       twilio.account.authToken,
       SMTP_USER.pass,
+      sendgrid.apiKey,
       new URL(slackWebhook).pathname,
       CHANNEL_SECRETS_KEY,
       UNSUBSCRIBE_SECRET,
@@ -393,7 +442,13 @@ describe("channels end to end", () => {
       expect(published.filter((text) => text.includes(secret))).toEqual([]);
       expect(channelAnswers.filter((text) => text.includes(secret))).toEqual([]);
     }
-    for (const personal of ["+14155550101", "dana@example.com", "Dana Scully", "walter@example.com"]) {
+    for (const personal of [
+      "+14155550101",
+      "dana@example.com",
+      "Dana Scully",
+      "walter@example.com",
+      "hank@example.com",
+    ]) {
       expect(published.filter((text) => text.includes(personal))).toEqual([]);
     }
     expect(channelAnswers[0]).toContain("****");
