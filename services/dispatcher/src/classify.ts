@@ -97,6 +97,8 @@ export function attemptResult(
   if (classification.kind === "delivered") return { result: "ok" };
   if (classification.kind === "suppressed") return { result: "suppressed" };
   if (classification.kind === "permanent") return { result: "dead", deadReason: "permanent" };
-  if (attempt < maxAttempts) return { result: "error", reason: classification.reason };
+  // A hold for the recipient's send hours is no failure: it never uses up the last attempt.
+  if (attempt < maxAttempts || classification.reason === "quiet_hours")
+    return { result: "error", reason: classification.reason };
   return { result: "dead", deadReason: "exhausted" };
 }

@@ -143,7 +143,9 @@ export class ChannelSettingsCache implements ChannelSettingsSource {
   }
 
   async get<C extends KnownChannel>(tenant: string, channel: C): Promise<SettingsLookup<C>> {
-    const cached = await this.#read(channelSettingsKey(tenant, channel));
+    // The tenant comes from a parsed subject and the channel is typed: the key needs no checking
+    // on this path, which every hook call takes.
+    const cached = await this.#read(`${tenant}.${channel}`);
     if (!cached?.record) return { found: false, why: "not_configured" };
     const record = cached.record;
     if (Object.keys(record.secrets).length > 0 && this.#keyring === undefined)
