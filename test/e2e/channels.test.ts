@@ -58,12 +58,15 @@ const SCHEDULES = "6s,14s,15s";
 let engine: Engine;
 let twilio: FakeTwilio;
 let slack: FakeSlack;
+/** globex's Slack: a fake of its own, so the failure one test scripts reaches no other test. */
+let globexSlack: FakeSlack;
 let smtp: SmtpTestServer;
 let sendgrid: FakeSendGrid;
 let events: EventRecorder;
 let nc: NatsConnection;
 let plans: KV;
 let slackWebhook: string;
+let globexSlackWebhook: string;
 const channelAnswers: string[] = [];
 
 const DAY_ZONE = zoneWhere("day");
@@ -75,6 +78,7 @@ beforeAll(async () => {
     startSmtpServer({ users: [SMTP_USER] }),
     startFakeSendGrid(),
   ]);
+  globexSlack = await startFakeSlack();
   engine = await startEngine({
     schedules: SCHEDULES,
     env: CHANNEL_ENV,
@@ -109,19 +113,23 @@ beforeAll(async () => {
   expect(globexEmail.status, JSON.stringify(globexEmail.body)).toBe(201);
   // The fake Slack speaks http, which /v1/channels refuses for a webhook (https only): its record
   // is written as lead-intake writes one, the URL sealed with the same key.
-  slackWebhook = slack.webhookUrl();
   const keyring = sealingKeyring(CHANNEL_SECRETS_KEY);
-  const record: ChannelSettingsRecord = {
-    tenant: TENANT,
-    name: "slack",
-    updated_at: new Date().toISOString(),
-    settings: {},
-    secrets: {
-      webhook_url: sealSecret(keyring, slackWebhook, secretContext(TENANT, "slack", "webhook_url")),
-    },
-  };
   const settings = await kvm.open(topology().buckets.channels.bucket);
-  await settings.put(channelSettingsKey(TENANT, "slack"), JSON.stringify(record));
+  slackWebhook = slack.webhookUrl();
+  globexSlackWebhook = globexSlack.webhookUrl();
+  for (const [tenant, url] of [
+    [TENANT, slackWebhook],
+    [TENANTS.globex.tenant, globexSlackWebhook],
+  ] as const) {
+    const record: ChannelSettingsRecord = {
+      tenant,
+      name: "slack",
+      updated_at: new Date().toISOString(),
+      settings: {},
+      secrets: { webhook_url: sealSecret(keyring, url, secretContext(tenant, "slack", "webhook_url")) },
+    };
+    await settings.put(channelSettingsKey(tenant, "slack"), JSON.stringify(record));
+  }
 
   for (const [name, template] of Object.entries({
     "sms-hello": {
@@ -151,7 +159,13 @@ afterAll(async () => {
   await events?.stop();
   await nc?.close();
   await engine?.stop();
-  await Promise.all([twilio?.close(), slack?.close(), smtp?.close(), sendgrid?.close()]);
+  await Promise.all([
+    twilio?.close(),
+    slack?.close(),
+    smtp?.close(),
+    sendgrid?.close(),
+    globexSlack?.close(),
+  ]);
 });
 
 const apiOf = (tenant: keyof typeof TENANTS) => engine.api.withKey(TENANTS[tenant].apiKey);
@@ -212,8 +226,12 @@ function unsubscribeLink(raw: string): string {
 
 const statusOf = (view: LeadView, step: number) => view.followups.find((f) => f.step === step)?.status;
 
-describe("channels end to end", () => {
-  it("an SMS, an e-mail and a Slack step deliver three rendered messages; Twilio's status reaches the lead view", async () => {
+// The scenarios are independent (each its own lead, address and number; globex's Slack its own
+// fake), so they run together; what the whole run left is checked after them.
+describe.concurrent("channels end to end", () => {
+  it("an SMS, an e-mail and a Slack step deliver three rendered messages; Twilio's status reaches the lead view", async ({
+    expect,
+  }) => {
     const phone = "+14155550101";
     const leadId = await leadWithSteps(
       { name: "Dana Scully", phone, email: "dana@example.com", timezone: DAY_ZONE },
@@ -294,7 +312,9 @@ describe("channels end to end", () => {
     expect(tampered.status).toBe(403);
   }, 60_000);
 
-  it("an e-mail step of a tenant on SendGrid sends the built-in message with its one-click headers", async () => {
+  it("an e-mail step of a tenant on SendGrid sends the built-in message with its one-click headers", async ({
+    expect,
+  }) => {
     const address = "hank@example.com";
     const leadId = await leadWithSteps(
       { name: "Hank Scorpio", phone: "+14155550106", email: address, timezone: DAY_ZONE },
@@ -320,7 +340,9 @@ describe("channels end to end", () => {
     expect(body.headers["List-Unsubscribe-Post"]).toBe("List-Unsubscribe=One-Click");
   }, 60_000);
 
-  it("an inbound STOP suppresses the number: its next SMS step ends suppressed, nothing is sent", async () => {
+  it("an inbound STOP suppresses the number: its next SMS step ends suppressed, nothing is sent", async ({
+    expect,
+  }) => {
     const phone = "+14155550102";
     const leadId = await leadWithSteps({ name: "Fox Mulder", phone, timezone: DAY_ZONE }, [
       { channel: "sms" },
@@ -343,7 +365,9 @@ describe("channels end to end", () => {
     expect((await engine.api.deadLetters({ lead_id: leadId })).count).toBe(0);
   }, 60_000);
 
-  it("a one-click unsubscribe suppresses the address: the next e-mail step ends suppressed", async () => {
+  it("a one-click unsubscribe suppresses the address: the next e-mail step ends suppressed", async ({
+    expect,
+  }) => {
     const address = "walter@example.com";
     const leadId = await leadWithSteps(
       { name: "Walter Skinner", phone: "+14155550103", email: address, timezone: DAY_ZONE },
@@ -363,7 +387,9 @@ describe("channels end to end", () => {
     expect(smtp.mails.filter((m) => m.to.includes(address))).toHaveLength(1);
   }, 60_000);
 
-  it("Twilio's 21610 suppresses the number: the step fails for good and the suppression is listed", async () => {
+  it("Twilio's 21610 suppresses the number: the step fails for good and the suppression is listed", async ({
+    expect,
+  }) => {
     const phone = "+15005550004";
     const leadId = await leadWithSteps({ name: "Monica Reyes", phone, timezone: DAY_ZONE }, [
       { channel: "sms" },
@@ -384,7 +410,7 @@ describe("channels end to end", () => {
     ]);
   }, 60_000);
 
-  it("an SMS due at night in the lead's zone is held to the morning, not sent", async () => {
+  it("an SMS due at night in the lead's zone is held to the morning, not sent", async ({ expect }) => {
     const phone = "+14155550104";
     const leadId = await leadWithSteps({ name: "John Doggett", phone, timezone: zoneWhere("night") }, [
       { channel: "sms" },
@@ -402,20 +428,28 @@ describe("channels end to end", () => {
     expect(twilio.messages.filter((m) => m.to === phone)).toEqual([]);
   }, 60_000);
 
-  it("a Slack webhook the provider says is gone (410) marks the channel broken, and the GET shows it", async () => {
-    slack.failNext("channel_is_archived");
-    const leadId = await leadWithSteps({ name: "Alvin Kersh", phone: "+14155550105", timezone: DAY_ZONE }, [
-      { channel: "slack" },
-      { channel: "hook" },
-      { channel: "hook" },
-    ]);
-    const view = await leadWhere(leadId, (v) => statusOf(v, 1) === "failed", "the Slack step failed");
+  it("a Slack webhook the provider says is gone (410) marks the channel broken, and the GET shows it", async ({
+    expect,
+  }) => {
+    globexSlack.failNext("channel_is_archived");
+    const globex = apiOf("globex");
+    const leadId = await leadWithSteps(
+      { name: "Alvin Kersh", phone: "+14155550105", timezone: DAY_ZONE },
+      [{ channel: "slack" }, { channel: "hook" }, { channel: "hook" }],
+      "globex",
+    );
+    const view = await globex.leadWhere(
+      leadId,
+      (v) => statusOf(v, 1) === "failed",
+      "the Slack step failed",
+      30_000,
+    );
     expect(view.timeline.find((e) => e.event === "dead" && e.step === 1)?.detail).toMatchObject({
       status_code: 410,
     });
     const read = await waitFor(
       async () => {
-        const answer = await engine.api.request<{
+        const answer = await globex.request<{
           data: { broken?: { reason: string; status_code: number } };
         }>("GET", "/v1/channels/slack");
         return answer.body.data.broken !== undefined && answer;
@@ -425,13 +459,16 @@ describe("channels end to end", () => {
     expect(read.body.data.broken).toMatchObject({ reason: "channel_gone", status_code: 410 });
     channelAnswers.push(JSON.stringify(read.body));
   }, 60_000);
+});
 
+describe("what the run left", () => {
   it("no secret, name, number or address shows in the logs, the events or the answers; events keep their contracts", async () => {
     const secrets = [
       twilio.account.authToken,
       SMTP_USER.pass,
       sendgrid.apiKey,
       new URL(slackWebhook).pathname,
+      new URL(globexSlackWebhook).pathname,
       CHANNEL_SECRETS_KEY,
       UNSUBSCRIBE_SECRET,
     ];
