@@ -61,19 +61,13 @@ describe("the engine under its broker identities", () => {
 const scheduler = () => engine.services.scheduler[0]!;
 const dispatcher = () => engine.services.dispatcher[0]!;
 
-async function leadWhere(
+function leadWhere(
   leadId: string,
   ready: (view: LeadView) => boolean,
   description: string,
   timeoutMs = 15_000,
 ) {
-  return waitFor(
-    async () => {
-      const view = await engine.api.getLead(leadId);
-      return ready(view) && view;
-    },
-    { description, timeoutMs, intervalMs: 100 },
-  );
+  return engine.api.leadWhere(leadId, ready, description, timeoutMs);
 }
 
 /** The webhook-id (idempotency key) of a follow-up of tenant acme. */

@@ -176,7 +176,7 @@ describe("the engine under its broker identities", () => {
     expectNoViolation(live);
   });
 
-  it("lets the dispatcher read channel settings and suppressions, and write neither", async () => {
+  it("lets the dispatcher read channel settings and suppressions and write them (its effects), and no template or lead", async () => {
     const live = engine!;
     const suppressed = "+14155550199";
     expect(
@@ -204,8 +204,14 @@ describe("the engine under its broker identities", () => {
       const suppressions = await kvm.open("suppressions");
       expect((await settings.get("acme.slack"))?.operation).toBe("PUT");
       expect((await suppressions.get(suppressionKey("acme", "sms", suppressed)))?.operation).toBe("PUT");
-      await expect(suppressions.put(suppressionKey("acme", "sms", "+14155550100"), "{}")).rejects.toThrow();
-      await expect(settings.put("acme.sms", "{}")).rejects.toThrow();
+      // A Twilio 21610 adds a suppression; a Slack 410 marks the settings broken.
+      const added = suppressionKey("acme", "sms", "+14155550100");
+      expect(await suppressions.put(added, "{}")).toBeGreaterThan(0);
+      await suppressions.purge(added).catch(() => undefined);
+      const templates = await kvm.open("templates");
+      await expect(templates.put("acme.first-touch", "{}")).rejects.toThrow();
+      const leads = await kvm.open("leads");
+      await expect(leads.put("acme.L-forged", "{}")).rejects.toThrow();
     } finally {
       await nc.close();
     }

@@ -6,6 +6,7 @@ import type {
   OutcomeAccepted,
   QueueStatus,
 } from "@followup/contracts";
+import { waitFor } from "@followup/nats-harness";
 
 /** An HTTP answer: the status, the headers and the body (parsed JSON, or the text when it is not JSON). */
 export interface ApiResponse<T = unknown> {
@@ -65,6 +66,22 @@ export class ApiClient {
       // not JSON: keep the text
     }
     return { status: response.status, headers: response.headers, body: parsed as T };
+  }
+
+  /** GET /v1/lead/:id until `ready` holds (then its view), or throws `description` at the deadline. */
+  async leadWhere(
+    leadId: string,
+    ready: (view: LeadView) => boolean,
+    description: string,
+    timeoutMs = 15_000,
+  ): Promise<LeadView> {
+    return waitFor(
+      async () => {
+        const view = await this.getLead(leadId);
+        return ready(view) && view;
+      },
+      { description, timeoutMs, intervalMs: 100 },
+    );
   }
 
   /** POST /v1/lead; resolves with `data`. */

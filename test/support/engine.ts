@@ -24,6 +24,8 @@ type Env = Record<string, string | undefined>;
 export const TENANTS = {
   acme: { tenant: "acme", apiKey: "e2e-acme-key-4c1d" },
   globex: { tenant: "globex", apiKey: "e2e-globex-key-9a7e" },
+  /** A tenant whose follow-ups come from its own sequences (the others keep the built-in rule). */
+  initech: { tenant: "initech", apiKey: "e2e-initech-key-5b2f" },
 } as const;
 
 export interface EngineOptions {

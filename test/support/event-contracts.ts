@@ -1,9 +1,11 @@
 import {
+  type AttemptResult,
   ContractError,
   decodeEvent,
   type EventType,
   FollowupPlan,
   HookReceipt,
+  isProviderReport,
   type ParsedSubject,
   parseSubject,
   SequenceRecord,
@@ -29,7 +31,8 @@ export const SUBJECT_CONTRACTS: Record<string, { type: EventType; sources: strin
   // A replay from the dead letters (lead-intake's /ops/dead-letters/replay) publishes the due
   // follow-up again and records the replay.
   "followup.due": { type: "followup.due.v1", sources: ["/scheduler", "/dead-letter-replay"] },
-  "followup.result": { type: "followup.result.v1", sources: ["/dispatcher"] },
+  // Twilio's status callbacks (lead-intake's /hooks/twilio/status) record a provider's report.
+  "followup.result": { type: "followup.result.v1", sources: ["/dispatcher", "/twilio-status"] },
   "followup.dead": { type: "followup.dead.v1", sources: ["/dispatcher"] },
   "followup.replayed": { type: "followup.replayed.v1", sources: ["/dead-letter-replay"] },
 };
@@ -70,6 +73,14 @@ export function contractProblems(message: Checked, topo: Topology = topology()):
       `source: ${event.source} may not publish ${kind} (allowed: ${contract.sources.join(", ")})`,
     );
   }
+  if (
+    kind === "followup.result" &&
+    event.source === "/twilio-status" &&
+    !isProviderReport(event.data.result as AttemptResult)
+  )
+    problems.push(
+      `data.result: /twilio-status publishes provider reports only, not ${String(event.data.result)}`,
+    );
   if (event.tenant !== parsed.tenant)
     problems.push(`tenant: ${event.tenant} is not the subject's ${parsed.tenant}`);
   if (event.data.lead_id !== parsed.leadId) {

@@ -89,7 +89,8 @@ export const LeadAccepted = z
   .meta({ id: "LeadAccepted", description: "data of the response to POST /v1/lead" });
 export type LeadAccepted = z.infer<typeof LeadAccepted>;
 
-export const FollowupStatus = z.enum(["pending", "due", "delivered", "failed", "cancelled"]);
+/** `suppressed`: its recipient is on the tenant's suppression list, so nothing was sent. */
+export const FollowupStatus = z.enum(["pending", "due", "delivered", "failed", "cancelled", "suppressed"]);
 export type FollowupStatus = z.infer<typeof FollowupStatus>;
 
 export const LeadFollowup = z.object({
@@ -113,6 +114,8 @@ export const LeadFollowup = z.object({
   moved_from: z.iso.datetime().optional(),
   /** An SMS step whose quiet hours were read in UTC: no zone of the recipient was known. */
   timezone_assumed: z.boolean().optional(),
+  /** The provider's last report on the sent message (Twilio's status callback). */
+  provider_status: z.enum(["delivered", "undelivered", "failed"]).optional(),
 });
 export type LeadFollowup = z.infer<typeof LeadFollowup>;
 
@@ -141,7 +144,7 @@ export type EnrolmentAccepted = z.infer<typeof EnrolmentAccepted>;
 
 export const TimelineEntry = z.object({
   at: z.iso.datetime(),
-  /** What happened: scored, scheduled, outcome, due, attempt_ok, attempt_error, dead, replayed, hook_received, cancelled. */
+  /** What happened: scored, scheduled, outcome, due, attempt_ok, attempt_error, dead, suppressed, provider_report, replayed, hook_received, cancelled. */
   event: z.string(),
   step: z.number().int().optional(),
   detail: z.record(z.string(), z.unknown()).optional(),

@@ -198,6 +198,21 @@ export type SealedSecret = z.infer<typeof SealedSecret>;
 /** A readable setting: what is left of a channel's settings once its secrets are taken out. */
 const SettingValue = z.union([z.string(), z.number(), z.boolean()]);
 
+/**
+ * A channel the provider says will never work again (a Slack webhook revoked, its channel deleted
+ * or archived: 403, 404, 410), marked by the dispatcher; a PUT of new settings clears it.
+ */
+export const ChannelBroken = z
+  .object({
+    at: z.iso.datetime(),
+    /** The permanent reason (channel_gone) and what the provider said. */
+    reason: z.string().min(1).max(64),
+    status_code: z.number().int().nullable(),
+    error: z.string().max(500).optional(),
+  })
+  .meta({ id: "ChannelBroken", description: "A channel the provider refused for good" });
+export type ChannelBroken = z.infer<typeof ChannelBroken>;
+
 /** A channel's settings as stored under `<tenant>.<channel>`: secrets sealed, the rest as given. */
 export const ChannelSettingsRecord = z
   .looseObject({
@@ -206,6 +221,7 @@ export const ChannelSettingsRecord = z
     updated_at: z.iso.datetime(),
     settings: z.record(z.string(), SettingValue),
     secrets: z.record(z.string(), SealedSecret),
+    broken: ChannelBroken.optional(),
   })
   .meta({ id: "ChannelSettingsRecord", description: "Value of a channel in the channel_settings KV bucket" });
 export type ChannelSettingsRecord = z.infer<typeof ChannelSettingsRecord>;
@@ -244,6 +260,10 @@ export const ChannelView = z
         "false: its secrets are sealed with an old key; PUT it again to seal them with the current one",
       ),
     revision: RecordRevision,
+    broken: ChannelBroken.optional().describe(
+      "Present when the provider refused the channel for good (a Slack webhook revoked or its channel gone): " +
+        "follow-ups on it fail until the settings are PUT again",
+    ),
   })
   .meta({ id: "ChannelView", description: "data of the responses to GET and PUT /v1/channels/:channel" });
 export type ChannelView = z.infer<typeof ChannelView>;

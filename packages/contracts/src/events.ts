@@ -135,6 +135,10 @@ export const FollowupDueData = z.looseObject({
   pred_prob: Probability,
   /** When the scheduler saw the timer's expiry marker. */
   fired_at: z.iso.datetime(),
+  /** The step's template (rendered at delivery from the lead in KV); none: the channel's built-in message. */
+  template: z.string().min(1).max(64).optional(),
+  /** The sequence the step belongs to (the `sequence` variable of its message). */
+  sequence: z.string().min(1).max(64).optional(),
   /** How many times this follow-up was replayed from the dead letters (0 at first). */
   replays: z.number().int().min(0).default(0),
   /**
@@ -150,8 +154,33 @@ export const FollowupDue = eventSchema(
 );
 export type FollowupDueData = z.infer<typeof FollowupDueData>;
 
-export const AttemptResult = z.enum(["ok", "error", "dead"]);
+/**
+ * What a result says. An attempt's: `ok`, `error` (retried), `dead` (dead-lettered), `suppressed`
+ * (the recipient is on the tenant's suppression list: nothing sent, not retried, no dead letter).
+ * A provider's later report on a sent message (Twilio's status callback): `delivered`,
+ * `undelivered`, `failed` (PROVIDER_REPORTS); it is no attempt of its own.
+ */
+export const AttemptResult = z.enum([
+  "ok",
+  "error",
+  "dead",
+  "suppressed",
+  "delivered",
+  "undelivered",
+  "failed",
+]);
 export type AttemptResult = z.infer<typeof AttemptResult>;
+
+/** The results that are a provider's report on a message already sent, not an attempt. */
+export const PROVIDER_REPORTS = [
+  "delivered",
+  "undelivered",
+  "failed",
+] as const satisfies readonly AttemptResult[];
+export type ProviderReport = (typeof PROVIDER_REPORTS)[number];
+export function isProviderReport(result: AttemptResult): result is ProviderReport {
+  return (PROVIDER_REPORTS as readonly string[]).includes(result);
+}
 
 export const FollowupResultData = z.looseObject({
   ...DeliveryRef,
@@ -165,6 +194,12 @@ export const FollowupResultData = z.looseObject({
   retry_in_ms: z.number().min(0).optional(),
   /** Delivery time minus due_at, for result `ok`. */
   lateness_ms: z.number().optional(),
+  /** The provider that sent it (twilio, sendgrid, smtp, slack); absent for the hook. */
+  provider: z.string().min(1).max(64).optional(),
+  /** The provider's id of the message (Twilio's SID, SendGrid's X-Message-Id, the SMTP Message-ID). */
+  provider_message_id: z.string().min(1).max(256).optional(),
+  /** Why a permanent failure or suppression happened (invalid_recipient, opted_out, suppressed, ...). */
+  reason: z.string().min(1).max(64).optional(),
 });
 export const FollowupResult = eventSchema(
   "followup.result.v1",

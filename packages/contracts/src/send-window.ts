@@ -250,3 +250,10 @@ export function planStepTimes(
   });
   return { zone, zone_source, steps };
 }
+
+/**
+ * SMS is sent only from 08:00 to 21:00 in the recipient's local time, whatever a sequence's
+ * window says (the tighter of the two applies): the scheduler plans with it, the dispatcher holds
+ * a retry that would land outside it until the next opening.
+ */
+export const SMS_SEND_HOURS: SendWindow = { days: [...WEEKDAYS], start: "08:00", end: "21:00" };

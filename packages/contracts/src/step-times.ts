@@ -1,5 +1,5 @@
 import { parsePhoneNumberFromString } from "libphonenumber-js/min";
-import { nextAllowedTime, resolveZone, type SendWindow } from "./send-window.js";
+import { nextAllowedTime, resolveZone, type SendWindow, SMS_SEND_HOURS } from "./send-window.js";
 
 /**
  * When each step of a sequence goes out: its raw due time (a start plus its delay) moved into the
@@ -7,13 +7,6 @@ import { nextAllowedTime, resolveZone, type SendWindow } from "./send-window.js"
  * the recipient's zone. The scheduler plans with this; the dispatcher's SMS check reads the same
  * quiet hours and the same zone rule.
  */
-
-/** SMS is never sent outside 08:00-21:00 in the recipient's local time, whatever the sequence says. */
-export const SMS_QUIET_HOURS: SendWindow = {
-  days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-  start: "08:00",
-  end: "21:00",
-};
 
 /**
  * The one IANA zone of a phone number's country, or null: a national number (no `+`), a number
@@ -35,16 +28,22 @@ export function phoneTimeZone(phone: string): string | null {
 const countryZones = new Map<string, string | null>();
 
 function singleZoneOf(country: string): string | null {
+  const zones = countryTimeZones(country) ?? [];
+  return zones.length === 1 ? zones[0]! : null;
+}
+
+/** A country's IANA zones from the runtime's CLDR data (Intl Locale Info), or undefined. */
+export function countryTimeZones(country: string): string[] | undefined {
   try {
-    // Intl Locale Info: getTimeZones() on newer runtimes, the timeZones getter on Node 20.
+    // getTimeZones() on newer runtimes, the timeZones getter on Node 20.
     const locale = new Intl.Locale(`und-${country}`) as Intl.Locale & {
       getTimeZones?: () => string[];
       timeZones?: string[];
     };
-    const zones = locale.getTimeZones?.() ?? locale.timeZones ?? [];
-    return zones.length === 1 ? zones[0]! : null;
+    const zones = locale.getTimeZones?.() ?? locale.timeZones;
+    return Array.isArray(zones) && zones.length > 0 ? [...zones] : undefined;
   } catch {
-    return null;
+    return undefined;
   }
 }
 
@@ -130,13 +129,13 @@ function smsTime(
   smsZone: string,
 ): number | null {
   if (window === undefined || windowZone === smsZone) {
-    return windowTime(fromMs, window === undefined ? [SMS_QUIET_HOURS] : [window, SMS_QUIET_HOURS], smsZone);
+    return windowTime(fromMs, window === undefined ? [SMS_SEND_HOURS] : [window, SMS_SEND_HOURS], smsZone);
   }
   let at: number | null = fromMs;
   for (let round = 0; round < MAX_ROUNDS && at !== null; round++) {
     const inWindow = windowTime(at, [window], windowZone);
     if (inWindow === null) return null;
-    const quiet = windowTime(inWindow, [SMS_QUIET_HOURS], smsZone);
+    const quiet = windowTime(inWindow, [SMS_SEND_HOURS], smsZone);
     if (quiet === inWindow) return quiet;
     at = quiet;
   }

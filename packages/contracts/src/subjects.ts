@@ -192,6 +192,11 @@ export function resultMsgId(ref: MsgIdRef, replays: number, attempt: number): st
   return `${followupMsgId(ref)}:result:${replays}:${attempt}`;
 }
 
+/** A provider's report (`delivered`, ...) on the message an attempt sent: one per attempt and report. */
+export function reportMsgId(ref: MsgIdRef, replays: number, attempt: number, report: string): string {
+  return `${followupMsgId(ref)}:report:${replays}:${attempt}:${report}`;
+}
+
 /** A follow-up's dead letter: one per replay. */
 export function deadLetterMsgId(ref: MsgIdRef, replays: number): string {
   return `${followupMsgId(ref)}:dead:${replays}`;

@@ -206,8 +206,12 @@ export function topology(options: TopologyOptions = {}) {
       access: {
         ...NO_STREAM_ACCESS,
         writers: ["dispatcher"],
-        // lead-intake records each replay here, for the lead's timeline: that subject only.
-        subjectWriters: { [wildcards.followupReplayed]: ["lead-intake"] },
+        // lead-intake records each replay here, for the lead's timeline, and turns Twilio's status
+        // callbacks into results (a provider's report on a sent SMS).
+        subjectWriters: {
+          [wildcards.followupReplayed]: ["lead-intake"],
+          [wildcards.followupResult]: ["lead-intake"],
+        },
         // The dispatcher reads a step's last result when its marker comes again (a lost ack);
         // reports reads every result when it rebuilds its projection.
         readers: ["lead-intake", "dispatcher", "reports"],
@@ -382,8 +386,13 @@ export function topology(options: TopologyOptions = {}) {
       history: 5,
       ttlMs: 0,
       replicas,
-      // lead-intake serves /v1/channels; the dispatcher reads a tenant's settings at delivery.
-      access: { writers: ["lead-intake"], readers: ["lead-intake", "dispatcher"], watchers: [] },
+      // lead-intake serves /v1/channels; the dispatcher keeps the settings it sends with in a
+      // cache a watch keeps current, and marks a channel the provider refused for good as broken.
+      access: {
+        writers: ["lead-intake", "dispatcher"],
+        readers: ["lead-intake", "dispatcher"],
+        watchers: ["dispatcher"],
+      },
     },
     suppressions: {
       bucket: "suppressions",
@@ -392,8 +401,12 @@ export function topology(options: TopologyOptions = {}) {
       ttlMs: 0,
       replicas,
       // lead-intake adds them (API, one-click unsubscribe, inbound STOP); the dispatcher checks
-      // the recipient's key before every send.
-      access: { writers: ["lead-intake"], readers: ["lead-intake", "dispatcher"], watchers: [] },
+      // the recipient's key before every send, and adds the ones a provider reports (Twilio 21610).
+      access: {
+        writers: ["lead-intake", "dispatcher"],
+        readers: ["lead-intake", "dispatcher"],
+        watchers: [],
+      },
     },
     reports: {
       bucket: "reports",

@@ -26,6 +26,15 @@ export {
   runProvision,
   writeBrokerAuth,
 } from "./broker-auth.js";
+export { channelEnv, channelSecretsOf, checkChannelKeys } from "./channel-env.js";
+export {
+  addSuppression,
+  type NewSuppression,
+  openSettings,
+  secretContext,
+  suppressionAddressContext,
+  UnreadableSecretError,
+} from "./channel-secrets.js";
 export {
   ConfigError,
   commonEnv,
@@ -66,7 +75,9 @@ export {
 } from "./metrics.js";
 export { type ConnectOptions, connectNats, type NatsSettings } from "./nats.js";
 export {
+  readStatusCallbackRef,
   readUnsubscribeToken,
+  type StatusCallbackRef,
   type TwilioParams,
   twilioSignature,
   twilioStatusCallbackUrl,

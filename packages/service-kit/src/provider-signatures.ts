@@ -46,9 +46,44 @@ export function verifyTwilioSignature(
   );
 }
 
-/** The status callback URL of a tenant's messages: what the dispatcher sends as `StatusCallback`. */
-export function twilioStatusCallbackUrl(publicBaseUrl: string, tenant: string): string {
-  return `${publicBaseUrl.replace(/\/+$/, "")}/hooks/twilio/status/${encodeURIComponent(tenant)}`;
+/** Which attempt of which follow-up a status callback reports on: carried in its URL's query. */
+export interface StatusCallbackRef {
+  leadId: string;
+  step: number;
+  attempt: number;
+  replays: number;
+}
+
+/**
+ * The status callback URL of a tenant's messages: what the dispatcher sends as `StatusCallback`.
+ * With `ref`, its query names the lead, step, attempt and replay, so lead-intake maps Twilio's
+ * report back to its follow-up without a lookup; Twilio signs the whole URL, query included, so
+ * the reference cannot be changed without breaking the signature.
+ */
+export function twilioStatusCallbackUrl(
+  publicBaseUrl: string,
+  tenant: string,
+  ref?: StatusCallbackRef,
+): string {
+  const url = `${publicBaseUrl.replace(/\/+$/, "")}/hooks/twilio/status/${encodeURIComponent(tenant)}`;
+  if (!ref) return url;
+  const query = new URLSearchParams({
+    lead: ref.leadId,
+    step: String(ref.step),
+    attempt: String(ref.attempt),
+    replays: String(ref.replays),
+  });
+  return `${url}?${query}`;
+}
+
+/** The reference a status callback's query carries, or null when it is not one the dispatcher built. */
+export function readStatusCallbackRef(query: URLSearchParams): StatusCallbackRef | null {
+  const leadId = query.get("lead") ?? "";
+  const numbers = ["step", "attempt", "replays"].map((name) => query.get(name) ?? "");
+  if (!ID.test(leadId) || !numbers.every((n) => /^\d{1,6}$/.test(n))) return null;
+  const [step, attempt, replays] = numbers.map(Number) as [number, number, number];
+  if (step < 1 || attempt < 1) return null;
+  return { leadId, step, attempt, replays };
 }
 
 /** Whom an unsubscribe token stands for: one address of one lead of one tenant. */
@@ -107,7 +142,11 @@ export function verifyUnsubscribeToken(
 ): boolean {
   const named = readUnsubscribeToken(token);
   if (!named || named.tenant !== subject.tenant || named.leadId !== subject.leadId) return false;
-  const given = Buffer.from(token.slice(token.lastIndexOf(".") + 1), "base64url");
+  const macText = token.slice(token.lastIndexOf(".") + 1);
+  const given = Buffer.from(macText, "base64url");
+  // Only the canonical text of the MAC: its last character has two bits the bytes do not use, so
+  // four spellings would otherwise verify (a changed token must not).
+  if (given.toString("base64url") !== macText) return false;
   let ok = false;
   // Every secret is tried (no early exit), so the time taken does not tell which one matched.
   for (const key of secretsOf(secret)) {

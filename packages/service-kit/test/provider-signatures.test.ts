@@ -1,6 +1,7 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
+  readStatusCallbackRef,
   readUnsubscribeToken,
   twilioSignature,
   twilioStatusCallbackUrl,
@@ -90,10 +91,20 @@ describe("Twilio request signatures", () => {
     expect(verifyTwilioSignature(url, clean, given, token)).toBe(false);
   });
 
-  it("build the status callback URL from the public base URL", () => {
+  it("build the status callback URL from the public base URL, naming the attempt it reports on", () => {
     expect(twilioStatusCallbackUrl("https://engine.example/", "acme")).toBe(
       "https://engine.example/hooks/twilio/status/acme",
     );
+    const ref = { leadId: "L-42", step: 2, attempt: 3, replays: 1 };
+    const url = twilioStatusCallbackUrl("https://engine.example", "acme", ref);
+    expect(url).toBe("https://engine.example/hooks/twilio/status/acme?lead=L-42&step=2&attempt=3&replays=1");
+    expect(readStatusCallbackRef(new URL(url).searchParams)).toEqual(ref);
+    for (const query of [
+      "lead=L-42&step=0&attempt=1&replays=0",
+      "lead=a.b&step=1&attempt=1&replays=0",
+      "step=1",
+    ])
+      expect(readStatusCallbackRef(new URLSearchParams(query)), query).toBeNull();
   });
 });
 
@@ -125,6 +136,11 @@ describe("one-click unsubscribe tokens", () => {
 
   const token = unsubscribeToken(secret, subject);
   const mac = token.split(".")[2]!;
+  /** The MAC's last character with its two unused (low) bits flipped: it decodes to the same bytes. */
+  const lastSpelling = (text: string) => {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    return alphabet[alphabet.indexOf(text.at(-1)!) ^ 1]!;
+  };
   it.each([
     ["another address", token, { ...subject, address: "eve@example.com" }, secret],
     ["another lead", token, { ...subject, leadId: "L-43" }, secret],
@@ -133,6 +149,8 @@ describe("one-click unsubscribe tokens", () => {
     ["another secret", token, subject, "another-secret-0123456789"],
     ["a flipped MAC character", `acme.L-42.${mac[0] === "A" ? "B" : "A"}${mac.slice(1)}`, subject, secret],
     ["a truncated MAC", token.slice(0, -2), subject, secret],
+    // The last character's two unused bits changed: the same bytes, but not the token that was sent.
+    ["another spelling of the MAC", `${token.slice(0, -1)}${lastSpelling(mac)}`, subject, secret],
     ["a missing part", `acme.${mac}`, subject, secret],
     ["an extra part", `${token}.x`, subject, secret],
     ["an empty token", "", subject, secret],

@@ -6,7 +6,10 @@
  * wrong: retrying either cannot help, an operator fixes it and replays the dead letter).
  */
 
-/** `smtp_4xx`: an SMTP server's transient refusal (RFC 5321 4yz replies, and 503), e-mail over SMTP only. */
+/**
+ * `smtp_4xx`: an SMTP server's transient refusal (RFC 5321 4yz replies, and 503), e-mail over
+ * SMTP only. `quiet_hours`: an SMS due outside the recipient's send hours, held to their opening.
+ */
 export const RETRY_REASONS = [
   "status_5xx",
   "status_408",
@@ -14,13 +17,16 @@ export const RETRY_REASONS = [
   "timeout",
   "connection",
   "smtp_4xx",
+  "quiet_hours",
 ] as const;
 export type RetryReason = (typeof RETRY_REASONS)[number];
 
+/** `suppressed`: the recipient is on the tenant's suppression list; nothing was sent, nothing retried. */
 export type Classification =
   | { kind: "delivered" }
   | { kind: "retry"; reason: RetryReason }
-  | { kind: "permanent" };
+  | { kind: "permanent" }
+  | { kind: "suppressed" };
 
 export function classifyStatus(status: number): Classification {
   if (status >= 200 && status < 300) return { kind: "delivered" };
@@ -75,8 +81,9 @@ export function describeError(err: unknown): string {
 }
 
 /**
- * The result of one attempt: `ok`; `error` (retried) while attempts remain; `dead` when the
- * failure is permanent or this was the last attempt (`attempt` counts deliveries, so crashes too).
+ * The result of one attempt: `ok`; `suppressed` (final, no dead letter); `error` (retried) while
+ * attempts remain; `dead` when the failure is permanent or this was the last attempt (`attempt`
+ * counts deliveries, so crashes too).
  */
 export function attemptResult(
   classification: Classification,
@@ -84,10 +91,14 @@ export function attemptResult(
   maxAttempts: number,
 ):
   | { result: "ok" }
+  | { result: "suppressed" }
   | { result: "error"; reason: RetryReason }
   | { result: "dead"; deadReason: "permanent" | "exhausted" } {
   if (classification.kind === "delivered") return { result: "ok" };
+  if (classification.kind === "suppressed") return { result: "suppressed" };
   if (classification.kind === "permanent") return { result: "dead", deadReason: "permanent" };
-  if (attempt < maxAttempts) return { result: "error", reason: classification.reason };
+  // A hold for the recipient's send hours is no failure: it never uses up the last attempt.
+  if (attempt < maxAttempts || classification.reason === "quiet_hours")
+    return { result: "error", reason: classification.reason };
   return { result: "dead", deadReason: "exhausted" };
 }

@@ -1,5 +1,14 @@
 import { topology } from "@followup/contracts";
-import { ConfigError, commonEnv, type Env, env, loadConfig } from "@followup/service-kit";
+import {
+  ConfigError,
+  channelEnv,
+  checkChannelKeys,
+  commonEnv,
+  type Env,
+  env,
+  loadConfig,
+} from "@followup/service-kit";
+import { providerEnv } from "./channels/provider/env.js";
 
 /** Where lead-intake's own hook receiver listens by default (the system it replaces POSTed there too). */
 export const DEFAULT_HOOK_URL = "http://127.0.0.1:8000/ops/followup-hook";
@@ -37,6 +46,10 @@ export const dispatcherEnv = {
   RESULT_BATCH_WINDOW_MS: env.number(5, { min: 0, max: 1_000, integer: true }),
   /** Calls in flight per channel (the HTTP hook's connection pool size). */
   HOOK_CONCURRENCY: env.number(32, { min: 1, max: 1024, integer: true }),
+  /** Calls in flight per provider channel (sms, email, slack), and connections per provider API. */
+  PROVIDER_CONCURRENCY: env.number(16, { min: 1, max: 1024, integer: true }),
+  ...providerEnv,
+  ...channelEnv,
   /** How long SIGTERM waits for in-flight calls before releasing them for redelivery. */
   DISPATCH_SHUTDOWN_GRACE_MS: env.number(20_000, { min: 0, max: 120_000, integer: true }),
   PORT: env.port(8002),
@@ -48,6 +61,7 @@ export type DispatcherConfig = ReturnType<typeof loadDispatcherConfig>;
 /** Loads and validates the dispatcher's environment; throws ConfigError naming each bad variable. */
 export function loadDispatcherConfig(source: Env = process.env) {
   const config = loadConfig(dispatcherEnv, source);
+  checkChannelKeys(config);
   if (config.FOLLOWUP_RETRY_BASE_MS > config.FOLLOWUP_RETRY_MAX_MS) {
     throw new ConfigError([
       {

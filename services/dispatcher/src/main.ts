@@ -1,5 +1,6 @@
 import { topology } from "@followup/contracts";
 import {
+  channelSecretsOf,
   connectNats,
   createLogger,
   createMetricsRegistry,
@@ -11,8 +12,7 @@ import {
   startHealthServer,
 } from "@followup/service-kit";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { ChannelRegistry } from "./channels/channel.js";
-import { HookChannel } from "./channels/hook.js";
+import { createChannels } from "./channels/index.js";
 import { loadDispatcherConfig } from "./config.js";
 import { startDispatcher } from "./dispatcher.js";
 import { createDispatcherMetrics } from "./metrics.js";
@@ -32,14 +32,25 @@ runMain("dispatcher", async () => {
   const consumers = Object.values(topo.consumers).filter((c) => c.consumedBy === "dispatcher");
   const metrics = createDispatcherMetrics(registry, { consumerLag: () => readConsumerLag(jsm, consumers) });
 
-  const channels = new ChannelRegistry().register(
-    new HookChannel({
+  const { registry: channels, stop: stopChannels } = await createChannels({
+    nc,
+    topology: topo,
+    metrics,
+    logger,
+    hook: {
       url: config.FOLLOWUP_HOOK_URL,
       secret: config.FOLLOWUP_HOOK_SECRET,
       timeoutMs: config.FOLLOWUP_HOOK_TIMEOUT_MS,
       concurrency: config.HOOK_CONCURRENCY,
-    }),
-  );
+    },
+    providerConcurrency: config.PROVIDER_CONCURRENCY,
+    providerTimeoutMs: config.PROVIDER_TIMEOUT_MS,
+    twilioApiUrl: config.TWILIO_API_URL,
+    sendgridApiUrl: config.SENDGRID_API_URL,
+    keyring: channelSecretsOf(config),
+    publicBaseUrl: config.PUBLIC_BASE_URL,
+    unsubscribeSecret: config.UNSUBSCRIBE_SECRET,
+  });
   const dispatcher = await startDispatcher({
     nc,
     topology: topo,
@@ -68,6 +79,7 @@ runMain("dispatcher", async () => {
     logger,
     async () => {
       await dispatcher.stop();
+      stopChannels();
       await channels.closeAll();
       await health.app.close();
       await nc.drain();
@@ -90,6 +102,9 @@ runMain("dispatcher", async () => {
       marker_concurrency: config.MARKER_CONCURRENCY,
       channel: config.FOLLOWUP_CHANNEL,
       result_batch_window_ms: config.RESULT_BATCH_WINDOW_MS,
+      provider_concurrency: config.PROVIDER_CONCURRENCY,
+      public_base_url: config.PUBLIC_BASE_URL ?? null,
+      channel_secrets_key: config.CHANNEL_SECRETS_KEY?.id ?? null,
       port: health.port,
     },
     "dispatcher_started",

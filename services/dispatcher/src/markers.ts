@@ -41,7 +41,7 @@ export interface MarkerDeps extends DeliveryDeps {
   plans: KV;
   /** FOLLOWUP_TIMERS, in atomic batches: the next step's timer, stored before the marker is acked. */
   timers: { publishMessage(message: BatchedMessage): Promise<void> };
-  /** FOLLOWUP_CHANNEL: the channel every timer's follow-up goes through. */
+  /** FOLLOWUP_CHANNEL: the channel of a timer's follow-up whose planned step names none. */
   channel: string;
   /** The last message stored on a FOLLOWUP_RESULTS subject, or null. */
   readLastResult: (subject: string) => Promise<Uint8Array | null>;
@@ -153,21 +153,27 @@ function storeTimer(deps: MarkerDeps, ref: StepRef, step: PlannedStep): Promise<
   return deps.timers.publishMessage(timerParts(ref, step, deps.now(), SOURCE));
 }
 
-/** The due follow-up a marker stands for: what the channels take, as followup.due carries it. */
+/**
+ * The due follow-up a marker stands for: what the channels take, as followup.due carries it. The
+ * step's channel and template are the plan's (a sequence's step); a plan made without sequences
+ * names none, and its follow-ups go through `channel` (FOLLOWUP_CHANNEL), as before sequences.
+ */
 export function dueOfMarker(
   ref: StepRef,
   step: PlannedStep,
-  plan: Pick<FollowupPlan, "lead_created_at" | "pred_prob">,
+  plan: Pick<FollowupPlan, "lead_created_at" | "pred_prob" | "sequence">,
   channel: string,
   firedAt: Date,
 ): FollowupDueData {
   return {
+    ...(step.template !== undefined ? { template: step.template } : {}),
+    ...(plan.sequence !== undefined ? { sequence: plan.sequence.name } : {}),
     lead_id: ref.leadId,
     step: ref.step,
     delay_s: step.delay_s,
     due_at: step.due_at,
     idempotency_key: idempotencyKey(ref),
-    channel,
+    channel: step.channel ?? channel,
     lead_created_at: plan.lead_created_at,
     pred_prob: plan.pred_prob,
     fired_at: firedAt.toISOString(),

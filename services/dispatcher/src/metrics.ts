@@ -26,6 +26,22 @@ export function createDispatcherMetrics(registry: Registry, sources: DispatcherM
       DURATION_BUCKETS,
       ["channel", "result"],
     ),
+    messages: metric.counter(
+      "followup_messages_total",
+      "Follow-up messages by channel, provider (the hook's is hook) and result: sent, retried, failed (dead-lettered) or suppressed (the recipient opted out; nothing sent)",
+      ["channel", "provider", "result"],
+    ),
+    providerDuration: metric.histogram(
+      "followup_provider_request_duration_seconds",
+      "Duration of one provider call (Twilio, SendGrid, SMTP, Slack), by channel, provider and result",
+      DURATION_BUCKETS,
+      ["channel", "provider", "result"],
+    ),
+    effects: metric.counter(
+      "followup_provider_effects_total",
+      "What a provider's refusal did beyond its follow-up, by effect: suppress_recipient (Twilio 21610), mark_channel_broken (Slack 403, 404, 410)",
+      ["channel", "effect"],
+    ),
     lateness: metric.histogram(
       "followup_delivery_lateness_seconds",
       "Delivery time minus due_at for delivered follow-ups (replays from the dead letters excluded: their lateness is the operator's)",
@@ -34,7 +50,7 @@ export function createDispatcherMetrics(registry: Registry, sources: DispatcherM
     inFlight: metric.gauge("followup_deliveries_in_flight", "Channel calls in flight"),
     retries: metric.counter(
       "followup_retries_total",
-      "Failed attempts that will be retried, by reason: status_5xx, status_408, status_429, timeout, connection",
+      "Failed attempts that will be retried, by reason: status_5xx, status_408, status_429, timeout, connection, smtp_4xx, quiet_hours",
       ["reason"],
     ),
     deadLetters: metric.counter(

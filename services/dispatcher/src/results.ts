@@ -37,6 +37,9 @@ export function resultEvent(
     durationMs: number;
     retryInMs?: number | undefined;
     latenessMs?: number | undefined;
+    provider?: string | undefined;
+    providerMessageId?: string | undefined;
+    reason?: string | undefined;
   },
 ): FollowupResult {
   return makeEvent("followup.result.v1", {
@@ -50,6 +53,9 @@ export function resultEvent(
       duration_ms: Math.max(0, Math.round(fields.durationMs)),
       ...(fields.retryInMs !== undefined ? { retry_in_ms: fields.retryInMs } : {}),
       ...(fields.latenessMs !== undefined ? { lateness_ms: fields.latenessMs } : {}),
+      ...(fields.provider !== undefined ? { provider: fields.provider } : {}),
+      ...(fields.providerMessageId !== undefined ? { provider_message_id: fields.providerMessageId } : {}),
+      ...(fields.reason !== undefined ? { reason: fields.reason } : {}),
     },
   });
 }

@@ -2,6 +2,7 @@ import {
   deadLetterMsgId,
   encodeEvent,
   type FollowupDueData,
+  nextAllowedTime,
   resultMsgId,
   strategyName,
   subjects,
@@ -52,6 +53,19 @@ export const BROKER_RETRY_MS = 1_000;
  */
 export const BROKER_HOLD_RETRY: Backoff = { baseMs: 500, maxMs: 8_000, jitter: 0.2, attempts: 6 };
 
+/** What an attempt's result means for the message, in the channel metrics' words. */
+const MESSAGE_RESULT = { ok: "sent", error: "retried", dead: "failed", suppressed: "suppressed" } as const;
+
+/**
+ * A retry delay moved, when the channel has hours (SMS send hours in the recipient's zone), to
+ * the next moment they are open: a retry is never sent at night either.
+ */
+export function withinWindow(now: Date, delayMs: number, window: ChannelAnswer["retryWindow"]): number {
+  if (!window) return delayMs;
+  const at = nextAllowedTime(new Date(now.getTime() + delayMs), window.windows, window.zone).at;
+  return at === null ? delayMs : Math.max(delayMs, at.getTime() - now.getTime());
+}
+
 /** Runs a broker call with BROKER_HOLD_RETRY; a contract error (a record that does not parse) is not retried. */
 export function onBroker<T>(run: () => Promise<T>, log: Logger, what: string): Promise<T> {
   return retry(run, BROKER_HOLD_RETRY, {
@@ -98,10 +112,14 @@ export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger
   const latenessMs = result === "ok" ? now.getTime() - Date.parse(due.due_at) : undefined;
   const retryInMs =
     decided.result === "error"
-      ? nextAttemptDelayMs(delivery, deps.backoff, {
-          retryAfterMs: answer.retryAfterMs ?? null,
-          ...(deps.random ? { random: deps.random } : {}),
-        })
+      ? withinWindow(
+          now,
+          nextAttemptDelayMs(delivery, deps.backoff, {
+            retryAfterMs: answer.retryAfterMs ?? null,
+            ...(deps.random ? { random: deps.random } : {}),
+          }),
+          answer.retryWindow,
+        )
       : undefined;
 
   // `strategy` (`<delay>s`) only where the system it replaces had it: this metric's label, this log line.
@@ -111,12 +129,22 @@ export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger
   if (latenessMs !== undefined && due.replays === 0)
     deps.metrics.lateness.observe(Math.max(0, latenessMs) / 1000);
   if (decided.result === "error") deps.metrics.retries.inc({ reason: decided.reason });
+  const provider = answer.provider ?? due.channel;
+  deps.metrics.messages.inc({ channel: due.channel, provider, result: MESSAGE_RESULT[result] });
+  if (answer.providerDurationMs !== undefined)
+    deps.metrics.providerDuration.observe(
+      { channel: due.channel, provider, result: MESSAGE_RESULT[result] },
+      answer.providerDurationMs / 1000,
+    );
 
   const fields = {
     strategy,
     channel: due.channel,
+    ...(answer.provider !== undefined ? { provider: answer.provider } : {}),
     status_code: answer.statusCode,
     result,
+    ...(answer.reason !== undefined ? { reason: answer.reason } : {}),
+    ...(answer.providerMessageId !== undefined ? { provider_message_id: answer.providerMessageId } : {}),
     duration_ms: Math.round(a.durationMs),
     ...(answer.error !== undefined ? { error: answer.error } : {}),
     ...(retryInMs !== undefined ? { retry_in_ms: retryInMs } : {}),
@@ -139,6 +167,9 @@ export async function settleAttempt(held: HeldDue, deps: SettleDeps, log: Logger
             durationMs: a.durationMs,
             retryInMs,
             latenessMs,
+            provider: answer.provider,
+            providerMessageId: answer.providerMessageId,
+            reason: answer.reason,
           }),
           resultMsgId({ leadId: due.lead_id, step: due.step }, due.replays, attempt),
         ),

@@ -86,4 +86,10 @@ describe("classifying a channel's answer", () => {
     expect(attemptResult(retry, 12, 8)).toEqual({ result: "dead", deadReason: "exhausted" });
     expect(attemptResult({ kind: "permanent" }, 1, 8)).toEqual({ result: "dead", deadReason: "permanent" });
   });
+
+  it("ends a suppressed follow-up at once, and never dead-letters a hold for the send hours", () => {
+    expect(attemptResult({ kind: "suppressed" }, 1, 8)).toEqual({ result: "suppressed" });
+    const held = { kind: "retry", reason: "quiet_hours" } as const;
+    expect(attemptResult(held, 8, 8)).toEqual({ result: "error", reason: "quiet_hours" });
+  });
 });

@@ -51,7 +51,7 @@ const step = (n: number, state: "pending" | "due" | "cancelled", delay = n * 60)
 function result(
   n: number,
   attempt: number,
-  outcome: "ok" | "error" | "dead",
+  outcome: FollowupResult["data"]["result"],
   s: number,
   code: number | null,
 ) {
@@ -249,6 +249,37 @@ describe("buildLeadView", () => {
     );
     expect(view.followups[0]).toMatchObject({ status: "failed", attempts: 8, last_status_code: 503 });
     expect(view.timeline.at(-1)).toMatchObject({ event: "dead", step: 1, detail: { in_dead_letters: true } });
+  });
+
+  it("a suppressed step is suppressed, and a provider's report is not an attempt: it shows as the step's provider_status", () => {
+    const sent = result(2, 1, "delivered", 200, null);
+    const report = {
+      ...sent,
+      source: "/twilio-status",
+      data: { ...sent.data, channel: "sms", provider: "twilio", provider_message_id: "SM1" },
+    } as FollowupResult;
+    const view = buildLeadView(
+      sources({
+        plan: plan([step(1, "due"), step(2, "due")]),
+        results: [result(1, 1, "suppressed", 61, null), result(2, 1, "ok", 121, 201), report],
+      }),
+    );
+    expect(view.followups.map((f) => [f.status, f.attempts, f.provider_status])).toEqual([
+      ["suppressed", 1, undefined],
+      ["delivered", 1, "delivered"],
+    ]);
+    expect(
+      view.timeline.filter((e) => e.step !== undefined && e.event !== "due").map((e) => e.event),
+    ).toEqual(["suppressed", "attempt_ok", "provider_report"]);
+    expect(view.timeline.at(-1)?.detail).toMatchObject({
+      status: "delivered",
+      provider: "twilio",
+      provider_message_id: "SM1",
+    });
+    // A suppressed step stays suppressed when the lead's follow-ups stop later.
+    expect(followupStatus("due", { delivered: false, dead: false, stopped: true, suppressed: true })).toBe(
+      "suppressed",
+    );
   });
 
   it("a replayed dead letter (gone from the DLQ) leaves the step due, its dead result on the timeline", () => {

@@ -1,4 +1,4 @@
-import type { FollowupDueData } from "@followup/contracts";
+import type { FollowupDueData, SendWindow } from "@followup/contracts";
 import type { Classification } from "../classify.js";
 
 /** One delivery attempt as a channel sees it. */
@@ -22,6 +22,16 @@ export interface ChannelAnswer {
   error?: string;
   /** The receiver's `Retry-After`, in milliseconds from now, when it sent one. */
   retryAfterMs?: number;
+  /** The provider that was called (twilio, sendgrid, smtp, slack); absent for the hook. */
+  provider?: string;
+  /** How long the provider's call took (the channel's own reads and rendering excluded). */
+  providerDurationMs?: number;
+  /** The provider's id of the message sent. */
+  providerMessageId?: string;
+  /** Why it failed for good or was suppressed (invalid_recipient, opted_out, suppressed, ...). */
+  reason?: string;
+  /** Hours a retry must land in (SMS send hours), read in `zone` (the recipient's, when known). */
+  retryWindow?: { windows: SendWindow[]; zone?: string };
 }
 
 /**

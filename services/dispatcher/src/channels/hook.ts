@@ -1,10 +1,11 @@
 import { strategyName } from "@followup/contracts";
-import { webhookHeaders } from "@followup/service-kit";
-import { Pool } from "undici";
+import { parseWebhookSecret, webhookHeaders } from "@followup/service-kit";
+import { Agent, Pool } from "undici";
 import { classifyError, classifyStatus, describeError } from "../classify.js";
 import { parseRetryAfter } from "../retry-after.js";
 import type { Channel, ChannelAnswer, ChannelFollowup } from "./channel.js";
 import { readBounded } from "./provider/http.js";
+import type { ChannelSettingsSource } from "./settings.js";
 
 export const HOOK_CHANNEL = "hook";
 export const USER_AGENT = "auto-followup-engine-dispatcher/0.1 (+followup hook)";
@@ -26,6 +27,8 @@ export interface HookChannelOptions {
   timeoutMs: number;
   /** Connections in the keep-alive pool, and so calls in flight. */
   concurrency: number;
+  /** The tenants' own hook settings (`/v1/channels/hook`): a tenant that set one is called there. */
+  settings?: ChannelSettingsSource;
   now?: () => Date;
 }
 
@@ -57,6 +60,9 @@ export class HookChannel implements Channel {
   readonly #secret: Buffer;
   readonly #now: () => Date;
   readonly #timeoutMs: number;
+  readonly #settings: ChannelSettingsSource | undefined;
+  readonly #timeouts: Pool.Options;
+  #agent: Agent | undefined;
 
   constructor(options: HookChannelOptions) {
     const url = new URL(options.url);
@@ -66,23 +72,43 @@ export class HookChannel implements Channel {
     this.#secret = options.secret;
     this.#now = options.now ?? (() => new Date());
     this.#timeoutMs = options.timeoutMs;
-    this.#pool = new Pool(url.origin, {
-      connections: options.concurrency,
-      pipelining: 1,
+    this.#settings = options.settings;
+    this.#timeouts = {
       keepAliveTimeout: 4_000,
       keepAliveMaxTimeout: 60_000,
       connectTimeout: Math.min(options.timeoutMs, 5_000),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
-    });
+    };
+    this.#pool = new Pool(url.origin, { connections: options.concurrency, pipelining: 1, ...this.#timeouts });
   }
 
   async send(followup: ChannelFollowup): Promise<ChannelAnswer> {
+    const own = this.#settings ? await this.#settings.get(followup.tenant, "hook") : undefined;
+    if (own && !own.found && own.why !== "not_configured") {
+      return {
+        classification: { kind: "permanent" },
+        statusCode: null,
+        reason: "invalid_settings",
+        error:
+          own.why === "no_key"
+            ? "channel hook: CHANNEL_SECRETS_KEY is not set on the dispatcher, so the tenant's hook secret cannot be opened"
+            : "channel hook: the tenant's hook secret does not open with CHANNEL_SECRETS_KEY or CHANNEL_SECRETS_KEYS_OLD",
+      };
+    }
+    // The tenant's own receiver when it set one, else the deployment's FOLLOWUP_HOOK_URL.
+    const target = own?.found
+      ? {
+          dispatcher: this.#tenantAgent(),
+          url: new URL(own.settings.url),
+          secret: parseWebhookSecret(own.settings.secret),
+        }
+      : { dispatcher: this.#pool, url: undefined, secret: this.#secret };
     const body = JSON.stringify(hookPayload(followup, this.#now()));
     const headers = {
       "content-type": "application/json",
       "user-agent": USER_AGENT,
-      ...webhookHeaders(this.#secret, followup.idempotencyKey, body),
+      ...webhookHeaders(target.secret, followup.idempotencyKey, body),
     };
     // undici's own header and body timers tick about every half second; this deadline is exact.
     // A per-call controller (not AbortSignal.any on the long-lived shutdown signal, which keeps
@@ -98,8 +124,10 @@ export class HookChannel implements Channel {
     try {
       let response: Awaited<ReturnType<Pool["request"]>>;
       try {
-        response = await this.#pool.request({
-          path: this.#path,
+        response = await target.dispatcher.request({
+          ...(target.url
+            ? { origin: target.url.origin, path: `${target.url.pathname}${target.url.search}` }
+            : { path: this.#path }),
           method: "POST",
           headers,
           body,
@@ -129,12 +157,18 @@ export class HookChannel implements Channel {
     }
   }
 
+  /** One keep-alive Agent for every tenant's own receiver, made when the first is called. */
+  #tenantAgent(): Agent {
+    this.#agent ??= new Agent({ connections: this.concurrency, pipelining: 1, ...this.#timeouts });
+    return this.#agent;
+  }
+
   async close(): Promise<void> {
-    await this.#pool.close();
+    await Promise.all([this.#pool.close(), this.#agent?.close()]);
   }
 
   /** Abandons calls in flight: for a shutdown that can wait no longer. */
   async destroy(): Promise<void> {
-    await this.#pool.destroy();
+    await Promise.all([this.#pool.destroy(), this.#agent?.destroy()]);
   }
 }

@@ -31,7 +31,7 @@ afterAll(async () => {
 beforeEach(() => sendgrid.clearFailures());
 
 function settings(extra: Partial<SendGridSettings> = {}): SendGridSettings {
-  return { api_key: sendgrid.apiKey, from: "sales@acme.example", ...extra };
+  return { provider: "sendgrid", api_key: sendgrid.apiKey, from: "sales@acme.example", ...extra };
 }
 
 function expectNoSecret(answer: ProviderAnswer): void {

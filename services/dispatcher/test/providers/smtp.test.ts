@@ -30,6 +30,7 @@ afterAll(async () => {
 
 function settings(extra: Partial<SmtpSettings> = {}): SmtpSettings {
   return {
+    provider: "smtp",
     host: server.host,
     port: server.port,
     secure: false,
@@ -77,7 +78,7 @@ describe("the SMTP client against a real SMTP server", () => {
 
   it("sends without AUTH to a relay that does not ask for it", async () => {
     const answer = await client.send(
-      { host: open.host, port: open.port, secure: false, from: "sales@acme.example" },
+      { provider: "smtp", host: open.host, port: open.port, secure: false, from: "sales@acme.example" },
       message({ html: undefined }),
     );
     expect(answer.classification).toEqual({ kind: "delivered" });

@@ -23,6 +23,7 @@ beforeEach(() => twilio.clearFailures());
 
 function tokenSettings(extra: Partial<TwilioSettings> = {}): TwilioSettings {
   return {
+    provider: "twilio",
     account_sid: twilio.account.accountSid,
     auth_token: twilio.account.authToken,
     from: "+15017122661",
@@ -74,6 +75,7 @@ describe("the Twilio client against the fake Twilio", () => {
     const { accountSid, apiKeySid, apiKeySecret } = twilio.account;
     const answer = await client.send(
       {
+        provider: "twilio",
         account_sid: accountSid,
         api_key_sid: apiKeySid,
         api_key_secret: apiKeySecret,

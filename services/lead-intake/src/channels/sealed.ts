@@ -6,8 +6,16 @@ import {
   maskSecret,
   type SealedSecret,
 } from "@followup/contracts";
-import { openSecret, type SealingKeyring, sealSecret } from "@followup/service-kit";
+import {
+  openSettings,
+  type SealingKeyring,
+  sealSecret,
+  secretContext,
+  UnreadableSecretError,
+} from "@followup/service-kit";
 import type { Revisioned } from "../revisioned/index.js";
+
+export { openSettings, UnreadableSecretError };
 
 /**
  * Which fields of a channel's settings are sealed, and how: each secret field under its own IV,
@@ -16,11 +24,6 @@ import type { Revisioned } from "../revisioned/index.js";
  */
 
 type Setting = string | number | boolean;
-
-/** What a sealed secret is bound to: `channel-settings:<tenant>.<channel>.<field>`. */
-export function secretContext(tenant: string, channel: string, field: string): string {
-  return `channel-settings:${tenant}.${channel}.${field}`;
-}
 
 function isSecret(channel: KnownChannel, field: string): boolean {
   return (CHANNEL_SECRET_FIELDS[channel] as readonly string[]).includes(field);
@@ -46,37 +49,6 @@ export function sealSettings(
   return { settings, secrets };
 }
 
-/** Raised when a stored secret does not open: which field, and why (never the value). */
-export class UnreadableSecretError extends Error {
-  constructor(
-    readonly channel: string,
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`channel ${channel}: its sealed ${field} does not open: ${reason}`);
-    this.name = "UnreadableSecretError";
-  }
-}
-
-/** The settings of a stored record with every secret opened, and whether an old key sealed one. */
-export function openSettings(
-  keyring: SealingKeyring,
-  record: ChannelSettingsRecord,
-): { settings: Record<string, Setting>; stale: boolean } {
-  const settings: Record<string, Setting> = { ...record.settings };
-  let stale = false;
-  for (const [field, sealed] of Object.entries(record.secrets)) {
-    try {
-      const opened = openSecret(keyring, sealed, secretContext(record.tenant, record.name, field));
-      settings[field] = opened.value;
-      stale ||= opened.stale;
-    } catch (err) {
-      throw new UnreadableSecretError(record.name, field, (err as Error).message);
-    }
-  }
-  return { settings, stale };
-}
-
 /**
  * The record as the API shows it: its secrets opened (so a tampered one fails here, closed)
  * and masked to their last four characters.
@@ -92,5 +64,6 @@ export function maskedView(keyring: SealingKeyring, stored: Revisioned<ChannelSe
     settings,
     sealed_with_current_key: !opened.stale,
     revision: stored.revision,
+    ...(stored.broken ? { broken: stored.broken } : {}),
   };
 }

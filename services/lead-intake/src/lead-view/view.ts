@@ -5,6 +5,7 @@ import {
   type FollowupResult,
   type FollowupStatus,
   type HookReceipt,
+  isProviderReport,
   type LeadFollowup,
   type LeadOutcome,
   type LeadScored,
@@ -50,7 +51,8 @@ export function followupsStopped(lead: StoredLead, plan: FollowupPlan | null): b
 }
 
 /**
- * One step's status. A step delivered (an attempt succeeded) is delivered, whatever came after.
+ * One step's status. A step delivered (an attempt succeeded) is delivered, whatever came after;
+ * one whose recipient was suppressed at delivery is suppressed (nothing was sent, nothing will be).
  * Otherwise it is cancelled when the plan cancelled it or the lead's follow-ups stopped, pending
  * while the plan says so and nothing says it fired (a marker on its timer subject, an attempt, a
  * dead letter), failed while a dead letter of it waits, else due (in delivery or being retried).
@@ -58,9 +60,10 @@ export function followupsStopped(lead: StoredLead, plan: FollowupPlan | null): b
  */
 export function followupStatus(
   state: PlannedStep["state"],
-  evidence: { fired?: boolean; delivered: boolean; dead: boolean; stopped: boolean },
+  evidence: { fired?: boolean; delivered: boolean; dead: boolean; stopped: boolean; suppressed?: boolean },
 ): FollowupStatus {
   if (evidence.delivered) return "delivered";
+  if (evidence.suppressed) return "suppressed";
   if (state === "cancelled" || evidence.stopped) return "cancelled";
   if (state === "pending" && !evidence.fired && !evidence.dead) return "pending";
   if (evidence.dead) return "failed";
@@ -101,8 +104,12 @@ function followupOf(
   stopped: boolean,
   due: Map<number, string>,
 ): LeadFollowup {
-  const results = sources.results.filter((r) => r.data.step === step.step).sort(byTime);
+  const ofStep = sources.results.filter((r) => r.data.step === step.step).sort(byTime);
+  // A provider's report (Twilio's status callback) is about an attempt's message, not an attempt.
+  const results = ofStep.filter((r) => !isProviderReport(r.data.result));
+  const report = ofStep.filter((r) => isProviderReport(r.data.result)).at(-1);
   const delivered = results.find((r) => r.data.result === "ok");
+  const suppressed = results.some((r) => r.data.result === "suppressed");
   const dead = sources.deadLetters.filter((d) => d.data.step === step.step).sort(byTime);
   const lastDead = dead.at(-1);
   const last = results.at(-1);
@@ -111,6 +118,7 @@ function followupOf(
     delivered: delivered !== undefined,
     dead: lastDead !== undefined,
     stopped,
+    suppressed,
   });
   const lastError = last?.data.error ?? (last?.data.result === "ok" ? undefined : lastDead?.data.last_error);
   return {
@@ -127,6 +135,7 @@ function followupOf(
         : {}),
     ...(lastError !== undefined ? { last_error: lastError } : {}),
     ...(delivered ? { delivered_at: delivered.time } : {}),
+    ...(report ? { provider_status: report.data.result as "delivered" | "undelivered" | "failed" } : {}),
     ...stepOrigin(step, sources.plan),
   };
 }
@@ -153,6 +162,8 @@ const EVENT_ORDER = [
   "attempt_ok",
   "attempt_error",
   "dead",
+  "suppressed",
+  "provider_report",
   "replayed",
   "hook_received",
   "cancelled",
@@ -221,6 +232,17 @@ function planEntries(plan: FollowupPlan | null, lead: StoredLead, due: Map<numbe
   return entries;
 }
 
+/** The timeline's word for each result. */
+const TIMELINE_EVENT_OF_RESULT = {
+  ok: "attempt_ok",
+  error: "attempt_error",
+  dead: "dead",
+  suppressed: "suppressed",
+  delivered: "provider_report",
+  undelivered: "provider_report",
+  failed: "provider_report",
+} as const satisfies Record<FollowupResult["data"]["result"], TimelineEvent>;
+
 /**
  * Attempts from the results; a dead letter still waiting in FOLLOWUP_DLQ is merged into its
  * step's last `dead` result, or becomes a `dead` entry of its own when that result is missing.
@@ -230,8 +252,7 @@ function deliveryEntries(sources: LeadSources): TimelineEntry[] {
   const lastDeadEntry = new Map<number, TimelineEntry>();
   for (const r of [...sources.results].sort(byTime)) {
     const d = r.data;
-    const event: TimelineEvent =
-      d.result === "ok" ? "attempt_ok" : d.result === "error" ? "attempt_error" : "dead";
+    const event = TIMELINE_EVENT_OF_RESULT[d.result];
     const e = entry(
       r.time,
       event,
@@ -243,6 +264,10 @@ function deliveryEntries(sources: LeadSources): TimelineEntry[] {
         ...(d.error !== undefined ? { error: d.error } : {}),
         ...(d.retry_in_ms !== undefined ? { retry_in_ms: d.retry_in_ms } : {}),
         ...(d.lateness_ms !== undefined ? { lateness_ms: d.lateness_ms } : {}),
+        ...(d.provider !== undefined ? { provider: d.provider } : {}),
+        ...(d.provider_message_id !== undefined ? { provider_message_id: d.provider_message_id } : {}),
+        ...(d.reason !== undefined ? { reason: d.reason } : {}),
+        ...(isProviderReport(d.result) ? { status: d.result } : {}),
       },
       d.step,
     );

@@ -1,21 +1,18 @@
-import { isValidToken, normaliseAddress, smsKeywordOf, suppressionId } from "@followup/contracts";
-import { maskPhone, verifyTwilioSignature } from "@followup/service-kit";
+import { normaliseAddress, smsKeywordOf, suppressionId } from "@followup/contracts";
+import { maskPhone } from "@followup/service-kit";
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
 import { z } from "zod";
-import { channelStore, openSettings, UnreadableSecretError } from "../channels/index.js";
 import type { AppDeps } from "../deps.js";
-import { HttpError, notFound, onBroker } from "../errors.js";
+import { onBroker } from "../errors.js";
 import { errorResponses } from "../http/responses.js";
 import { suppressionStore } from "./store.js";
+import { acceptTwilioForm, verifiedTwilioForm } from "./twilio-signature.js";
 
-const FORM = "application/x-www-form-urlencoded";
 /** TwiML that sends nothing back: Twilio itself confirms a STOP to the sender. */
 export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 
 /** Opt-outs lifted by the sender's START: their own, never one the tenant added by hand. */
 const LIFTED_BY_START = new Set(["stop", "provider_opt_out"]);
-
-const refused = () => new HttpError(403, "invalid_signature", "the X-Twilio-Signature does not verify");
 
 /**
  * `POST /hooks/twilio/inbound/:tenant`: the SMS a lead sends to the tenant's number, as Twilio
@@ -26,33 +23,7 @@ const refused = () => new HttpError(403, "invalid_signature", "the X-Twilio-Sign
  * auth token, no key to open it) is a 403, like a bad signature: nothing is acted on unverified.
  */
 export const twilioInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  app.addContentTypeParser(FORM, { parseAs: "string", bodyLimit: 16_384 }, (_request, body, done) =>
-    done(null, body),
-  );
-  const base = deps.config.PUBLIC_BASE_URL?.replace(/\/+$/, "");
-
-  /** The tenant's Twilio auth token, or null when there is none to check a signature with. */
-  async function authTokenOf(
-    tenant: string,
-    log: { error(o: object, m: string): void },
-  ): Promise<string | null> {
-    if (deps.channelSecrets === undefined) return null;
-    const handles = deps.broker.handles();
-    const stored = await onBroker("reading the sms channel", () => channelStore(handles).get(tenant, "sms"));
-    if (stored === null) return null;
-    try {
-      const token = openSettings(deps.channelSecrets, stored).settings.auth_token;
-      return typeof token === "string" ? token : null;
-    } catch (err) {
-      if (!(err instanceof UnreadableSecretError)) throw err;
-      log.error(
-        { tenant, channel: err.channel, field: err.field, reason: err.reason },
-        "channel_secret_unreadable",
-      );
-      return null;
-    }
-  }
-
+  acceptTwilioForm(app);
   app.post(
     "/hooks/twilio/inbound/:tenant",
     {
@@ -77,23 +48,7 @@ export const twilioInboundRoutes: FastifyPluginAsync<AppDeps> = async (app, deps
     },
     async (request, reply): Promise<FastifyReply> => {
       const { tenant } = request.params as { tenant: string };
-      if (!isValidToken(tenant)) throw notFound("tenant");
-      if (base === undefined) {
-        request.log.error({ tenant }, "twilio_inbound_without_public_base_url");
-        throw refused();
-      }
-      const raw = typeof request.body === "string" ? request.body : "";
-      const form = new URLSearchParams(raw);
-      const query = request.url.includes("?") ? request.url.slice(request.url.indexOf("?")) : "";
-      const url = `${base}/hooks/twilio/inbound/${tenant}${query}`;
-      const authToken = await authTokenOf(tenant, request.log);
-      if (
-        authToken === null ||
-        !verifyTwilioSignature(url, form, request.headers["x-twilio-signature"], authToken)
-      ) {
-        request.log.warn({ tenant, configured: authToken !== null }, "twilio_signature_refused");
-        throw refused();
-      }
+      const { form } = await verifiedTwilioForm(deps, request, "inbound");
       const keyword = smsKeywordOf(form.get("Body") ?? "");
       const from = normaliseAddress("sms", form.get("From") ?? "");
       if (keyword !== null && from.ok) {

@@ -1,17 +1,11 @@
+import { bucketStream, SuppressionRecord, type SuppressionView } from "@followup/contracts";
 import {
-  bucketStream,
-  type SuppressionChannel,
-  type SuppressionReason,
-  SuppressionRecord,
-  type SuppressionView,
-  suppressionId,
-} from "@followup/contracts";
-import {
+  addSuppression,
   isNoMessages,
-  isWrongLastSequence,
+  type NewSuppression,
   openSecret,
   type SealingKeyring,
-  sealSecret,
+  suppressionAddressContext,
 } from "@followup/service-kit";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -25,20 +19,9 @@ import type { BrokerHandles } from "../broker.js";
  * of a key to show the number with.
  */
 
-export interface NewSuppression {
-  channel: SuppressionChannel;
-  address: string;
-  reason: SuppressionReason;
-  source: string;
-}
-
 const OPERATION_HEADER = "KV-Operation";
 /** Messages a listing reads per direct batch get. */
 const LIST_PAGE = 500;
-
-function addressContext(tenant: string, id: string): string {
-  return `suppression:${tenant}.${id}`;
-}
 
 export class SuppressionStore {
   constructor(
@@ -55,33 +38,12 @@ export class SuppressionStore {
   }
 
   /** Stores the suppression unless the address is suppressed already (then the stored one). */
-  async add(
+  add(
     tenant: string,
     given: NewSuppression,
     now: Date,
   ): Promise<{ status: "created" | "exists"; record: SuppressionRecord }> {
-    const id = suppressionId(given.channel, given.address);
-    const existing = await this.get(tenant, id);
-    if (existing !== null) return { status: "exists", record: existing };
-    const record = SuppressionRecord.parse({
-      tenant,
-      id,
-      channel: given.channel,
-      ...(this.keyring
-        ? { address: sealSecret(this.keyring, given.address, addressContext(tenant, id)) }
-        : {}),
-      reason: given.reason,
-      source: given.source,
-      created_at: now.toISOString(),
-    });
-    try {
-      await this.kv.create(`${tenant}.${id}`, JSON.stringify(record));
-      return { status: "created", record };
-    } catch (err) {
-      if (!isWrongLastSequence(err)) throw err;
-      const raced = await this.get(tenant, id);
-      return raced === null ? this.add(tenant, given, now) : { status: "exists", record: raced };
-    }
+    return addSuppression(this.kv, this.keyring, tenant, given, now);
   }
 
   /** Removes the suppression; false when there was none. */
@@ -128,7 +90,11 @@ export class SuppressionStore {
     let address: string | null = null;
     if (record.address && this.keyring) {
       try {
-        address = openSecret(this.keyring, record.address, addressContext(record.tenant, record.id)).value;
+        address = openSecret(
+          this.keyring,
+          record.address,
+          suppressionAddressContext(record.tenant, record.id),
+        ).value;
       } catch {
         address = null;
       }

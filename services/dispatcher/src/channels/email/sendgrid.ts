@@ -1,4 +1,4 @@
-import { z } from "zod";
+import type { SendGridSettings as ContractSendGridSettings } from "@followup/contracts";
 import { classifyStatus } from "../../classify.js";
 import { MAX_RETRY_AFTER_MS, parseRetryAfter } from "../../retry-after.js";
 import {
@@ -9,7 +9,6 @@ import {
   parseJsonObject,
   refusal,
   refusedBeforeCall,
-  settingsProblems,
 } from "../provider/answer.js";
 import { SENDGRID_API_URL } from "../provider/env.js";
 import {
@@ -23,14 +22,8 @@ import { type CheckedEmail, checkEmail, emailAddress, listUnsubscribeHeaders } f
 
 export const SENDGRID = "sendgrid";
 
-/** A tenant's SendGrid settings. */
-export const SendGridSettings = z.object({
-  api_key: z.string().min(1),
-  from: emailAddress,
-  from_name: z.string().trim().min(1).max(200).optional(),
-  reply_to: emailAddress.optional(),
-});
-export type SendGridSettings = z.infer<typeof SendGridSettings>;
+/** A tenant's SendGrid settings: contracts' SendGridSettings, validated by lead-intake when saved. */
+export type SendGridSettings = ContractSendGridSettings;
 
 export interface SendGridClientOptions extends HttpClientOptions {
   /** SENDGRID_API_URL; the real API by default (`https://api.eu.sendgrid.com` for EU accounts). */
@@ -69,16 +62,18 @@ export class SendGridClient extends HttpProviderClient<SendGridSettings> {
     message: OutboundMessage,
     signal?: AbortSignal,
   ): Promise<ProviderAnswer> {
-    const checked = SendGridSettings.safeParse(settings);
-    if (!checked.success)
-      return refusedBeforeCall(SENDGRID, "invalid_settings", settingsProblems(checked.error));
+    if (!settings.api_key)
+      return refusedBeforeCall(SENDGRID, "invalid_settings", "settings.api_key: expected the API key");
+    const from = emailAddress.safeParse(settings.from);
+    if (!from.success)
+      return refusedBeforeCall(SENDGRID, "invalid_settings", "settings.from: expected an e-mail address");
     const email = checkEmail(message);
     if (!email.ok) return refusedBeforeCall(SENDGRID, email.reason, email.why);
-    const secrets = [checked.data.api_key];
+    const secrets = [settings.api_key];
     const call = await this.post(
       this.#url,
-      { authorization: `Bearer ${checked.data.api_key}`, "content-type": "application/json" },
-      JSON.stringify(mailSendBody(checked.data, email.email)),
+      { authorization: `Bearer ${settings.api_key}`, "content-type": "application/json" },
+      JSON.stringify(mailSendBody(settings, email.email)),
       secrets,
       signal,
     );

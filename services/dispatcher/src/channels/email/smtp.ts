@@ -1,5 +1,5 @@
+import type { SmtpSettings as ContractSmtpSettings } from "@followup/contracts";
 import { createTransport } from "nodemailer";
-import { z } from "zod";
 import { type Classification, classifyError } from "../../classify.js";
 import {
   errorText,
@@ -8,34 +8,15 @@ import {
   type ProviderAnswer,
   type ProviderClient,
   refusedBeforeCall,
-  settingsProblems,
   unanswered,
 } from "../provider/answer.js";
 import { CallDeadline } from "../provider/deadline.js";
-import { checkEmail, emailAddress, listUnsubscribeHeaders } from "./message.js";
+import { checkEmail, listUnsubscribeHeaders } from "./message.js";
 
 export const SMTP = "smtp";
 
-/** A tenant's SMTP relay. */
-export const SmtpSettings = z
-  .object({
-    host: z.string().trim().min(1),
-    port: z.number().int().min(1).max(65_535),
-    /** TLS from the first byte (port 465); false: plain, upgraded by STARTTLS when offered. */
-    secure: z.boolean(),
-    /** Refuse to go on without STARTTLS (so credentials never travel in the clear). */
-    require_tls: z.boolean().optional(),
-    user: z.string().min(1).optional(),
-    pass: z.string().min(1).optional(),
-    from: emailAddress,
-    from_name: z.string().trim().min(1).max(200).optional(),
-    reply_to: emailAddress.optional(),
-  })
-  .refine((s) => (s.user === undefined) === (s.pass === undefined), {
-    path: ["pass"],
-    message: "expected user and pass together, or neither",
-  });
-export type SmtpSettings = z.infer<typeof SmtpSettings>;
+/** A tenant's SMTP relay: contracts' SmtpSettings, validated by lead-intake when saved. */
+export type SmtpSettings = ContractSmtpSettings;
 
 export interface SmtpClientOptions {
   /** The whole send's deadline: connect, greeting, envelope and data. */
@@ -69,11 +50,16 @@ export class SmtpClient implements ProviderClient<SmtpSettings> {
     message: OutboundMessage,
     signal?: AbortSignal,
   ): Promise<ProviderAnswer> {
-    const checked = SmtpSettings.safeParse(settings);
-    if (!checked.success) return refusedBeforeCall(SMTP, "invalid_settings", settingsProblems(checked.error));
+    // What the connection cannot go without; the rest lead-intake checked when it was saved.
+    if ((settings.user === undefined) !== (settings.pass === undefined))
+      return refusedBeforeCall(
+        SMTP,
+        "invalid_settings",
+        "settings.pass: expected user and pass together, or neither",
+      );
     const email = checkEmail(message);
     if (!email.ok) return refusedBeforeCall(SMTP, email.reason, email.why);
-    const s = checked.data;
+    const s = settings;
     const secrets = s.pass ? [s.pass] : [];
     const transport = createTransport({
       host: s.host,

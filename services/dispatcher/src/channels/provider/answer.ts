@@ -1,4 +1,3 @@
-import type { z } from "zod";
 import { type Classification, classifyError, describeError } from "../../classify.js";
 import type { ChannelAnswer } from "../channel.js";
 
@@ -149,13 +148,6 @@ export const ERROR_TEXT_CHARS = 300;
 /** One line of at most ERROR_TEXT_CHARS, secrets removed. */
 export function errorText(text: string, secrets: readonly string[]): string {
   return redact(text.replace(/\s+/g, " ").trim(), secrets).slice(0, ERROR_TEXT_CHARS);
-}
-
-/** The settings' problems, each naming its field and never its value (values may be secrets). */
-export function settingsProblems(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `settings.${issue.path.join(".") || "(root)"}: ${issue.message}`)
-    .join("; ");
 }
 
 /** A JSON object body, or undefined (not JSON, or not an object). */

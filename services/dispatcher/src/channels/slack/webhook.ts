@@ -1,4 +1,4 @@
-import { z } from "zod";
+import type { SlackSettings as ContractSlackSettings } from "@followup/contracts";
 import { classifyStatus } from "../../classify.js";
 import { parseRetryAfter } from "../../retry-after.js";
 import {
@@ -7,17 +7,16 @@ import {
   type ProviderAnswer,
   refusal,
   refusedBeforeCall,
-  settingsProblems,
 } from "../provider/answer.js";
 import { HttpProviderClient, isHttpUrl } from "../provider/http.js";
 
 export const SLACK = "slack";
 
-/** A tenant's Slack incoming webhook. The URL is the credential: it never appears in an answer. */
-export const SlackSettings = z.object({
-  webhook_url: z.string().trim().refine(isHttpUrl, "expected the webhook's https URL"),
-});
-export type SlackSettings = z.infer<typeof SlackSettings>;
+/**
+ * A tenant's Slack incoming webhook: contracts' SlackSettings, validated by lead-intake when
+ * saved. The URL is the credential: it never appears in an answer.
+ */
+export type SlackSettings = ContractSlackSettings;
 
 /** Statuses after which the webhook will never work again: revoked, channel deleted or archived. */
 const GONE = new Set([403, 404, 410]);
@@ -31,11 +30,14 @@ export class SlackWebhookClient extends HttpProviderClient<SlackSettings> {
     message: OutboundMessage,
     signal?: AbortSignal,
   ): Promise<ProviderAnswer> {
-    const checked = SlackSettings.safeParse(settings);
-    if (!checked.success)
-      return refusedBeforeCall(SLACK, "invalid_settings", settingsProblems(checked.error));
+    if (!isHttpUrl(settings.webhook_url?.trim()))
+      return refusedBeforeCall(
+        SLACK,
+        "invalid_settings",
+        "settings.webhook_url: expected the webhook's https URL",
+      );
     if (message.body.trim() === "") return refusedBeforeCall(SLACK, "invalid_message", "body: expected text");
-    const url = checked.data.webhook_url;
+    const url = settings.webhook_url.trim();
     const secrets = [url, new URL(url).pathname];
     const call = await this.post(
       url,

@@ -1,3 +1,4 @@
+import { countryTimeZones } from "@followup/contracts";
 import { type CountryCode, isSupportedCountry, parsePhoneNumberFromString } from "libphonenumber-js/min";
 
 /**
@@ -43,17 +44,4 @@ export function normalisePhone(input: string, defaultRegion?: string): PhoneNumb
     ...(timeZones ? { timeZones } : {}),
     ...(timeZones?.length === 1 ? { timeZone: timeZones[0] } : {}),
   };
-}
-
-/** `Intl.Locale#getTimeZones()` (Intl Locale Info), or the older `timeZones` getter of Node 20. */
-type LocaleInfo = Intl.Locale & { getTimeZones?: () => string[]; timeZones?: string[] };
-
-export function countryTimeZones(country: string): string[] | undefined {
-  try {
-    const locale = new Intl.Locale(`und-${country}`) as LocaleInfo;
-    const zones = locale.getTimeZones?.() ?? locale.timeZones;
-    return Array.isArray(zones) && zones.length > 0 ? [...zones] : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import type { SmsSettings } from "@followup/contracts";
 import { classifyStatus } from "../../classify.js";
 import { parseRetryAfter } from "../../retry-after.js";
 import {
@@ -9,7 +9,6 @@ import {
   parseJsonObject,
   refusal,
   refusedBeforeCall,
-  settingsProblems,
 } from "../provider/answer.js";
 import { TWILIO_API_URL } from "../provider/env.js";
 import { baseUrl, type HttpClientOptions, HttpProviderClient } from "../provider/http.js";
@@ -30,43 +29,27 @@ export const TwilioErrorCodes = {
   BodyTooLong: 21617,
 } as const;
 
-const SID = (prefix: string) => new RegExp(`^${prefix}[0-9a-fA-F]{32}$`);
+/**
+ * A tenant's Twilio settings are contracts' SmsSettings, validated by lead-intake when saved. The
+ * checks here are only what the call itself cannot go without (credentials, one sender, a region
+ * libphonenumber-js knows), so a record changed behind the API fails as invalid_settings.
+ */
+export type TwilioSettings = SmsSettings;
 
-/** A tenant's Twilio settings: Account SID with its auth token or an API key, and one sender. */
-export const TwilioSettings = z
-  .object({
-    account_sid: z.string().regex(SID("AC"), "expected AC followed by 32 hex digits"),
-    auth_token: z.string().min(1).optional(),
-    api_key_sid: z.string().regex(SID("SK"), "expected SK followed by 32 hex digits").optional(),
-    api_key_secret: z.string().min(1).optional(),
-    /** An E.164 number or an alphanumeric sender id. */
-    from: z.string().min(1).optional(),
-    messaging_service_sid: z.string().regex(SID("MG"), "expected MG followed by 32 hex digits").optional(),
-    /** Where numbers written without `+` were written (ISO 3166-1 alpha-2); none: only +numbers. */
-    default_region: z.string().length(2).optional(),
-  })
-  .superRefine((s, ctx) => {
-    const apiKey = s.api_key_sid !== undefined || s.api_key_secret !== undefined;
-    if ((s.auth_token !== undefined) === apiKey)
-      ctx.addIssue({
-        code: "custom",
-        path: ["auth_token"],
-        message: "expected auth_token or api_key_sid with api_key_secret",
-      });
-    if (apiKey && (s.api_key_sid === undefined || s.api_key_secret === undefined))
-      ctx.addIssue({
-        code: "custom",
-        path: [s.api_key_sid === undefined ? "api_key_sid" : "api_key_secret"],
-        message: "expected api_key_sid and api_key_secret together",
-      });
-    if ((s.from !== undefined) === (s.messaging_service_sid !== undefined))
-      ctx.addIssue({
-        code: "custom",
-        path: ["from"],
-        message: "expected exactly one of from and messaging_service_sid",
-      });
-  });
-export type TwilioSettings = z.infer<typeof TwilioSettings>;
+function settingsProblem(s: TwilioSettings): string | null {
+  const apiKey = s.api_key_sid !== undefined || s.api_key_secret !== undefined;
+  if ((s.auth_token !== undefined) === apiKey)
+    return "settings.auth_token: expected auth_token or api_key_sid with api_key_secret";
+  if (apiKey && (s.api_key_sid === undefined || s.api_key_secret === undefined))
+    return `settings.${s.api_key_sid === undefined ? "api_key_sid" : "api_key_secret"}: expected api_key_sid and api_key_secret together`;
+  if ((s.from !== undefined) === (s.messaging_service_sid !== undefined))
+    return "settings.from: expected exactly one of from and messaging_service_sid";
+  if (!/^AC[0-9a-fA-F]{32}$/.test(s.account_sid ?? ""))
+    return "settings.account_sid: expected AC followed by 32 hex digits";
+  if (s.messaging_service_sid !== undefined && !/^MG[0-9a-fA-F]{32}$/.test(s.messaging_service_sid))
+    return "settings.messaging_service_sid: expected MG followed by 32 hex digits";
+  return null;
+}
 
 export interface TwilioClientOptions extends HttpClientOptions {
   /** TWILIO_API_URL; the real API by default. */
@@ -89,10 +72,9 @@ export class TwilioClient extends HttpProviderClient<TwilioSettings> {
     message: OutboundMessage,
     signal?: AbortSignal,
   ): Promise<ProviderAnswer> {
-    const checked = TwilioSettings.safeParse(settings);
-    if (!checked.success)
-      return refusedBeforeCall(TWILIO, "invalid_settings", settingsProblems(checked.error));
-    const s = checked.data;
+    const problem = settingsProblem(settings);
+    if (problem) return refusedBeforeCall(TWILIO, "invalid_settings", problem);
+    const s = settings;
     const phone = normalisePhone(message.to, s.default_region);
     if (!phone.ok)
       return refusedBeforeCall(
