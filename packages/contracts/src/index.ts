@@ -4,6 +4,7 @@ export * from "./events.js";
 export * from "./json-schema.js";
 export * from "./lead.js";
 export * from "./named-records.js";
+export * from "./ops.js";
 export * from "./permissions.js";
 export * from "./records.js";
 export * from "./schedule.js";

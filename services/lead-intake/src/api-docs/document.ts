@@ -88,6 +88,9 @@ const TAGS = [
     description:
       "Addresses a tenant must not contact: listed, added, lifted; the one-click unsubscribe link; inbound SMS STOP",
   },
+  { name: "caller", description: "Who an API key is" },
+  { name: "upcoming", description: "The next follow-ups to fire" },
+  { name: "summary", description: "A tenant at a glance: waiting, due, dead letters, results by channel" },
   { name: "health", description: "Liveness, readiness and metrics (no authentication)" },
   { name: "docs", description: "This document and its reference page (no authentication)" },
 ];
