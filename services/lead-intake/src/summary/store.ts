@@ -41,7 +41,8 @@ export async function tenantSummary(handles: BrokerHandles, tenant: string, now:
     } catch {
       continue;
     }
-    const counts = (byChannel[data.channel] ??= { delivered: 0, retried: 0, failed: 0, suppressed: 0 });
+    const counts = byChannel[data.channel] ?? { delivered: 0, retried: 0, failed: 0, suppressed: 0 };
+    byChannel[data.channel] = counts;
     if (data.result === "ok") counts.delivered += 1;
     else if (data.error === SUPPRESSED) counts.suppressed += 1;
     else if (data.result === "dead") counts.failed += 1;
