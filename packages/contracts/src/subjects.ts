@@ -87,9 +87,6 @@ export const subjects = {
   /** Every lead of one tenant for a follow-up kind: `followup.dead.acme.>`. */
   followupsOfTenant: (kind: FollowupKind, tenant: string) =>
     `followup.${kind}.${assertToken("tenant", tenant)}.>`,
-  /** Every follow-up event of one lead, of every kind and step: `followup.*.acme.L1.*`. */
-  followupEventsOfLead: (tenant: string, leadId: string) =>
-    `followup.*.${assertToken("tenant", tenant)}.${assertToken("lead_id", leadId)}.*`,
   /** Every event of one lead of a lead kind: `lead.*.acme.L1` when kind is omitted. */
   leadEvents: (tenant: string, leadId: string, kind?: LeadKind) =>
     `lead.${kind ?? "*"}.${assertToken("tenant", tenant)}.${assertToken("lead_id", leadId)}`,
