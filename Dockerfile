@@ -1,4 +1,4 @@
-# One image for the three services; docker-compose.yml picks the service by its command.
+# One image for the services; docker-compose.yml picks the service by its command.
 # Services run from TypeScript source with tsx (no build step), exactly as in development.
 FROM node:20-bookworm-slim
 WORKDIR /app
@@ -15,6 +15,7 @@ COPY packages/messages/package.json packages/messages/
 COPY services/lead-intake/package.json services/lead-intake/
 COPY services/scheduler/package.json services/scheduler/
 COPY services/dispatcher/package.json services/dispatcher/
+COPY services/console/package.json services/console/
 COPY test/package.json test/
 COPY test/harness/package.json test/harness/
 COPY bench/package.json bench/

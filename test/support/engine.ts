@@ -27,7 +27,7 @@ export const TENANTS = {
 } as const;
 
 export interface EngineOptions {
-  /** Copies of each service (0 leaves one out). Default 1 each. */
+  /** Copies of each service (0 leaves one out). Default 1 each, and no console. */
   copies?: Partial<Record<ServiceName, number>>;
   /** Where the dispatchers deliver: a recording hook (default), lead-intake's own hook, or a URL. */
   hook?: "recorder" | "lead-intake" | { url: string };
@@ -94,7 +94,7 @@ export function testBrokerAuth(queue?: string): BrokerAuth {
  * Starts a nats-server (JetStream, own temp dir and port) unless `natsUrl` is given, with the
  * broker's authorization as `npm start` writes it (every identity, plus the tests' admin), a
  * recording hook (by default), provisions the topology as the `provision` identity, then starts
- * lead-intake, scheduler and dispatcher as real processes (N copies each, all at once), each as
+ * lead-intake, scheduler and dispatcher (and the console, when asked) as real processes (N copies each, all at once), each as
  * its own identity with NATS_PROVISION=false, on 127.0.0.1 and its own port. Resolves once every
  * one answers 200 on /readyz. Delays are short (2s,4s) and retries fast.
  *
@@ -102,13 +102,14 @@ export function testBrokerAuth(queue?: string): BrokerAuth {
  * {@link Engine.stop} (call it in afterAll/afterEach) kills them.
  */
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
-  const copies = { "lead-intake": 1, scheduler: 1, dispatcher: 1, ...options.copies };
+  const copies = { "lead-intake": 1, scheduler: 1, dispatcher: 1, console: 0, ...options.copies };
   const secret = newHookSecret();
   const tempDirs: string[] = [];
   const services: Record<ServiceName, ServiceProcess[]> = {
     "lead-intake": [],
     scheduler: [],
     dispatcher: [],
+    console: [],
   };
   let nats: NatsServer | undefined;
   let hook: HookRecorder | undefined;
@@ -141,10 +142,13 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     if ((options.hook ?? "recorder") === "recorder") hook = await startHookRecorder({ secret });
 
     // Ports first, so the dispatchers can be pointed at lead-intake's hook before it listens.
-    const allPorts = await distinctFreePorts(copies["lead-intake"] + copies.scheduler + copies.dispatcher);
+    const allPorts = await distinctFreePorts(
+      copies["lead-intake"] + copies.scheduler + copies.dispatcher + copies.console,
+    );
     const intakePorts = allPorts.splice(0, copies["lead-intake"]);
     const schedulerPorts = allPorts.splice(0, copies.scheduler);
-    const dispatcherPorts = allPorts;
+    const dispatcherPorts = allPorts.splice(0, copies.dispatcher);
+    const consolePorts = allPorts;
     const hookUrl =
       typeof options.hook === "object"
         ? options.hook.url
@@ -170,6 +174,13 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
           FOLLOWUP_RETRY_BASE_MS: "200",
           FOLLOWUP_RETRY_MAX_MS: "2000",
           DISPATCH_SHUTDOWN_GRACE_MS: "5000",
+        },
+        // The first lead-intake, and the lag of the first scheduler and dispatcher.
+        console: {
+          ...(intakePorts[0] ? { LEAD_INTAKE_URL: `http://127.0.0.1:${intakePorts[0]}` } : {}),
+          CONSOLE_METRICS_URLS: [...schedulerPorts.slice(0, 1), ...dispatcherPorts.slice(0, 1)]
+            .map((port) => `http://127.0.0.1:${port}/metrics`)
+            .join(","),
         },
       };
       return {
@@ -198,6 +209,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
       ...intakePorts.map((port) => create("lead-intake", port)),
       ...schedulerPorts.map((port) => create("scheduler", port)),
       ...dispatcherPorts.map((port) => create("dispatcher", port)),
+      ...consolePorts.map((port) => create("console", port)),
     ]);
 
     const intake = services["lead-intake"][0];

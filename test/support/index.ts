@@ -13,6 +13,7 @@ export {
   serviceMain,
 } from "@followup/nats-harness";
 export { ApiClient, type ApiResponse, REFERENCE_LEADS } from "./api.js";
+export { CHROMIUM_BIN, launchChromium } from "./browser.js";
 export { type Engine, type EngineOptions, startEngine, TENANTS, testBrokerAuth } from "./engine.js";
 export {
   type ContractViolation,

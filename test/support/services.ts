@@ -16,6 +16,7 @@ const STARTED_LINE: Record<ServiceName, string> = {
   "lead-intake": "lead_intake_started",
   scheduler: "scheduler_started",
   dispatcher: "dispatcher_started",
+  console: "console_started",
 };
 
 /** How far {@link ServiceProcess.start} waits: its started line, or also a 200 from `/readyz`. */

@@ -26,6 +26,8 @@ const metricsUrls = z
 
 export const consoleEnv = {
   ...commonEnv,
+  /** The topology's work queue (the console tails no queue; the topology it checks is named by it). */
+  FOLLOWUP_QUEUE: env.queue(),
   /** lead-intake's base URL: every page's data comes from its /v1 and /ops routes. */
   LEAD_INTAKE_URL: env.url("http://127.0.0.1:8000", ["http", "https"]),
   /** The scheduler's and dispatcher's /metrics, for the consumer lag on the overview. */

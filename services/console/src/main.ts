@@ -45,7 +45,7 @@ runMain("console", async () => {
   logger.info({ port: config.PORT, lead_intake: config.LEAD_INTAKE_URL }, "console_started");
 
   const connected = await connectNats({ settings: config, name: "console", logger, readiness });
-  const topo = topology({ replicas: config.NATS_REPLICAS });
+  const topo = topology({ replicas: config.NATS_REPLICAS, queue: config.FOLLOWUP_QUEUE });
   // Nothing to provision of its own: the check says the streams it tails exist.
   await prepareTopology(connected, topo, { identity: "console", provision: config.NATS_PROVISION, logger });
   nc = connected;
