@@ -16,6 +16,18 @@ import {
   TENANTS,
 } from "../support/index.js";
 
+/**
+ * What the page functions below read of the browser: this file is compiled without the DOM's
+ * types, and a function (not a string, which the console's CSP refuses to evaluate) is what
+ * playwright runs in the page.
+ */
+declare const document: {
+  activeElement: { id: string } | null;
+  getElementById(id: string): { value?: string } | null;
+};
+declare const window: { notReloaded?: boolean };
+declare const sessionStorage: { length: number };
+
 let engine: Engine;
 let hook: HookRecorder;
 let browser: Browser;
@@ -25,7 +37,12 @@ const refused = new Set<string>();
 
 beforeAll(async () => {
   [engine, browser] = await Promise.all([
-    startEngine({ schedules: "4s,10s", copies: { console: 1 } }),
+    startEngine({
+      schedules: "4s,10s",
+      copies: { console: 1 },
+      // Suppressed addresses are sealed with it, and shown to their tenant.
+      serviceEnv: { "lead-intake": { CHANNEL_SECRETS_KEY: Buffer.alloc(32, 7).toString("base64") } },
+    }),
     launchChromium(),
   ]);
   hook = engine.hook!;
@@ -62,8 +79,7 @@ async function openPage(): Promise<{ page: Page; problems: string[] }> {
 /** Signs in with the keyboard alone: the key field has the focus, Enter submits. */
 async function signIn(page: Page, key: string = TENANTS.acme.apiKey): Promise<void> {
   await page.goto(consoleUrl);
-  // Page functions as text: this file is compiled without the DOM's types.
-  await page.waitForFunction('document.activeElement?.id === "api-key"');
+  await page.waitForFunction(() => document.activeElement?.id === "api-key");
   await page.keyboard.type(key);
   await page.keyboard.press("Enter");
 }
@@ -74,8 +90,11 @@ async function signedIn(page: Page, key?: string): Promise<void> {
 }
 
 /** A mark on the window: still there later means the page was never reloaded. */
-const markWindow = (page: Page) => page.evaluate("window.notReloaded = true");
-const stillSamePage = (page: Page) => page.evaluate("window.notReloaded === true");
+const markWindow = (page: Page) =>
+  page.evaluate(() => {
+    window.notReloaded = true;
+  });
+const stillSamePage = (page: Page) => page.evaluate(() => window.notReloaded === true);
 
 describe("the console in Chromium", () => {
   it("serves its pages under a strict Content-Security-Policy", async () => {
@@ -102,7 +121,7 @@ describe("the console in Chromium", () => {
     await signIn(page, "not-a-key");
     await page.locator("#sign-in-error", { hasText: "not valid" }).waitFor();
     expect(await page.locator("#nav").isHidden()).toBe(true);
-    expect(await page.evaluate("sessionStorage.length")).toBe(0);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
     expect(problems).toEqual([]);
   });
 
@@ -113,6 +132,16 @@ describe("the console in Chromium", () => {
     await page.locator("#upcoming").waitFor();
     await markWindow(page);
     const { lead_id } = await engine.api.postLead(REFERENCE_LEADS.high);
+    await waitFor(
+      async () =>
+        (
+          await engine.api.request<{ data: { count: number } }>(
+            "GET",
+            `/ops/followups/upcoming?lead_id=${lead_id}`,
+          )
+        ).body?.data.count === 2,
+      { description: "the scheduler to plan the lead's two follow-ups", timeoutMs: 5_000, intervalMs: 50 },
+    );
     // Filtering again (no page load) shows it; its link leads to its page (a hash change).
     await page.getByRole("button", { name: "Filter" }).click();
     const link = page.locator(`#upcoming a[href="#/lead/${lead_id}"]`).first();
@@ -134,10 +163,8 @@ describe("the console in Chromium", () => {
     refused.add(lead_id);
     await waitFor(
       async () =>
-        (await engine.api.request("GET", `/ops/dead-letters?lead_id=${lead_id}`)).status === 200 &&
-        ((
-          await engine.api.request<{ data: { count: number } }>("GET", `/ops/dead-letters?lead_id=${lead_id}`)
-        ).body?.data.count ?? 0) === 1,
+        (await engine.api.request<{ data: { count: number } }>("GET", `/ops/dead-letters?lead_id=${lead_id}`))
+          .body?.data.count === 1,
       { description: "the refused follow-up to become a dead letter", timeoutMs: 20_000 },
     );
     refused.delete(lead_id);
@@ -156,7 +183,7 @@ describe("the console in Chromium", () => {
     await page.keyboard.press("Enter");
     // The count is shown before anything is replayed, and the confirmation has the focus.
     await page.locator("#replay-question", { hasText: "Replay 1 dead letter?" }).waitFor();
-    expect(await page.evaluate("document.activeElement?.id")).toBe("replay-confirm-yes");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("replay-confirm-yes");
     await page.keyboard.press("Enter");
     await page.locator("#replay-status", { hasText: "Replayed 1 dead letter." }).waitFor();
     await row.waitFor({ state: "detached" });
@@ -185,7 +212,7 @@ describe("the console in Chromium", () => {
     await signedIn(page);
     await page.goto(`${consoleUrl}#/sequences/${name}`);
     const delay = page.locator("#step-0-delay");
-    await page.waitForFunction('document.getElementById("step-0-delay")?.value === "1h"');
+    await page.waitForFunction(() => document.getElementById("step-0-delay")?.value === "1h");
     await delay.fill("soon");
     await page.locator("#save-sequence").click();
     const beside = page.locator('[data-error-for="steps.0.delay"]');
@@ -228,6 +255,50 @@ describe("the console in Chromium", () => {
     await shown.waitFor();
     expect(await shown.textContent()).toBe(name);
     expect(await page.locator("#lead-view img").count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  it("previews a template for a real lead, as text", async () => {
+    const name = `preview-${Date.now()}`;
+    const put = await engine.api.request("PUT", `/v1/templates/${name}`, {
+      body: { channel: "sms", body: "Hi {{ lead.first_name }}, shall we talk?" },
+    });
+    expect(put.status).toBe(201);
+    const { lead_id } = await engine.api.postLead({ ...REFERENCE_LEADS.low, name: "Dana <b>Scully</b>" });
+    const { page, problems } = await openPage();
+    await signedIn(page);
+    await page.goto(`${consoleUrl}#/templates/${name}`);
+    await page.locator("#preview-lead").fill(lead_id);
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator("#preview-body", { hasText: "shall we talk?" }).waitFor();
+    expect(await page.locator("#preview-body").textContent()).toBe("Hi Dana, shall we talk?");
+    expect(problems).toEqual([]);
+  });
+
+  it("adds a suppression, finds it by address, and removes it", async () => {
+    const { page, problems } = await openPage();
+    await signedIn(page);
+    await page.goto(`${consoleUrl}#/suppressions`);
+    await page.locator("#suppressions").waitFor();
+    const address = `opted-out-${Date.now()}@example.com`;
+    await page.locator("#add-channel").selectOption("email");
+    await page.locator("#add-address").fill(address);
+    await page.getByRole("button", { name: "Suppress" }).click();
+    await page.locator("#suppression-status", { hasText: "Suppressed." }).waitFor();
+    await page.locator("#search-channel").selectOption("email");
+    await page.locator("#search-address").fill(address.toUpperCase());
+    await page.getByRole("button", { name: "Search" }).click();
+    const row = page.locator("#suppressions tbody tr", { hasText: address });
+    await row.waitFor();
+    expect(await page.locator("#suppressions tbody tr").count()).toBe(1);
+    await row.getByRole("button", { name: `Remove suppression of ${address}` }).click();
+    await page.locator("#suppression-status", { hasText: `Removed ${address}.` }).waitFor();
+    await row.waitFor({ state: "detached" });
+    const listed = await engine.api.request<{ data: { count: number } }>(
+      "GET",
+      `/v1/suppressions?channel=email&address=${encodeURIComponent(address)}`,
+    );
+    expect(listed.body?.data.count).toBe(0);
     expect(problems).toEqual([]);
   });
 

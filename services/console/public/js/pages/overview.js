@@ -57,7 +57,7 @@ async function load(body) {
       h(
         "div",
         { class: "cards" },
-        card("timers waiting", q.jobs.scheduled, "scheduled"),
+        card("timer stream (timers and fired markers)", q.jobs.scheduled, "scheduled"),
         card("replays queued", q.jobs.queued, "queued"),
         card("dead letters (all tenants)", q.jobs.dead, "dead-all"),
         q.outbox
