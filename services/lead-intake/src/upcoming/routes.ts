@@ -31,12 +31,17 @@ export const upcomingRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) 
       const { query } = request;
       const handles = deps.broker.handles();
       const data = await onBroker("listing upcoming follow-ups", () =>
-        upcomingFollowups(handles, tenant, {
-          leadId: query.lead_id,
-          channel: query.channel,
-          sequence: query.sequence,
-          limit: query.limit,
-        }),
+        upcomingFollowups(
+          handles,
+          tenant,
+          {
+            leadId: query.lead_id,
+            channel: query.channel,
+            sequence: query.sequence,
+            limit: query.limit,
+          },
+          request.log,
+        ),
       );
       return { ok: true as const, data };
     },

@@ -1,15 +1,14 @@
 import {
   decodeEvent,
-  FollowupPlan,
-  leadKey,
+  type FollowupPlan,
   MARKER_REASON_HEADER,
   subjects,
   UPCOMING_LIMIT_DEFAULT,
   type UpcomingFollowup,
   type UpcomingFollowups,
 } from "@followup/contracts";
-import type { KV } from "@nats-io/kv";
 import { type BrokerHandles, readSubjectPages } from "../broker.js";
+import { readPlan, type ViewLog } from "../lead-view/index.js";
 
 /**
  * The tenant's follow-ups still waiting for their time: the timers on FOLLOWUP_TIMERS under
@@ -47,13 +46,6 @@ export async function pendingTimers(handles: BrokerHandles, tenant: string): Pro
   return timers.sort((a, b) => (a.dueAt < b.dueAt ? -1 : a.dueAt > b.dueAt ? 1 : a.step - b.step));
 }
 
-async function readPlan(plans: KV, tenant: string, leadId: string): Promise<FollowupPlan | null> {
-  const entry = await plans.get(leadKey({ tenant, leadId }));
-  if (entry === null || entry.operation !== "PUT") return null;
-  const parsed = FollowupPlan.safeParse(entry.json());
-  return parsed.success ? parsed.data : null;
-}
-
 export interface UpcomingFilter {
   leadId?: string | undefined;
   channel?: string | undefined;
@@ -69,6 +61,7 @@ export async function upcomingFollowups(
   handles: BrokerHandles,
   tenant: string,
   filter: UpcomingFilter,
+  log: ViewLog,
 ): Promise<UpcomingFollowups> {
   const limit = filter.limit ?? UPCOMING_LIMIT_DEFAULT;
   const timers = await pendingTimers(handles, tenant);
@@ -78,7 +71,7 @@ export async function upcomingFollowups(
     if (followups.length === limit || plans.size >= PLANS_READ_MAX) break;
     if (filter.leadId !== undefined && timer.leadId !== filter.leadId) continue;
     if (!plans.has(timer.leadId))
-      plans.set(timer.leadId, await readPlan(handles.plans, tenant, timer.leadId));
+      plans.set(timer.leadId, await readPlan(handles.plans, { tenant, leadId: timer.leadId }, log));
     const plan = plans.get(timer.leadId) ?? null;
     const sequence = plan?.sequence?.name ?? null;
     const channel = plan?.steps.find((s) => s.step === timer.step)?.channel ?? null;

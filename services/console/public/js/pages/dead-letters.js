@@ -1,5 +1,6 @@
 import { call, get, query } from "../api.js";
-import { h, leadLink, replace, submitted, time } from "../dom.js";
+import { h, leadLink, replace, time } from "../dom.js";
+import { filterForm } from "./fields.js";
 
 const keyOf = (item) => `${item.event.data.lead_id}/${item.event.data.step}`;
 
@@ -28,16 +29,15 @@ export function render(root) {
     "Replay selected",
   );
 
-  const field = (name, label, type = "text") =>
-    h("div", null, h("label", { for: `dl-${name}` }, label), h("input", { id: `dl-${name}`, name, type }));
-  const form = h(
-    "form",
-    { class: "inline", onsubmit: submitted(() => void load()) },
-    field("lead_id", "Lead"),
-    field("channel", "Channel"),
-    field("error", "Error contains"),
-    field("since", "Dead since", "datetime-local"),
-    h("button", { type: "submit" }, "Filter"),
+  const form = filterForm(
+    "dl",
+    [
+      ["lead_id", "Lead"],
+      ["channel", "Channel"],
+      ["error", "Error contains"],
+      ["since", "Dead since", { type: "datetime-local" }],
+    ],
+    () => void load(),
   );
 
   const updateButton = () => {

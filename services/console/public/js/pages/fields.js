@@ -1,4 +1,4 @@
-import { h, replace } from "../dom.js";
+import { h, replace, submitted } from "../dom.js";
 
 /**
  * Shows an API validation error's details beside the fields they name: each field has an error
@@ -48,5 +48,25 @@ export function field(label, path, control) {
     h("label", { for: id }, label),
     control,
     h("div", { class: "field-error", id: errorId, "data-error-for": path, role: "alert" }),
+  );
+}
+
+/**
+ * A form of filters (`[name, label, input attributes]`) and a Filter button that calls `apply`;
+ * ids are `<prefix>-<name>`.
+ */
+export function filterForm(prefix, filters, apply) {
+  return h(
+    "form",
+    { class: "inline", onsubmit: submitted(() => apply()) },
+    ...filters.map(([name, label, attrs = {}]) =>
+      h(
+        "div",
+        null,
+        h("label", { for: `${prefix}-${name}` }, label),
+        h("input", { id: `${prefix}-${name}`, name, ...attrs }),
+      ),
+    ),
+    h("button", { type: "submit" }, "Filter"),
   );
 }

@@ -1,45 +1,22 @@
 import { ApiError, call, get } from "../api.js";
-import { h, replace, submitted, table } from "../dom.js";
+import { h, replace } from "../dom.js";
 import { field, showFieldErrors } from "./fields.js";
+import { recordList } from "./records.js";
 
 const CHANNELS = ["hook", "sms", "email", "slack"];
 
 function list(root) {
-  const body = h("div");
-  const name = h("input", { id: "new-sequence-name", pattern: "[a-z0-9_-]{1,64}", required: true });
-  root.append(
-    h("h1", null, "Sequences"),
-    h(
-      "form",
-      {
-        class: "inline",
-        onsubmit: submitted(() => {
-          location.hash = `#/sequences/${name.value}`;
-        }),
-      },
-      h("div", null, h("label", { for: "new-sequence-name" }, "New sequence name"), name),
-      h("button", { type: "submit" }, "Create"),
-    ),
-    body,
-  );
-  get("/v1/sequences").then(
-    ({ data }) =>
-      replace(
-        body,
-        table(
-          [
-            ["name", (s) => h("a", { href: `#/sequences/${encodeURIComponent(s.name)}` }, s.name)],
-            ["enabled", (s) => (s.enabled ? "yes" : "no")],
-            ["priority", (s) => s.priority],
-            ["steps", (s) => s.steps.map((step) => `${step.delay} ${step.channel}`).join(", ")],
-            ["revision", (s) => s.revision],
-          ],
-          data.sequences,
-          { id: "sequences" },
-        ),
-      ),
-    (err) => replace(body, h("p", { class: "error", role: "alert" }, err.message)),
-  );
+  recordList(root, {
+    title: "Sequences",
+    resource: "sequences",
+    one: "sequence",
+    columns: [
+      ["enabled", (s) => (s.enabled ? "yes" : "no")],
+      ["priority", (s) => s.priority],
+      ["steps", (s) => s.steps.map((step) => `${step.delay} ${step.channel}`).join(", ")],
+      ["revision", (s) => s.revision],
+    ],
+  });
 }
 
 function stepRow(step, index) {

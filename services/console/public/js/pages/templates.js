@@ -1,41 +1,18 @@
 import { ApiError, call, get } from "../api.js";
-import { h, replace, submitted, table } from "../dom.js";
+import { h, replace } from "../dom.js";
 import { field, showFieldErrors } from "./fields.js";
+import { recordList } from "./records.js";
 
 function list(root) {
-  const body = h("div");
-  const name = h("input", { id: "new-template-name", pattern: "[a-z0-9_-]{1,64}", required: true });
-  root.append(
-    h("h1", null, "Templates"),
-    h(
-      "form",
-      {
-        class: "inline",
-        onsubmit: submitted(() => {
-          location.hash = `#/templates/${name.value}`;
-        }),
-      },
-      h("div", null, h("label", { for: "new-template-name" }, "New template name"), name),
-      h("button", { type: "submit" }, "Create"),
-    ),
-    body,
-  );
-  get("/v1/templates").then(
-    ({ data }) =>
-      replace(
-        body,
-        table(
-          [
-            ["name", (t) => h("a", { href: `#/templates/${encodeURIComponent(t.name)}` }, t.name)],
-            ["channel", (t) => t.channel],
-            ["revision", (t) => t.revision],
-          ],
-          data.templates,
-          { id: "templates" },
-        ),
-      ),
-    (err) => replace(body, h("p", { class: "error", role: "alert" }, err.message)),
-  );
+  recordList(root, {
+    title: "Templates",
+    resource: "templates",
+    one: "template",
+    columns: [
+      ["channel", (t) => t.channel],
+      ["revision", (t) => t.revision],
+    ],
+  });
 }
 
 function edit(root, name) {

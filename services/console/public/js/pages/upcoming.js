@@ -1,30 +1,20 @@
 import { get, query } from "../api.js";
-import { h, leadLink, replace, submitted, table, time } from "../dom.js";
+import { h, leadLink, replace, table, time } from "../dom.js";
+import { filterForm } from "./fields.js";
 
 const REFRESH_MS = 10_000;
 
 export function render(root) {
   const result = h("div", { "aria-live": "polite" });
-  const field = (name, label) =>
-    h(
-      "div",
-      null,
-      h("label", { for: `upcoming-${name}` }, label),
-      h("input", { id: `upcoming-${name}`, name }),
-    );
-  const form = h(
-    "form",
-    { class: "inline", onsubmit: submitted(() => void load()) },
-    field("lead_id", "Lead"),
-    field("channel", "Channel"),
-    field("sequence", "Sequence"),
-    h(
-      "div",
-      null,
-      h("label", { for: "upcoming-limit" }, "Show"),
-      h("input", { id: "upcoming-limit", name: "limit", type: "number", min: 1, max: 500, value: 50 }),
-    ),
-    h("button", { type: "submit" }, "Filter"),
+  const form = filterForm(
+    "upcoming",
+    [
+      ["lead_id", "Lead"],
+      ["channel", "Channel"],
+      ["sequence", "Sequence"],
+      ["limit", "Show", { type: "number", min: 1, max: 500, value: 50 }],
+    ],
+    () => void load(),
   );
   const load = async () => {
     const values = Object.fromEntries(new FormData(/** @type {HTMLFormElement} */ (form)));
