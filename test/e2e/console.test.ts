@@ -62,6 +62,7 @@ afterAll(async () => {
 /** A fresh page (own sessionStorage) that fails the test on any script error or dialog. */
 async function openPage(): Promise<{ page: Page; problems: string[] }> {
   const page = await (await browser.newContext()).newPage();
+  page.setDefaultTimeout(20_000);
   const problems: string[] = [];
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
   page.on("dialog", (dialog) => {
@@ -96,7 +97,8 @@ const markWindow = (page: Page) =>
   });
 const stillSamePage = (page: Page) => page.evaluate(() => window.notReloaded === true);
 
-describe("the console in Chromium", () => {
+// A locator waits up to 20 s; a test up to 60 s (the machine is shared with the rest of the suite).
+describe("the console in Chromium", { timeout: 60_000 }, () => {
   it("serves its pages under a strict Content-Security-Policy", async () => {
     const res = await fetch(consoleUrl);
     expect(res.status).toBe(200);
