@@ -16,6 +16,7 @@ COPY services/lead-intake/package.json services/lead-intake/
 COPY services/scheduler/package.json services/scheduler/
 COPY services/dispatcher/package.json services/dispatcher/
 COPY services/reports/package.json services/reports/
+COPY services/console/package.json services/console/
 COPY test/package.json test/
 COPY test/harness/package.json test/harness/
 COPY bench/package.json bench/

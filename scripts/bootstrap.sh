@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a fresh clone ready: a pinned pnpm (project-local when none is on PATH), the
-# dependencies from the lockfile, and a nats-server >= 2.11. Sourced by start.sh and test.sh;
-# exports PNPM (the pnpm command to use) and NATS_SERVER_BIN.
+# dependencies from the lockfile, a nats-server >= 2.11 and (for the browser tests, unless
+# BOOTSTRAP_SKIP_CHROMIUM=1) Debian's chromium. Sourced by start.sh and test.sh; exports PNPM (the
+# pnpm command to use), NATS_SERVER_BIN and CHROMIUM_BIN.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,4 +35,9 @@ fi
 if [[ "${BOOTSTRAP_SKIP_NATS:-}" != "1" ]]; then
   NATS_SERVER_BIN="$(bash "$ROOT/scripts/nats-server.sh")"
   export NATS_SERVER_BIN
+fi
+
+if [[ "${BOOTSTRAP_SKIP_CHROMIUM:-}" != "1" ]]; then
+  CHROMIUM_BIN="$(bash "$ROOT/scripts/chromium.sh")"
+  export CHROMIUM_BIN
 fi

@@ -1,8 +1,8 @@
 /**
  * Runs the whole engine on this machine: a local nats-server with JetStream on a
  * project-local store and the broker's users (unless NATS_URL points elsewhere), the topology
- * provisioned as the `provision` identity, then lead-intake, scheduler and dispatcher as separate
- * processes, each as its own identity, with prefixed logs. Ctrl-C stops them all cleanly.
+ * provisioned as the `provision` identity, then lead-intake, scheduler, dispatcher and the console
+ * as separate processes, each as its own identity, with prefixed logs. Ctrl-C stops them all cleanly.
  *
  *   npm start                                # everything, embedded nats-server
  *   FOLLOWUP_SCHEDULES=5s,10s npm start      # short delays, to watch follow-ups arrive
@@ -35,7 +35,8 @@ const HELP = `Usage: npm start  (or: pnpm start)
 
 Starts nats-server (unless NATS_URL is set) with the broker's users (generated once into
 <ENGINE_DATA_DIR>/broker/; no anonymous client), provisions the topology as the provision
-identity, and starts the three services of the engine, each as its own identity.
+identity, and starts the services of the engine (lead-intake, scheduler, dispatcher and the
+console, the operator's pages), each as its own identity.
 With NATS_URL set the services connect with the NATS_* credentials you give (if any).
 
 Environment (all optional):
@@ -51,8 +52,9 @@ Environment (all optional):
   OUTBOX_DIR            lead-intake's durable outbox (default <ENGINE_DATA_DIR>/outbox/lead-intake-<port>)
   LOG_LEVEL             info (default), debug, ...
   HOST                  address the services listen on (default 127.0.0.1: the dev key stays on this machine)
-  LEAD_INTAKE_PORT, SCHEDULER_PORT, DISPATCHER_PORT, REPORTS_PORT
-                        ports of the services (default 8000, 8001, 8002, 8003; /metrics, /healthz, /readyz on each)
+  LEAD_INTAKE_PORT, SCHEDULER_PORT, DISPATCHER_PORT, REPORTS_PORT, CONSOLE_PORT
+                        ports of the services (default 8000, 8001, 8002, 8003, 8004; /metrics, /healthz,
+                        /readyz on each); the console's pages are on http://127.0.0.1:<CONSOLE_PORT>/console/
 `;
 
 const SERVICES = [
@@ -60,6 +62,7 @@ const SERVICES = [
   { name: "scheduler", port: Number(process.env.SCHEDULER_PORT ?? 8001) },
   { name: "dispatcher", port: Number(process.env.DISPATCHER_PORT ?? 8002) },
   { name: "reports", port: Number(process.env.REPORTS_PORT ?? 8003) },
+  { name: "console", port: Number(process.env.CONSOLE_PORT ?? 8004) },
 ] as const;
 
 const COLORS = ["\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[32m"];
@@ -272,7 +275,9 @@ async function main(): Promise<void> {
     const own =
       service.name === "lead-intake" && !process.env.OUTBOX_DIR
         ? { OUTBOX_DIR: join(DATA, "outbox", `lead-intake-${service.port}`) }
-        : {};
+        : service.name === "console"
+          ? consoleEnv(env.HOST)
+          : {};
     const child = spawn(command, args, {
       cwd,
       // Each service as its own identity (NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX,
@@ -315,8 +320,20 @@ async function main(): Promise<void> {
     say(`waiting for ${pending.join(", ")} to answer 200 on /readyz`);
   }
   say(
-    `ready: lead-intake on http://${host}:${SERVICES[0].port}, scheduler metrics on :${SERVICES[1].port}, dispatcher metrics on :${SERVICES[2].port}, reports on http://${host}:${SERVICES[3].port}/v1/reports. Ctrl-C stops everything.`,
+    `ready: lead-intake on http://${host}:${SERVICES[0].port}, the console on http://${host}:${SERVICES[4].port}/console/ (sign in with ${process.env.API_KEYS ? "a key of API_KEYS" : "dev-key"}), scheduler metrics on :${SERVICES[1].port}, dispatcher metrics on :${SERVICES[2].port}, reports on http://${host}:${SERVICES[3].port}/v1/reports. Ctrl-C stops everything.`,
   );
+}
+
+/** The console calls this lead-intake, and shows the lag the scheduler and dispatcher export. */
+function consoleEnv(listenHost: string): Record<string, string> {
+  const host = listenHost === "0.0.0.0" || listenHost === "::" ? "127.0.0.1" : listenHost;
+  const [intake, scheduler, dispatcher] = SERVICES;
+  return {
+    LEAD_INTAKE_URL: process.env.LEAD_INTAKE_URL ?? `http://${host}:${intake.port}`,
+    CONSOLE_METRICS_URLS:
+      process.env.CONSOLE_METRICS_URLS ??
+      `http://${host}:${scheduler.port}/metrics,http://${host}:${dispatcher.port}/metrics`,
+  };
 }
 
 /** The services that did not answer 200 on /readyz within 30 s (all waited for at once). */

@@ -15,6 +15,7 @@ import { ConfigError, commonEnv, type Env, env as envVars, loadConfig } from "@f
 import { connect } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { consoleEnv, loadConsoleConfig } from "../../services/console/src/config.js";
 import { dispatcherEnv, loadDispatcherConfig } from "../../services/dispatcher/src/config.js";
 import { leadIntakeEnv, loadLeadIntakeConfig } from "../../services/lead-intake/src/config.js";
 import { loadReportsConfig, reportsEnv } from "../../services/reports/src/config.js";
@@ -52,6 +53,7 @@ const CONFIGS: Record<ServiceName, { shape: Record<string, unknown>; load: (env:
   scheduler: { shape: schedulerEnv, load: loadSchedulerConfig },
   dispatcher: { shape: dispatcherEnv, load: loadDispatcherConfig },
   reports: { shape: reportsEnv, load: loadReportsConfig },
+  console: { shape: consoleEnv, load: loadConsoleConfig },
 };
 const SCALED: ServiceName[] = ["scheduler", "dispatcher"];
 const NATS_NODES = Object.keys(services).filter((name) => services[name]?.image?.startsWith("nats:"));

@@ -20,14 +20,15 @@ import { connect } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { ApiClient, REFERENCE_LEADS } from "../support/index.js";
 
-const READY_LINE = /\[engine\] ready: lead-intake on http:\/\/127\.0\.0\.1:\d+/;
+const READY_LINE =
+  /\[engine\] ready: lead-intake on http:\/\/127\.0\.0\.1:\d+, the console on (http:\/\/127\.0\.0\.1:\d+\/console\/)/;
 
 interface Started {
   /** What was started: `npm start`, or a wrapper around scripts/start.sh. */
   npm: ManagedProcess;
   dataDir: string;
   ports: Record<(typeof SERVICE_NAMES)[number], number>;
-  /** nats-server and the three services (by the pids the runner printed) and the runner itself. */
+  /** nats-server and the services (by the pids the runner printed) and the runner itself. */
   pids: Map<string, number>;
 }
 
@@ -71,6 +72,7 @@ async function npmStart(command: { command: string; args: string[] } = NPM_START
     scheduler: await freePort(),
     dispatcher: await freePort(),
     reports: await freePort(),
+    console: await freePort(),
   };
   const npm = spawnProcess({
     name: [command.command, ...command.args].join(" "),
@@ -84,6 +86,7 @@ async function npmStart(command: { command: string; args: string[] } = NPM_START
       SCHEDULER_PORT: String(ports.scheduler),
       DISPATCHER_PORT: String(ports.dispatcher),
       REPORTS_PORT: String(ports.reports),
+      CONSOLE_PORT: String(ports.console),
       API_KEYS: undefined,
       FOLLOWUP_HOOK_SECRET: undefined,
       FOLLOWUP_HOOK_URL: undefined,
@@ -98,12 +101,13 @@ async function npmStart(command: { command: string; args: string[] } = NPM_START
   await npm.waitForLine(READY_LINE, 50_000);
   for (const line of npm.output()) {
     const match =
-      /\[engine\] (nats-server|lead-intake|scheduler|dispatcher|reports) (?:listening on \S+ \(|started \()pid (\d+)/.exec(
+      /\[engine\] (nats-server|lead-intake|scheduler|dispatcher|reports|console) (?:listening on \S+ \(|started \()pid (\d+)/.exec(
         line,
       );
     if (match) run.pids.set(match[1]!, Number(match[2]));
   }
   expect([...run.pids.keys()].sort()).toEqual([
+    "console",
     "dispatcher",
     "lead-intake",
     "nats-server",
@@ -128,7 +132,7 @@ async function stopsEverything(signal: "SIGTERM" | "SIGINT", command = NPM_START
 
   const stillRunning = () => [...run.pids].filter(([, pid]) => isProcessAlive(pid)).map(([name]) => name);
   await waitFor(() => stillRunning().length === 0, {
-    description: `the runner, nats-server and the four services to exit after ${signal} to ${command.command}`,
+    description: `the runner, nats-server and the services to exit after ${signal} to ${command.command}`,
     timeoutMs: 30_000,
     intervalMs: 100,
   }).catch((err: Error) => {
@@ -149,6 +153,12 @@ describe("npm start", () => {
       SERVICE_NAMES.map(async (name) => (await fetch(`http://127.0.0.1:${run.ports[name]}/readyz`)).status),
     );
     expect(answers).toEqual(SERVICE_NAMES.map(() => 200));
+    // The console's address, as the ready line prints it, serves its page.
+    const consoleUrl = READY_LINE.exec(run.npm.output().join("\n"))?.[1];
+    expect(consoleUrl).toBe(`http://127.0.0.1:${run.ports.console}/console/`);
+    const page = await fetch(consoleUrl!);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
     const accepted = await new ApiClient(`http://127.0.0.1:${run.ports["lead-intake"]}`, "dev-key").postLead(
       REFERENCE_LEADS.high,
     );

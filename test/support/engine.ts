@@ -29,7 +29,7 @@ export const TENANTS = {
 } as const;
 
 export interface EngineOptions {
-  /** Copies of each service (0 leaves one out). Default 1 each. */
+  /** Copies of each service (0 leaves one out). Default 1 each, and no console. */
   copies?: Partial<Record<ServiceName, number>>;
   /** Where the dispatchers deliver: a recording hook (default), lead-intake's own hook, or a URL. */
   hook?: "recorder" | "lead-intake" | { url: string };
@@ -96,7 +96,7 @@ export function testBrokerAuth(queue?: string): BrokerAuth {
  * Starts a nats-server (JetStream, own temp dir and port) unless `natsUrl` is given, with the
  * broker's authorization as `npm start` writes it (every identity, plus the tests' admin), a
  * recording hook (by default), provisions the topology as the `provision` identity, then starts
- * lead-intake, scheduler and dispatcher as real processes (N copies each, all at once), each as
+ * lead-intake, scheduler and dispatcher (and the console, when asked) as real processes (N copies each, all at once), each as
  * its own identity with NATS_PROVISION=false, on 127.0.0.1 and its own port. Resolves once every
  * one answers 200 on /readyz. Delays are short (2s,4s) and retries fast.
  *
@@ -104,7 +104,7 @@ export function testBrokerAuth(queue?: string): BrokerAuth {
  * {@link Engine.stop} (call it in afterAll/afterEach) kills them.
  */
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
-  const copies = { "lead-intake": 1, scheduler: 1, dispatcher: 1, reports: 1, ...options.copies };
+  const copies = { "lead-intake": 1, scheduler: 1, dispatcher: 1, reports: 1, console: 0, ...options.copies };
   const secret = newHookSecret();
   const tempDirs: string[] = [];
   const services: Record<ServiceName, ServiceProcess[]> = {
@@ -112,6 +112,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     scheduler: [],
     dispatcher: [],
     reports: [],
+    console: [],
   };
   let nats: NatsServer | undefined;
   let hook: HookRecorder | undefined;
@@ -145,12 +146,13 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
 
     // Ports first, so the dispatchers can be pointed at lead-intake's hook before it listens.
     const allPorts = await distinctFreePorts(
-      copies["lead-intake"] + copies.scheduler + copies.dispatcher + copies.reports,
+      copies["lead-intake"] + copies.scheduler + copies.dispatcher + copies.reports + copies.console,
     );
     const intakePorts = allPorts.splice(0, copies["lead-intake"]);
     const schedulerPorts = allPorts.splice(0, copies.scheduler);
     const reportsPorts = allPorts.splice(0, copies.reports);
-    const dispatcherPorts = allPorts;
+    const dispatcherPorts = allPorts.splice(0, copies.dispatcher);
+    const consolePorts = allPorts;
     const hookUrl =
       typeof options.hook === "object"
         ? options.hook.url
@@ -179,6 +181,13 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
           DISPATCH_SHUTDOWN_GRACE_MS: "5000",
         },
         reports: { API_KEYS: apiKeys },
+        // The first lead-intake, and the lag of the first scheduler and dispatcher.
+        console: {
+          ...(intakePorts[0] ? { LEAD_INTAKE_URL: `http://127.0.0.1:${intakePorts[0]}` } : {}),
+          CONSOLE_METRICS_URLS: [...schedulerPorts.slice(0, 1), ...dispatcherPorts.slice(0, 1)]
+            .map((port) => `http://127.0.0.1:${port}/metrics`)
+            .join(","),
+        },
       };
       return {
         NATS_URL: natsUrl,
@@ -207,6 +216,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
       ...schedulerPorts.map((port) => create("scheduler", port)),
       ...dispatcherPorts.map((port) => create("dispatcher", port)),
       ...reportsPorts.map((port) => create("reports", port)),
+      ...consolePorts.map((port) => create("console", port)),
     ]);
 
     const intake = services["lead-intake"][0];

@@ -13,6 +13,7 @@ export {
   serviceMain,
 } from "@followup/nats-harness";
 export { ApiClient, type ApiResponse, REFERENCE_LEADS } from "./api.js";
+export { CHROMIUM_BIN, launchChromium } from "./browser.js";
 export { channelTestEnv, PUBLIC_BASE_URL, putTwilioChannel, SMS_FROM, zoneWhere } from "./channels.js";
 export { type Engine, type EngineOptions, startEngine, TENANTS, testBrokerAuth } from "./engine.js";
 export {

@@ -17,6 +17,7 @@ const STARTED_LINE: Record<ServiceName, string> = {
   scheduler: "scheduler_started",
   dispatcher: "dispatcher_started",
   reports: "reports_started",
+  console: "console_started",
 };
 
 /** How far {@link ServiceProcess.start} waits: its started line, or also a 200 from `/readyz`. */

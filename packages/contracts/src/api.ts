@@ -241,7 +241,7 @@ export const DEAD_LETTER_LIMIT_MAX = 1000;
 export const DEAD_LETTER_LIMIT_DEFAULT = 100;
 
 /** An integer from 1 to `max` given as query-string text; every way to miss says the rule. */
-function queryIntegerUpTo(max: number) {
+export function queryIntegerUpTo(max: number) {
   const rule = `must be an integer from 1 to ${max}`;
   return z.coerce.number({ error: rule }).int(rule).min(1, rule).max(max, rule);
 }

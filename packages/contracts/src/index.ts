@@ -6,6 +6,7 @@ export * from "./json-schema.js";
 export * from "./lead.js";
 export * from "./models.js";
 export * from "./named-records.js";
+export * from "./ops.js";
 export * from "./permissions.js";
 export * from "./records.js";
 export * from "./reports.js";

@@ -83,8 +83,12 @@ const bucket = (topo: Topology, key: keyof Topology["buckets"]): BucketSpec => t
 function servicePermissions(identity: ServiceIdentity, topo: Topology): Permissions {
   const scope = scopeOf(identity, topo);
   const publish = new Set<string>([`${API}.INFO`]);
+  const subscribe = new Set<string>([`${inboxPrefixOf(identity)}.>`]);
   for (const key of scope.streams) {
-    const { name, subjects, access } = stream(topo, key);
+    const { name, subjects, access, republish } = stream(topo, key);
+    if (access.tailers.includes(identity)) {
+      for (const subject of [...subjects, ...(republish ? [republish.dest] : [])]) subscribe.add(subject);
+    }
     // Every stream in scope: the start-up check reads its info.
     publish.add(`${API}.STREAM.INFO.${name}`);
     if (access.writers.includes(identity)) for (const subject of subjects) publish.add(subject);
@@ -110,10 +114,7 @@ function servicePermissions(identity: ServiceIdentity, topo: Topology): Permissi
     if (access.readers.includes(identity)) for (const s of readSubjects(kvStream)) publish.add(s);
     if (access.watchers.includes(identity)) for (const s of watchSubjects(kvStream)) publish.add(s);
   }
-  return {
-    publish: { allow: [...publish] },
-    subscribe: { allow: [`${inboxPrefixOf(identity)}.>`] },
-  };
+  return { publish: { allow: [...publish] }, subscribe: { allow: [...subscribe] } };
 }
 
 /** Reading a stream's stored messages: a get by sequence or subject, direct or through the leader. */

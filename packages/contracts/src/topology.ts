@@ -8,7 +8,7 @@ import { wildcards } from "./subjects.js";
  */
 
 /** The services that connect to NATS, each under its own broker identity (permissions.ts). */
-export const SERVICE_IDENTITIES = ["lead-intake", "scheduler", "dispatcher", "reports"] as const;
+export const SERVICE_IDENTITIES = ["lead-intake", "scheduler", "dispatcher", "reports", "console"] as const;
 export type ServiceIdentity = (typeof SERVICE_IDENTITIES)[number];
 
 /** What each service does with a stream, besides consuming it through a durable (ConsumerSpec). */
@@ -25,6 +25,11 @@ export interface StreamAccess {
   purgers: readonly ServiceIdentity[];
   /** Delete single messages by sequence. */
   deleters: readonly ServiceIdentity[];
+  /**
+   * Subscribe to the stream's subjects (and its republish target) as core NATS messages: a live
+   * tail of what is stored, as it is stored, with no JetStream API and no stored message read.
+   */
+  tailers: readonly ServiceIdentity[];
 }
 
 /** What each service does with a KV bucket. */
@@ -104,6 +109,7 @@ const NO_STREAM_ACCESS: StreamAccess = {
   inspectors: [],
   purgers: [],
   deleters: [],
+  tailers: [],
 };
 
 const SECOND = 1000;
@@ -144,8 +150,14 @@ export function topology(options: TopologyOptions = {}) {
       maxAgeMs: 90 * DAY,
       duplicateWindowMs: 2 * MINUTE,
       // lead-intake reads a lead's events back for GET /v1/lead/:id, and every outcome when it
-      // retrains the model (train:outcomes); reports reads them all when it rebuilds.
-      access: { ...NO_STREAM_ACCESS, writers: ["lead-intake"], readers: ["lead-intake", "reports"] },
+      // retrains the model (train:outcomes); reports reads them all when it rebuilds. The console
+      // tails a lead's events for its live page (after lead-intake showed the lead).
+      access: {
+        ...NO_STREAM_ACCESS,
+        writers: ["lead-intake"],
+        readers: ["lead-intake", "reports"],
+        tailers: ["console"],
+      },
     },
     timers: {
       name: "FOLLOWUP_TIMERS",
@@ -174,6 +186,7 @@ export function topology(options: TopologyOptions = {}) {
         readers: ["lead-intake"],
         inspectors: ["scheduler", "lead-intake"],
         purgers: ["scheduler"],
+        tailers: ["console"],
       },
     },
     followups: {
@@ -215,6 +228,7 @@ export function topology(options: TopologyOptions = {}) {
         // The dispatcher reads a step's last result when its marker comes again (a lost ack);
         // reports reads every result when it rebuilds its projection.
         readers: ["lead-intake", "dispatcher", "reports"],
+        tailers: ["console"],
       },
     },
     dead: {
@@ -232,6 +246,7 @@ export function topology(options: TopologyOptions = {}) {
         readers: ["lead-intake"],
         inspectors: ["lead-intake"],
         deleters: ["lead-intake"],
+        tailers: ["console"],
       },
     },
   } satisfies Record<string, StreamSpec>;

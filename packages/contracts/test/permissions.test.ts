@@ -123,10 +123,35 @@ describe("permissionsFor", () => {
     expect(allowed(tail.subscribe, "_INBOX.tail.x")).toBe(false);
   });
 
+  it("lets the console subscribe to the events of the streams it tails, and publish nothing to them", () => {
+    const tailing = permissionsFor("console", topo);
+    expect(tailing.subscribe.allow.sort()).toEqual(
+      [
+        "_INBOX.console.>",
+        "followup.dead.>",
+        "followup.fired.>",
+        "followup.replayed.>",
+        "followup.result.>",
+        "followup.timer.>",
+        "lead.>",
+      ].sort(),
+    );
+    expect(allowed(tailing.subscribe, "followup.due.acme.L1.1")).toBe(false);
+    expect(allowed(tailing.subscribe, "$KV.leads.acme.L1")).toBe(false);
+    for (const subject of ["lead.scored.acme.L1", "followup.timer.acme.L1.1", "$KV.leads.acme.L1"]) {
+      expect(allowed(tailing.publish, subject), subject).toBe(false);
+    }
+    for (const read of ["$JS.API.DIRECT.GET.KV_leads", "$JS.API.STREAM.MSG.GET.LEADS"]) {
+      expect(allowed(tailing.publish, read), read).toBe(false);
+    }
+  });
+
   it("gives each identity its own inbox, and no other identity's", () => {
     for (const identity of IDENTITIES.filter((id) => id !== "tail")) {
       const { subscribe } = permissionsFor(identity, topo);
-      expect(subscribe.allow).toEqual([`${inboxPrefixOf(identity)}.>`]);
+      // The console also tails (above); every other service subscribes to its inbox alone.
+      const tails = identity === "console" ? subscribe.allow.slice(1) : [];
+      expect(subscribe.allow).toEqual([`${inboxPrefixOf(identity)}.>`, ...tails]);
       for (const other of IDENTITIES.filter((id) => id !== identity)) {
         expect(allowed(subscribe, `${inboxPrefixOf(other)}.x.1`)).toBe(false);
       }

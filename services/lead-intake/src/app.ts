@@ -11,6 +11,7 @@ import {
 import { serializerCompiler } from "fastify-type-provider-zod";
 import { apiDocsRoutes, openApiOptions } from "./api-docs/index.js";
 import type { Caller } from "./auth.js";
+import { callerRoom } from "./caller/index.js";
 import { channelsRoom } from "./channels/index.js";
 import { deadLettersRoom } from "./dead-letters/index.js";
 import type { AppDeps } from "./deps.js";
@@ -21,8 +22,10 @@ import { leadsRoom } from "./leads/index.js";
 import { modelsRoom } from "./models/index.js";
 import { queueRoom } from "./queue/index.js";
 import { sequencesRoom } from "./sequences/index.js";
+import { summaryRoom } from "./summary/index.js";
 import { publicSuppressionRoutes, suppressionsRoom } from "./suppressions/index.js";
 import { templatesRoom } from "./templates/index.js";
+import { upcomingRoom } from "./upcoming/index.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -94,6 +97,9 @@ const apiRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   await app.register(channelsRoom, deps);
   await app.register(suppressionsRoom, deps);
   await app.register(modelsRoom, deps);
+  await app.register(callerRoom, deps);
+  await app.register(upcomingRoom, deps);
+  await app.register(summaryRoom, deps);
 };
 
 /**

@@ -140,3 +140,41 @@ export async function readSubject(
   }
   return messages;
 }
+
+/** Messages asked for in one direct batch get while paging. */
+const PAGE = 1000;
+
+/**
+ * The messages of `stream` on `subject` (wildcards allowed) from a sequence or a time on, oldest
+ * first, page by page (direct batch gets, so no consumer is made), at most `max`. Say `more` when
+ * it stopped at `max` with messages left.
+ */
+export async function readSubjectPages(
+  jsm: JetStreamManager,
+  stream: string,
+  options: { subject: string; since?: Date; max: number },
+): Promise<{ messages: StoredMsg[]; more: boolean }> {
+  const messages: StoredMsg[] = [];
+  let from: { seq: number } | { start_time: Date } = options.since
+    ? { start_time: options.since }
+    : { seq: 1 };
+  for (;;) {
+    let page = 0;
+    try {
+      const batch = await jsm.direct.getBatch(stream, {
+        ...from,
+        next_by_subj: options.subject,
+        batch: PAGE,
+      });
+      for await (const message of batch) {
+        page += 1;
+        if (messages.length === options.max) return { messages, more: true };
+        messages.push(message);
+        from = { seq: message.seq + 1 };
+      }
+    } catch (err) {
+      if (!isNoMessages(err)) throw err;
+    }
+    if (page < PAGE) return { messages, more: false };
+  }
+}

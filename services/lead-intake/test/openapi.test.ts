@@ -108,7 +108,7 @@ describe("GET /openapi.json", () => {
     const served = servedRoutes(intake.app.printRoutes({ commonPrefix: false }));
     const documented = operations(document).map(({ method, path }) => `${method.toUpperCase()} ${path}`);
     const api = (route: string) => / \/(v1|ops)\//.test(route);
-    expect(served.filter(api).length).toBe(30);
+    expect(served.filter(api).length).toBe(33);
     expect(documented.filter(api).sort()).toEqual(served.filter(api).sort());
     expect([...documented].sort()).toEqual([...served].sort());
   });
@@ -152,6 +152,9 @@ describe("GET /openapi.json", () => {
       "GET /u/{token}": "showUnsubscribe",
       "POST /u/{token}": "oneClickUnsubscribe",
       "POST /hooks/twilio/inbound/{tenant}": "receiveTwilioInbound",
+      "GET /v1/caller": "getCaller",
+      "GET /ops/followups/upcoming": "listUpcomingFollowups",
+      "GET /ops/summary": "getSummary",
     };
     for (const [route, operationId] of Object.entries(expected)) {
       expect(ids[route]?.operationId, route).toBe(operationId);
@@ -702,6 +705,19 @@ describe("every route, driven once over HTTP, answers what the document says", (
     statuses.push((await call(base, "GET", "/ops/model", "/ops/model", { headers: keyed() })).status);
     statuses.push((await call(base, "POST", rollback, rollback, { headers: keyed(GLOBEX_KEY) })).status);
     expect(statuses).toEqual([200, 401, 403, 409, 200, 200]);
+  });
+
+  it("captures the console's reads: the caller, the upcoming follow-ups, the summary, and their failures", async () => {
+    const upcoming = "/ops/followups/upcoming";
+    const statuses = [
+      (await call(base, "GET", "/v1/caller", "/v1/caller", { headers: keyed() })).status,
+      (await call(base, "GET", "/v1/caller", "/v1/caller", { headers: keyed("wrong") })).status,
+      (await call(base, "GET", upcoming, `${upcoming}?channel=hook&limit=5`, { headers: keyed() })).status,
+      (await call(base, "GET", upcoming, `${upcoming}?limit=0`, { headers: keyed() })).status,
+      (await call(base, "GET", "/ops/summary", "/ops/summary", { headers: keyed() })).status,
+      (await call(base, "GET", "/ops/summary", "/ops/summary", { headers: keyed("wrong") })).status,
+    ];
+    expect(statuses).toEqual([200, 401, 200, 400, 200, 401]);
   });
 
   it("documents the public suppression routes with their media types, and serves them", async () => {

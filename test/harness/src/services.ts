@@ -9,7 +9,7 @@ import { waitFor } from "./wait.js";
 /** The repository root: services are run from here, as `npm start` runs them. */
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
-export const SERVICE_NAMES = ["lead-intake", "scheduler", "dispatcher", "reports"] as const;
+export const SERVICE_NAMES = ["lead-intake", "scheduler", "dispatcher", "reports", "console"] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** The entry file of a service: what `pnpm --filter @followup/<name> start` runs. */

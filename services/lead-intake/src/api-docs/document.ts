@@ -93,6 +93,9 @@ const TAGS = [
     description:
       "The deployment's conversion model: the version in use, its evaluation and history, and rollback",
   },
+  { name: "caller", description: "Who an API key is" },
+  { name: "upcoming", description: "The next follow-ups to fire" },
+  { name: "summary", description: "A tenant at a glance: waiting, due, dead letters, results by channel" },
   { name: "health", description: "Liveness, readiness and metrics (no authentication)" },
   { name: "docs", description: "This document and its reference page (no authentication)" },
 ];

@@ -1,2 +1,2 @@
-export { readLeadSources } from "./source.js";
+export { readLeadSources, readPlan, type ViewLog } from "./source.js";
 export { buildLeadView, type LeadSources } from "./view.js";

@@ -61,7 +61,8 @@ function leadEventType(subject: string): "lead.scored.v1" | "lead.outcome.v1" | 
   return undefined;
 }
 
-async function readPlan(plans: KV, ref: LeadRef, log: ViewLog): Promise<FollowupPlan | null> {
+/** A lead's plan, or null when there is none or it breaks its contract (logged). */
+export async function readPlan(plans: KV, ref: LeadRef, log: ViewLog): Promise<FollowupPlan | null> {
   const entry = await plans.get(leadKey(ref));
   if (entry === null || entry.operation !== "PUT") return null;
   const parsed = FollowupPlan.safeParse(entry.json());

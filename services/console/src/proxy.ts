@@ -1,0 +1,33 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { ConsoleMetrics } from "./metrics.js";
+import type { Upstream } from "./upstream.js";
+
+/**
+ * Same-origin `/v1/*` and `/ops/*`: passed to lead-intake as they came (method, path, query,
+ * body, the caller's x-api-key), so the browser needs no CORS and the console adds no power of
+ * its own. Bodies are passed as bytes: lead-intake validates them and names the fields.
+ */
+export const proxyRoutes: FastifyPluginAsync<{ upstream: Upstream; metrics: ConsoleMetrics }> = async (
+  app,
+  { upstream, metrics },
+) => {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const answer = await upstream.forward(
+      {
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body: Buffer.isBuffer(request.body) ? request.body : undefined,
+      },
+      request.id,
+    );
+    metrics.upstreamRequests.inc({ status: String(answer.status) });
+    reply.code(answer.status).headers(answer.headers);
+    return reply.send(answer.body);
+  };
+  for (const prefix of ["/v1/*", "/ops/*"]) {
+    app.route({ method: ["GET", "POST", "PUT", "DELETE", "PATCH"], url: prefix, handler });
+  }
+};

@@ -1,0 +1,1 @@
+export { summaryRoutes as summaryRoom } from "./routes.js";

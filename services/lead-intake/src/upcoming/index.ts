@@ -1,0 +1,2 @@
+export { upcomingRoutes as upcomingRoom } from "./routes.js";
+export { type PendingTimer, pendingTimers } from "./store.js";
