@@ -99,7 +99,7 @@ function armsTable(report) {
       (a) =>
         h(
           "span",
-          null,
+          { class: "nowrap" },
           intervalChart(a, top),
           ` ${percent(a.conversion_ci95.low)}–${percent(a.conversion_ci95.high)}`,
         ),
