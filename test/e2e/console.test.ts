@@ -3,7 +3,6 @@
 // its own broker identity. Every wait is for a condition on the page (playwright's auto-waiting
 // locators and waitForFunction), never a sleep.
 
-import { readFileSync } from "node:fs";
 import { planExperiment, Sequence, topology } from "@followup/contracts";
 import { waitFor } from "@followup/nats-harness";
 import { Kvm } from "@nats-io/kv";
@@ -16,6 +15,7 @@ import {
   type Engine,
   type HookRecorder,
   launchChromium,
+  modelRecord,
   REFERENCE_LEADS,
   startEngine,
   TENANTS,
@@ -78,32 +78,7 @@ async function promote(version: string): Promise<void> {
   const nc = await connect({ servers: engine.natsUrl, ...engine.as() });
   try {
     const kv = await new Kvm(nc).open(topology().buckets.models.bucket);
-    const model = JSON.parse(
-      readFileSync(
-        new URL("../../services/lead-intake/model/conversion-model.json", import.meta.url),
-        "utf8",
-      ),
-    );
-    const at = new Date().toISOString();
-    await new ModelRegistry(kv).promote(
-      {
-        version,
-        model: { ...model, version },
-        evaluation: {
-          auc: 0.8,
-          brier: 0.2,
-          base_rate: 0.4,
-          n_train: 10,
-          n_test: 10,
-          calibration: [],
-          current_auc: null,
-          current_version: null,
-        },
-        window: { train_from: at, train_until: at, test_from: at, test_until: at, horizon_ms: 1000 },
-        promoted_at: at,
-      },
-      new Date(),
-    );
+    await new ModelRegistry(kv).promote(modelRecord(version), new Date());
   } finally {
     await nc.close();
   }

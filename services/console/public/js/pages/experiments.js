@@ -1,5 +1,5 @@
 import { ApiError, call, get, query } from "../api.js";
-import { h, replace, submitted, table, time } from "../dom.js";
+import { confirmation, h, replace, submitted, table, time } from "../dom.js";
 
 /**
  * Conversion by variant and holdout (the reports service's `/v1/reports`, through the console's
@@ -227,38 +227,13 @@ function modelSection() {
     const to = model.previous.length
       ? versionName(model.previous.at(-1))
       : "nothing: no version was current before it";
-    const yes = h(
-      "button",
-      { type: "button", id: "rollback-confirm-yes", onclick: () => void rollBack() },
-      "Roll back",
-    );
-    replace(
-      confirm,
-      h(
-        "div",
-        { class: "notice", role: "alertdialog", "aria-labelledby": "rollback-question" },
-        h(
-          "p",
-          { id: "rollback-question" },
-          `Roll the model back from ${from} to ${to}? Every lead-intake copy scores with it within moments.`,
-        ),
-        yes,
-        " ",
-        h(
-          "button",
-          {
-            type: "button",
-            class: "secondary",
-            onclick: () => {
-              replace(confirm);
-              rollBackButton.focus();
-            },
-          },
-          "Cancel",
-        ),
-      ),
-    );
-    yes.focus();
+    confirmation(confirm, {
+      prefix: "rollback",
+      question: `Roll the model back from ${from} to ${to}? Every lead-intake copy scores with it within moments.`,
+      yes: "Roll back",
+      onYes: () => void rollBack(),
+      returnTo: rollBackButton,
+    });
   };
 
   const rollBack = async () => {
