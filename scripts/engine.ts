@@ -324,12 +324,13 @@ async function main(): Promise<void> {
   );
 }
 
-/** The console calls this lead-intake, and shows the lag the scheduler and dispatcher export. */
+/** The console calls this lead-intake and reports, and shows the lag the scheduler and dispatcher export. */
 function consoleEnv(listenHost: string): Record<string, string> {
   const host = listenHost === "0.0.0.0" || listenHost === "::" ? "127.0.0.1" : listenHost;
-  const [intake, scheduler, dispatcher] = SERVICES;
+  const [intake, scheduler, dispatcher, reports] = SERVICES;
   return {
     LEAD_INTAKE_URL: process.env.LEAD_INTAKE_URL ?? `http://${host}:${intake.port}`,
+    REPORTS_URL: process.env.REPORTS_URL ?? `http://${host}:${reports.port}`,
     CONSOLE_METRICS_URLS:
       process.env.CONSOLE_METRICS_URLS ??
       `http://${host}:${scheduler.port}/metrics,http://${host}:${dispatcher.port}/metrics`,

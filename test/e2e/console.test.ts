@@ -1,16 +1,21 @@
 // The console in a real Chromium (Debian's package, driven by playwright-core) against the real
-// engine: nats-server, lead-intake, scheduler, dispatcher and the console as processes, each as
+// engine: nats-server, lead-intake, scheduler, dispatcher, reports and the console as processes, each as
 // its own broker identity. Every wait is for a condition on the page (playwright's auto-waiting
 // locators and waitForFunction), never a sleep.
 
+import { planExperiment, Sequence, topology } from "@followup/contracts";
 import { waitFor } from "@followup/nats-harness";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ModelRegistry } from "../../services/lead-intake/src/models/index.js";
 import {
   ApiClient,
   type Engine,
   type HookRecorder,
   launchChromium,
+  modelRecord,
   REFERENCE_LEADS,
   startEngine,
   TENANTS,
@@ -41,7 +46,13 @@ beforeAll(async () => {
       schedules: "4s,10s",
       copies: { console: 1 },
       // Suppressed addresses are sealed with it, and shown to their tenant.
-      serviceEnv: { "lead-intake": { CHANNEL_SECRETS_KEY: Buffer.alloc(32, 7).toString("base64") } },
+      // Only globex may roll the model back.
+      serviceEnv: {
+        "lead-intake": {
+          CHANNEL_SECRETS_KEY: Buffer.alloc(32, 7).toString("base64"),
+          MODEL_OPERATOR_TENANTS: TENANTS.globex.tenant,
+        },
+      },
     }),
     launchChromium(),
   ]);
@@ -58,6 +69,20 @@ afterAll(async () => {
   await browser?.close();
   await engine?.stop();
 });
+
+/**
+ * Promotes the committed model's content under `version` through the registry (as train:outcomes
+ * does once a model passes its guard), as the tests' admin.
+ */
+async function promote(version: string): Promise<void> {
+  const nc = await connect({ servers: engine.natsUrl, ...engine.as() });
+  try {
+    const kv = await new Kvm(nc).open(topology().buckets.models.bucket);
+    await new ModelRegistry(kv).promote(modelRecord(version), new Date());
+  } finally {
+    await nc.close();
+  }
+}
 
 /** A fresh page (own sessionStorage) that fails the test on any script error or dialog. */
 async function openPage(): Promise<{ page: Page; problems: string[] }> {
@@ -305,12 +330,157 @@ describe("the console in Chromium", { timeout: 60_000 }, () => {
     expect(problems).toEqual([]);
   });
 
-  it("says the experiments are not available while lead-intake does not serve them", async () => {
+  it("shows a sequence's variants and holdout: enrolled, converted, an interval chart, and its steps", async () => {
+    // Tenant initech's own sequence (the others keep the built-in one): two variants of a hook
+    // step at 1 s, and a holdout. Which arm each lead lands in is planExperiment's hash.
+    const initech = engine.api.withKey(TENANTS.initech.apiKey);
+    const name = `exp-${Date.now()}`;
+    const template = await initech.request("PUT", `/v1/templates/${name}`, {
+      body: { channel: "hook", body: "Hello {{ lead.first_name }}" },
+    });
+    expect(template.status, JSON.stringify(template.body)).toBe(201);
+    const body = {
+      holdout_pct: 40,
+      steps: [
+        {
+          delay: "1s",
+          channel: "hook",
+          variants: [
+            { name: "short", template: name, weight: 1 },
+            { name: "long", template: name, weight: 1 },
+          ],
+        },
+      ],
+    };
+    const put = await initech.request("PUT", `/v1/sequences/${name}`, { body });
+    expect(put.status, JSON.stringify(put.body)).toBe(201);
+    const sequence = { name, ...Sequence.parse(body) };
+    const arms: Record<string, { enrolled: number; converted: number }> = {
+      short: { enrolled: 0, converted: 0 },
+      long: { enrolled: 0, converted: 0 },
+      holdout: { enrolled: 0, converted: 0 },
+    };
+    const leads: { id: string; arm: string }[] = [];
+    while (leads.length < 6 || (Object.values(arms).some((a) => a.enrolled === 0) && leads.length < 40)) {
+      const { lead_id } = await initech.postLead(REFERENCE_LEADS.high);
+      const plan = planExperiment(TENANTS.initech.tenant, sequence, lead_id);
+      const arm = plan.holdout ? "holdout" : plan.steps[0]!.variant!;
+      arms[arm]!.enrolled += 1;
+      leads.push({ id: lead_id, arm });
+    }
+    expect(Object.values(arms).every((a) => a.enrolled > 0)).toBe(true);
+    const sent = leads.filter((lead) => lead.arm !== "holdout");
+    await waitFor(() => sent.every((lead) => hook.deliveredFor(lead.id).length === 1), {
+      description: "every lead not held out to get its step",
+      timeoutMs: 15_000,
+    });
+    // Then every other lead books: a conversion of its arm, after its step was delivered.
+    for (const [i, lead] of leads.entries()) {
+      if (i % 2 === 1) continue;
+      await initech.recordOutcome(lead.id, "booked");
+      arms[lead.arm]!.converted += 1;
+    }
+
+    const reports = new ApiClient(engine.services.reports[0]!.url, TENANTS.initech.apiKey);
+    await waitFor(
+      async () => {
+        type Counted = { enrolled: number; converted: number };
+        const res = await reports.request<{ data: { variants: Counted[]; holdout: Counted | null } }>(
+          "GET",
+          `/v1/reports/sequences/${name}`,
+        );
+        const all = [...res.body.data.variants, ...(res.body.data.holdout ? [res.body.data.holdout] : [])];
+        const steps = await reports.request<{ data: { steps: { delivered: number }[] } }>(
+          "GET",
+          `/v1/reports/steps?sequence=${name}`,
+        );
+        return (
+          all.reduce((n, a) => n + a.enrolled, 0) === leads.length &&
+          all.reduce((n, a) => n + a.converted, 0) === Math.ceil(leads.length / 2) &&
+          steps.body.data.steps.reduce((n, row) => n + row.delivered, 0) === sent.length
+        );
+      },
+      {
+        description: "the reports projection to count every lead, booking and delivery",
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      },
+    );
+
+    const { page, problems } = await openPage();
+    await signedIn(page, TENANTS.initech.apiKey);
+    await page.goto(`${consoleUrl}#/experiments/${name}`);
+    for (const [arm, expected] of Object.entries(arms)) {
+      const row = page.locator(`#arms tr[data-arm="${arm}"]`);
+      await row.waitFor();
+      expect(await row.locator("td").nth(1).textContent(), arm).toBe(String(expected.enrolled));
+      expect(await row.locator("td").nth(4).textContent(), arm).toBe(String(expected.converted));
+      // The chart: the interval as a line, the rate as a dot, on one scale for every row.
+      expect(await row.locator("svg.interval line.range").count(), arm).toBe(1);
+      expect(await row.locator("svg.interval circle.rate").count(), arm).toBe(1);
+      expect(await row.locator("svg.interval").getAttribute("aria-label"), arm).toMatch(/95% interval/);
+    }
+    expect(await page.locator("#report-sequence").inputValue()).toBe(name);
+    expect(await page.locator('#arms tr[data-arm="short"] td').nth(7).textContent()).toMatch(/points, p = /);
+    // The steps report: a row per variant of step 1 (the held out are sent nothing).
+    const rows = page.locator("#steps-report tbody tr");
+    await rows.first().waitFor();
+    const delivered = new Map<string, number>();
+    for (const row of await rows.all()) {
+      const cells = await row.locator("td").allTextContents();
+      delivered.set(cells[2]!, Number(cells[3]));
+    }
+    const sentTo = (arm: string) => sent.filter((lead) => lead.arm === arm).length;
+    expect(Object.fromEntries(delivered)).toEqual(
+      Object.fromEntries(["short", "long"].filter((arm) => sentTo(arm) > 0).map((arm) => [arm, sentTo(arm)])),
+    );
+    expect(problems).toEqual([]);
+  }, 45_000);
+
+  it("shows the model and its history, and an operator rolls back what was promoted, with the keyboard", async () => {
+    const version = `console-model-${Date.now()}`;
+    await promote(version);
+    const { page, problems } = await openPage();
+    await signedIn(page, TENANTS.globex.apiKey);
+    await page.goto(`${consoleUrl}#/experiments`);
+    await page.locator("#model-current", { hasText: version }).waitFor();
+    expect(await page.locator("#model-auc").textContent()).toBe("0.800");
+    await page.locator("#model-history tbody tr", { hasText: version }).first().waitFor();
+    expect(await page.locator("#model-history tbody tr").first().textContent()).toContain("promoted");
+    expect(await page.locator("#promote-hint").textContent()).toContain("train:outcomes");
+
+    await page.locator("#rollback").focus();
+    await page.keyboard.press("Enter");
+    await page.locator("#rollback-question", { hasText: `from ${version} to the committed model` }).waitFor();
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("rollback-confirm-yes");
+    await page.keyboard.press("Enter");
+    await page
+      .locator("#rollback-status", { hasText: `Rolled back from ${version} to the committed model.` })
+      .waitFor();
+    await page.locator("#model-current", { hasText: "the committed model" }).waitFor();
+    await page.locator("#model-history tbody tr").first().filter({ hasText: "rolled back" }).waitFor();
+    const model = await engine.api.request<{ data: { current: string | null } }>("GET", "/ops/model");
+    expect(model.body?.data.current).toBeNull();
+
+    // Nothing before the committed model: lead-intake's 409, shown as it said it.
+    await page.locator("#rollback").focus();
+    await page.keyboard.press("Enter");
+    await page.locator("#rollback-question", { hasText: "from the committed model to nothing" }).waitFor();
+    await page.keyboard.press("Enter");
+    await page
+      .locator("#rollback-status", { hasText: "Not rolled back: the committed model is current and nothing" })
+      .waitFor();
+    expect(problems).toEqual([]);
+  });
+
+  it("tells a tenant not among the model's operators that it may not roll the model back", async () => {
     const { page, problems } = await openPage();
     await signedIn(page);
     await page.goto(`${consoleUrl}#/experiments`);
-    await page.locator('#reports [data-state="unavailable"]', { hasText: "Not available" }).waitFor();
-    await page.locator('#model [data-state="unavailable"]', { hasText: "Not available" }).waitFor();
+    await page.locator("#model-current").waitFor();
+    await page.locator("#rollback").click();
+    await page.locator("#rollback-confirm-yes").click();
+    await page.locator("#rollback-status", { hasText: "your tenant may not roll the model back" }).waitFor();
     expect(problems).toEqual([]);
   });
 });

@@ -159,6 +159,12 @@ describe("npm start", () => {
     const page = await fetch(consoleUrl!);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+    // Its /v1/reports goes to the reports copy npm start runs (REPORTS_URL), with the caller's key.
+    const steps = await fetch(`http://127.0.0.1:${run.ports.console}/v1/reports/steps`, {
+      headers: { "x-api-key": "dev-key" },
+    });
+    expect(steps.status).toBe(200);
+    expect(((await steps.json()) as { data: { steps: unknown[] } }).data.steps).toEqual(expect.any(Array));
     const accepted = await new ApiClient(`http://127.0.0.1:${run.ports["lead-intake"]}`, "dev-key").postLead(
       REFERENCE_LEADS.high,
     );

@@ -96,7 +96,8 @@ export function testBrokerAuth(queue?: string): BrokerAuth {
  * Starts a nats-server (JetStream, own temp dir and port) unless `natsUrl` is given, with the
  * broker's authorization as `npm start` writes it (every identity, plus the tests' admin), a
  * recording hook (by default), provisions the topology as the `provision` identity, then starts
- * lead-intake, scheduler and dispatcher (and the console, when asked) as real processes (N copies each, all at once), each as
+ * lead-intake, scheduler, dispatcher and reports (and the console, when asked, with a reports
+ * copy to call) as real processes (N copies each, all at once), each as
  * its own identity with NATS_PROVISION=false, on 127.0.0.1 and its own port. Resolves once every
  * one answers 200 on /readyz. Delays are short (2s,4s) and retries fast.
  *
@@ -104,7 +105,9 @@ export function testBrokerAuth(queue?: string): BrokerAuth {
  * {@link Engine.stop} (call it in afterAll/afterEach) kills them.
  */
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
-  const copies = { "lead-intake": 1, scheduler: 1, dispatcher: 1, reports: 1, console: 0, ...options.copies };
+  const asked = { "lead-intake": 1, scheduler: 1, dispatcher: 1, reports: 1, console: 0, ...options.copies };
+  // The console's Experiments page reads the reports service: one runs wherever a console does.
+  const copies = { ...asked, reports: asked.console > 0 ? Math.max(1, asked.reports) : asked.reports };
   const secret = newHookSecret();
   const tempDirs: string[] = [];
   const services: Record<ServiceName, ServiceProcess[]> = {
@@ -181,9 +184,10 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
           DISPATCH_SHUTDOWN_GRACE_MS: "5000",
         },
         reports: { API_KEYS: apiKeys },
-        // The first lead-intake, and the lag of the first scheduler and dispatcher.
+        // The first lead-intake and reports, and the lag of the first scheduler and dispatcher.
         console: {
           ...(intakePorts[0] ? { LEAD_INTAKE_URL: `http://127.0.0.1:${intakePorts[0]}` } : {}),
+          ...(reportsPorts[0] ? { REPORTS_URL: `http://127.0.0.1:${reportsPorts[0]}` } : {}),
           CONSOLE_METRICS_URLS: [...schedulerPorts.slice(0, 1), ...dispatcherPorts.slice(0, 1)]
             .map((port) => `http://127.0.0.1:${port}/metrics`)
             .join(","),

@@ -2,11 +2,13 @@
 // stored lead, a due follow-up and its dead letter, each as lead-intake, the scheduler or the
 // dispatcher would write it.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import {
   encodeEvent,
   type FollowupDueData,
   idempotencyKey,
   leadKey,
+  type ModelRecord,
   makeEvent,
   type StoredLead,
   subjects,
@@ -89,4 +91,31 @@ export async function publishDeadLetter(
     data: { lead_id, step, delay_s, due_at, idempotency_key, channel, ...exhausted, due },
   });
   await jetstream(nc).publish(subjects.followupDead(tenant, leadId, step), encodeEvent(event));
+}
+
+/**
+ * A model record as train:outcomes promotes one: the committed model's content under `version`,
+ * with an evaluation of AUC 0.8 and Brier 0.2 (for ModelRegistry.promote in tests).
+ */
+export function modelRecord(version: string, at: Date = new Date()): ModelRecord {
+  const model = JSON.parse(
+    readFileSync(new URL("../../services/lead-intake/model/conversion-model.json", import.meta.url), "utf8"),
+  );
+  const iso = at.toISOString();
+  return {
+    version,
+    model: { ...model, version },
+    evaluation: {
+      auc: 0.8,
+      brier: 0.2,
+      base_rate: 0.4,
+      n_train: 10,
+      n_test: 10,
+      calibration: [],
+      current_auc: null,
+      current_version: null,
+    },
+    window: { train_from: iso, train_until: iso, test_from: iso, test_until: iso, horizon_ms: 1000 },
+    promoted_at: iso,
+  };
 }

@@ -36,6 +36,7 @@ export {
   dueData,
   HOOK_KEY,
   HOOK_SECRET,
+  modelRecord,
   newHookSecret,
   publishDeadLetter,
   putLead,

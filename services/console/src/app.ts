@@ -14,11 +14,12 @@ import { liveRoutes } from "./live.js";
 import type { ConsoleMetrics } from "./metrics.js";
 import { pageRoutes, SECURITY_HEADERS } from "./pages.js";
 import { proxyRoutes } from "./proxy.js";
-import { Upstream } from "./upstream.js";
+import { REPORTS_PATHS, Upstream } from "./upstream.js";
 
 export interface ConsoleDeps {
   config: {
     LEAD_INTAKE_URL: string;
+    REPORTS_URL: string;
     CONSOLE_METRICS_URLS: string[];
     CONSOLE_MAX_STREAMS: number;
     CONSOLE_UPSTREAM_TIMEOUT_MS: number;
@@ -52,6 +53,12 @@ export async function buildConsole(
     );
   });
   const upstream = new Upstream(deps.config.LEAD_INTAKE_URL, deps.config.CONSOLE_UPSTREAM_TIMEOUT_MS);
+  const reports = new Upstream(
+    deps.config.REPORTS_URL,
+    deps.config.CONSOLE_UPSTREAM_TIMEOUT_MS,
+    "reports",
+    REPORTS_PATHS,
+  );
   const streams = new Set<() => void>();
   await app.register(healthRoutes, { registry: deps.registry, readiness: deps.readiness });
   await app.register(pageRoutes, {});
@@ -62,7 +69,7 @@ export async function buildConsole(
     nats: deps.nats,
     maxStreams: deps.config.CONSOLE_MAX_STREAMS,
   });
-  await app.register(proxyRoutes, { upstream, metrics: deps.metrics });
+  await app.register(proxyRoutes, { upstreams: [reports, upstream], metrics: deps.metrics });
   return {
     app,
     closeStreams: () => {

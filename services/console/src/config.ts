@@ -30,6 +30,8 @@ export const consoleEnv = {
   FOLLOWUP_QUEUE: env.queue(),
   /** lead-intake's base URL: every page's data comes from its /v1 and /ops routes. */
   LEAD_INTAKE_URL: env.url("http://127.0.0.1:8000", ["http", "https"]),
+  /** The reports service's base URL: `/v1/reports/*` goes there, with the caller's key. */
+  REPORTS_URL: env.url("http://127.0.0.1:8003", ["http", "https"]),
   /** The scheduler's and dispatcher's /metrics, for the consumer lag on the overview. */
   CONSOLE_METRICS_URLS: metricsUrls,
   /** Live lead streams (server-sent events) open at once; past it a new one is 503. */

@@ -42,7 +42,10 @@ runMain("console", async () => {
     await app.close();
     await nc?.drain();
   });
-  logger.info({ port: config.PORT, lead_intake: config.LEAD_INTAKE_URL }, "console_started");
+  logger.info(
+    { port: config.PORT, lead_intake: config.LEAD_INTAKE_URL, reports: config.REPORTS_URL },
+    "console_started",
+  );
 
   const connected = await connectNats({ settings: config, name: "console", logger, readiness });
   const topo = topology({ replicas: config.NATS_REPLICAS, queue: config.FOLLOWUP_QUEUE });

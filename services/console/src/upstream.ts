@@ -1,17 +1,20 @@
 import { errorEnvelope } from "@followup/service-kit";
 
 /**
- * lead-intake, as the console calls it: always with the signed-in caller's own x-api-key, so the
- * console can do nothing that caller could not do with curl.
+ * A service the console calls (lead-intake; the reports service for `/v1/reports/*`): always with
+ * the signed-in caller's own x-api-key, so the console can do nothing that caller could not do
+ * with curl.
  */
 
-/** Request headers passed on to lead-intake; nothing else of the browser's (no cookie) goes. */
+/** Request headers passed on; nothing else of the browser's (no cookie) goes. */
 const REQUEST_HEADERS = ["x-api-key", "content-type", "if-match", "if-none-match", "accept"] as const;
 /** Response headers passed back to the browser. */
 const RESPONSE_HEADERS = ["content-type", "etag", "retry-after", "location", "x-request-id"] as const;
 
-/** Paths the proxy passes on, checked after the URL is normalised (`/v1/../metrics` is not one). */
+/** Paths the proxy passes to lead-intake, checked after the URL is normalised (`/v1/../metrics` is not one). */
 const PROXIED = /^\/(v1|ops)\//;
+/** The paths of the reports service (the same check: `/v1/reports/../lead/x` is lead-intake's). */
+export const REPORTS_PATHS = /^\/v1\/reports\//;
 
 export interface UpstreamAnswer {
   status: number;
@@ -31,9 +34,13 @@ export class Upstream {
   constructor(
     readonly baseUrl: string,
     readonly timeoutMs: number,
+    /** How a 503 names it. */
+    readonly name: string = "lead-intake",
+    /** The normalised paths it is sent. */
+    readonly paths: RegExp = PROXIED,
   ) {}
 
-  /** The lead-intake URL of a proxied path, or null when the path leaves /v1 and /ops. */
+  /** The URL of a proxied path, or null when the normalised path is not one of `paths`. */
   target(url: string): URL | null {
     let target: URL;
     try {
@@ -41,11 +48,11 @@ export class Upstream {
     } catch {
       return null;
     }
-    if (target.origin !== new URL(this.baseUrl).origin || !PROXIED.test(target.pathname)) return null;
+    if (target.origin !== new URL(this.baseUrl).origin || !this.paths.test(target.pathname)) return null;
     return target;
   }
 
-  /** Sends the request on; a lead-intake that does not answer is a 503 envelope. */
+  /** Sends the request on; a service that does not answer is a 503 envelope. */
   async forward(request: UpstreamRequest, requestId: string): Promise<UpstreamAnswer> {
     const target = this.target(request.url);
     if (target === null) {
@@ -76,11 +83,11 @@ export class Upstream {
       return { status: res.status, headers: answer, body: Buffer.from(await res.arrayBuffer()) };
     } catch (err) {
       const reason = (err as Error).name === "TimeoutError" ? "did not answer in time" : "is unreachable";
-      return json(503, errorEnvelope("service_unavailable", `lead-intake ${reason}`, requestId));
+      return json(503, errorEnvelope("service_unavailable", `${this.name} ${reason}`, requestId));
     }
   }
 
-  /** A GET of lead-intake with the caller's key, answered as JSON. */
+  /** A GET with the caller's key, answered as JSON. */
   async get(path: string, apiKey: string, requestId: string): Promise<{ status: number; body: unknown }> {
     const answer = await this.forward(
       { method: "GET", url: path, headers: { "x-api-key": apiKey, accept: "application/json" } },
@@ -91,7 +98,7 @@ export class Upstream {
     } catch {
       return {
         status: 503,
-        body: errorEnvelope("service_unavailable", "lead-intake answered something not JSON", requestId),
+        body: errorEnvelope("service_unavailable", `${this.name} answered something not JSON`, requestId),
       };
     }
   }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildConsole } from "../src/app.js";
 import { parseConsumerLag } from "../src/lag.js";
 import { createConsoleMetrics } from "../src/metrics.js";
-import { Upstream } from "../src/upstream.js";
+import { REPORTS_PATHS, Upstream } from "../src/upstream.js";
 
 /**
  * The console's own HTTP behaviour against a stand-in lead-intake (a plain HTTP server that
@@ -17,8 +17,18 @@ let upstream: Server;
 let upstreamUrl: string;
 const seen: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[] = [];
 let app: FastifyInstance;
+/** A stand-in reports service: answers every call with the path it was sent. */
+let reports: Server;
+const reportsSeen: { url: string; key: string | undefined }[] = [];
 
 beforeAll(async () => {
+  reports = createServer((req, res) => {
+    const key = req.headers["x-api-key"];
+    reportsSeen.push({ url: req.url ?? "", key: typeof key === "string" ? key : undefined });
+    res.writeHead(200, { "content-type": "application/json", "set-cookie": "a=b" });
+    res.end(JSON.stringify({ ok: true, data: { reports: req.url } }));
+  });
+  await new Promise<void>((resolve) => reports.listen(0, "127.0.0.1", resolve));
   upstream = createServer((req, res) => {
     let body = "";
     req.on("data", (chunk) => (body += chunk));
@@ -55,6 +65,7 @@ beforeAll(async () => {
   ({ app } = await buildConsole({
     config: {
       LEAD_INTAKE_URL: upstreamUrl,
+      REPORTS_URL: `http://127.0.0.1:${(reports.address() as AddressInfo).port}`,
       CONSOLE_METRICS_URLS: [],
       CONSOLE_MAX_STREAMS: 2,
       CONSOLE_UPSTREAM_TIMEOUT_MS: 2000,
@@ -70,6 +81,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await new Promise((resolve) => upstream?.close(resolve));
+  await new Promise((resolve) => reports?.close(resolve));
 });
 
 describe("the pages", () => {
@@ -144,6 +156,38 @@ describe("the proxy to lead-intake", () => {
       if (url) expect(url.origin, path).toBe("http://127.0.0.1:1");
     }
     expect(target.target("/v1/../metrics")).toBeNull();
+  });
+
+  it("passes /v1/reports/* to the reports service with the caller's key, and only that", async () => {
+    const before = seen.length;
+    const res = await app.inject({
+      url: "/v1/reports/sequences/welcome?since=2026-11-01",
+      headers: { "x-api-key": "good-key", cookie: "session=1" },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().data.reports).toBe("/v1/reports/sequences/welcome?since=2026-11-01");
+    expect(res.headers["set-cookie"]).toBeUndefined();
+    expect(reportsSeen.at(-1)).toEqual({
+      url: "/v1/reports/sequences/welcome?since=2026-11-01",
+      key: "good-key",
+    });
+    expect(seen.length).toBe(before);
+    // Normalised first: out of /v1/reports it is lead-intake's, out of /v1 nobody's.
+    const count = reportsSeen.length;
+    await app.inject({ url: "/v1/reports/../caller", headers: { "x-api-key": "good-key" } });
+    expect(seen.at(-1)?.url).toBe("/v1/caller");
+    expect(reportsSeen.length).toBe(count);
+    const guard = new Upstream("http://127.0.0.1:1", 1000, "reports", REPORTS_PATHS);
+    for (const path of ["/v1/reports/%2e%2e/%2e%2e/metrics", "/v1/reports/../lead/x", "/v1/reportsx/y"])
+      expect(guard.target(path), path).toBeNull();
+  });
+
+  it("is a 503 envelope naming the service when it does not answer", async () => {
+    const down = new Upstream("http://127.0.0.1:1", 1000, "reports", REPORTS_PATHS);
+    const answer = await down.forward({ method: "GET", url: "/v1/reports/steps", headers: {} }, "r1");
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.body.toString()).error.message).toBe("reports is unreachable");
+    expect(down.target("/v1/lead/x")).toBeNull();
   });
 
   it("is a 503 envelope when lead-intake does not answer", async () => {

@@ -1,9 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { SEQUENCE_EXAMPLE } from "@followup/contracts";
 import { type NatsServer, startNatsServer } from "@followup/nats-harness";
 import { webhookHeaders } from "@followup/service-kit";
-import { publishDeadLetter } from "@followup/system-tests/support";
+import { modelRecord, publishDeadLetter } from "@followup/system-tests/support";
 import { compileErrors, dereference, validate } from "@readme/openapi-parser";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
@@ -679,29 +678,7 @@ describe("every route, driven once over HTTP, answers what the document says", (
       (await call(base, "POST", rollback, rollback, { headers: keyed() })).status,
       (await call(base, "POST", rollback, rollback, { headers: keyed(GLOBEX_KEY) })).status,
     ];
-    const model = JSON.parse(
-      readFileSync(new URL("../model/conversion-model.json", import.meta.url), "utf8"),
-    );
-    const at = new Date().toISOString();
-    await new ModelRegistry(intake.broker.handles().models).promote(
-      {
-        version: "openapi-model",
-        model: { ...model, version: "openapi-model" },
-        evaluation: {
-          auc: 0.8,
-          brier: 0.2,
-          base_rate: 0.4,
-          n_train: 10,
-          n_test: 10,
-          calibration: [],
-          current_auc: null,
-          current_version: null,
-        },
-        window: { train_from: at, train_until: at, test_from: at, test_until: at, horizon_ms: 1000 },
-        promoted_at: at,
-      },
-      new Date(),
-    );
+    await new ModelRegistry(intake.broker.handles().models).promote(modelRecord("openapi-model"), new Date());
     statuses.push((await call(base, "GET", "/ops/model", "/ops/model", { headers: keyed() })).status);
     statuses.push((await call(base, "POST", rollback, rollback, { headers: keyed(GLOBEX_KEY) })).status);
     expect(statuses).toEqual([200, 401, 403, 409, 200, 200]);

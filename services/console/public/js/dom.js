@@ -73,3 +73,30 @@ export function submitted(action) {
     action(event);
   };
 }
+
+/**
+ * Asks in `holder` before an action: the question (`<prefix>-question`), a yes button
+ * (`<prefix>-confirm-yes`, which gets the focus, so Enter confirms) and Cancel, which empties
+ * `holder` and gives the focus back to `returnTo`.
+ * @param {HTMLElement} holder
+ * @param {{ prefix: string, question: string, yes: string, onYes: () => void, returnTo: HTMLElement }} options
+ */
+export function confirmation(holder, { prefix, question, yes, onYes, returnTo }) {
+  const button = h("button", { type: "button", id: `${prefix}-confirm-yes`, onclick: () => onYes() }, yes);
+  const cancel = () => {
+    replace(holder);
+    returnTo.focus();
+  };
+  replace(
+    holder,
+    h(
+      "div",
+      { class: "notice", role: "alertdialog", "aria-labelledby": `${prefix}-question` },
+      h("p", { id: `${prefix}-question` }, question),
+      button,
+      " ",
+      h("button", { type: "button", class: "secondary", onclick: cancel }, "Cancel"),
+    ),
+  );
+  button.focus();
+}

@@ -1,5 +1,5 @@
 import { call, get, query } from "../api.js";
-import { h, leadLink, replace, time } from "../dom.js";
+import { confirmation, h, leadLink, replace, time } from "../dom.js";
 import { filterForm } from "./fields.js";
 
 const keyOf = (item) => `${item.event.data.lead_id}/${item.event.data.step}`;
@@ -128,38 +128,13 @@ export function render(root) {
   // The count is shown, and confirmed, before anything is replayed.
   const ask = () => {
     const count = selected.size;
-    const yes = h(
-      "button",
-      { type: "button", id: "replay-confirm-yes", onclick: () => void replay() },
-      `Replay ${count}`,
-    );
-    replace(
-      confirm,
-      h(
-        "div",
-        { class: "notice", role: "alertdialog", "aria-labelledby": "replay-question" },
-        h(
-          "p",
-          { id: "replay-question" },
-          `Replay ${count} dead letter${count === 1 ? "" : "s"}? Each is delivered again with its idempotency key.`,
-        ),
-        yes,
-        " ",
-        h(
-          "button",
-          {
-            type: "button",
-            class: "secondary",
-            onclick: () => {
-              replace(confirm);
-              replayButton.focus();
-            },
-          },
-          "Cancel",
-        ),
-      ),
-    );
-    yes.focus();
+    confirmation(confirm, {
+      prefix: "replay",
+      question: `Replay ${count} dead letter${count === 1 ? "" : "s"}? Each is delivered again with its idempotency key.`,
+      yes: `Replay ${count}`,
+      onYes: () => void replay(),
+      returnTo: replayButton,
+    });
   };
 
   const replay = async () => {
