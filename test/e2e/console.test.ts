@@ -202,6 +202,13 @@ describe("the console in Chromium", { timeout: 60_000 }, () => {
     await page.goto(`${consoleUrl}#/dead-letters`);
     const row = page.locator(`#dead-letters tr[data-lead="${lead_id}"]`);
     await row.waitFor();
+    // Filtered by sequence: another sequence's hides it, the built-in rule's (default) shows it.
+    await page.fill("#dl-sequence", "no-such-sequence");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await row.waitFor({ state: "detached" });
+    await page.fill("#dl-sequence", "default");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await row.waitFor();
     // Keyboard only: focus the row's checkbox, Space selects it, Tab and Enter reach the replay.
     const box = row.locator("input[type=checkbox]");
     await box.focus();

@@ -282,6 +282,23 @@ describe("buildLeadView", () => {
     );
   });
 
+  it("a pending step on a channel whose address is suppressed (an inbound STOP) shows suppressed before it comes due", () => {
+    const onChannel = (n: number, channel: string) => ({ ...step(n, "pending"), channel });
+    const steps = [onChannel(1, "sms"), onChannel(2, "email"), onChannel(3, "sms")];
+    const view = buildLeadView(
+      sources({
+        plan: plan(steps),
+        markers: [{ step: 1, at: at(60) }],
+        results: [result(1, 1, "ok", 61, 201)],
+        suppressedChannels: new Set(["sms"]),
+      }),
+    );
+    // Step 1 was sent before the STOP; step 3 will send nothing; the e-mail is not suppressed.
+    expect(view.followups.map((f) => f.status)).toEqual(["delivered", "pending", "suppressed"]);
+    const none = buildLeadView(sources({ plan: plan(steps), suppressedChannels: new Set() }));
+    expect(none.followups.map((f) => f.status)).toEqual(["pending", "pending", "pending"]);
+  });
+
   it("a replayed dead letter (gone from the DLQ) leaves the step due, its dead result on the timeline", () => {
     const view = buildLeadView(
       sources({ plan: plan([step(1, "due")]), results: [result(1, 3, "dead", 70, 500)] }),

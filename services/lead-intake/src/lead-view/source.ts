@@ -9,7 +9,9 @@ import {
   MARKER_REASON_HEADER,
   parseFollowupSubject,
   type StoredLead,
+  type SuppressionChannel,
   subjects,
+  suppressionKey,
 } from "@followup/contracts";
 import type { StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -111,16 +113,25 @@ export async function readLeadSources(
   const receiptsBucket = handles.topology.buckets.receipts.bucket;
   const read = (stream: string, subject: string) =>
     readSubject(handles.jsm, stream, subject, LEAD_VIEW_SOURCE_LIMIT);
-  const [plan, leadMessages, resultMessages, deadMessages, replayMessages, receiptMessages, timerMessages] =
-    await Promise.all([
-      readPlan(handles.plans, ref, log),
-      read(streams.leads.name, subjects.leadEvents(tenant, leadId)),
-      read(streams.results.name, subjects.followupsOfLead("result", tenant, leadId)),
-      read(streams.dead.name, subjects.followupsOfLead("dead", tenant, leadId)),
-      read(streams.results.name, subjects.followupsOfLead("replayed", tenant, leadId)),
-      read(`KV_${receiptsBucket}`, `$KV.${receiptsBucket}.${leadKey(ref)}.*`),
-      read(streams.timers.name, subjects.followupsOfLead("timer", tenant, leadId)),
-    ]);
+  const [
+    plan,
+    leadMessages,
+    resultMessages,
+    deadMessages,
+    replayMessages,
+    receiptMessages,
+    timerMessages,
+    suppressedChannels,
+  ] = await Promise.all([
+    readPlan(handles.plans, ref, log),
+    read(streams.leads.name, subjects.leadEvents(tenant, leadId)),
+    read(streams.results.name, subjects.followupsOfLead("result", tenant, leadId)),
+    read(streams.dead.name, subjects.followupsOfLead("dead", tenant, leadId)),
+    read(streams.results.name, subjects.followupsOfLead("replayed", tenant, leadId)),
+    read(`KV_${receiptsBucket}`, `$KV.${receiptsBucket}.${leadKey(ref)}.*`),
+    read(streams.timers.name, subjects.followupsOfLead("timer", tenant, leadId)),
+    suppressedChannelsOf(handles.suppressions, lead),
+  ]);
   return {
     lead,
     plan,
@@ -130,5 +141,33 @@ export async function readLeadSources(
     replays: decodeAll("followup.replayed.v1", replayMessages, log),
     receipts: receiptsOf(receiptMessages, log),
     markers: markersOf(timerMessages),
+    suppressedChannels,
   };
+}
+
+/**
+ * Which of the lead's addresses the tenant suppressed: two direct gets. An address suppressions
+ * cannot key (a phone number not written in E.164) is left to the dispatcher, which decides with
+ * the tenant's region at delivery.
+ */
+async function suppressedChannelsOf(suppressions: KV, lead: StoredLead): Promise<Set<string>> {
+  const addresses: [SuppressionChannel, string | undefined][] = [
+    ["sms", lead.phone],
+    ["email", lead.email],
+  ];
+  const found = new Set<string>();
+  await Promise.all(
+    addresses.map(async ([channel, address]) => {
+      if (!address) return;
+      let key: string;
+      try {
+        key = suppressionKey(lead.tenant, channel, address);
+      } catch {
+        return;
+      }
+      const entry = await suppressions.get(key).catch(() => null);
+      if (entry?.operation === "PUT") found.add(channel);
+    }),
+  );
+  return found;
 }

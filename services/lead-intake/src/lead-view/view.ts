@@ -43,6 +43,11 @@ export interface LeadSources {
    * says its step fired (the dispatcher does not write the plan when it delivers one).
    */
   markers: { step: number; at: string }[];
+  /**
+   * The lead's channels whose address the tenant suppressed (an inbound STOP, an unsubscribe, a
+   * 21610): its pending steps on them will send nothing, so the view shows them suppressed now.
+   */
+  suppressedChannels?: ReadonlySet<string>;
 }
 
 /** Whether follow-ups of the lead were stopped: a stopping outcome, a cancellation, a cancelled plan. */
@@ -109,7 +114,14 @@ function followupOf(
   const results = ofStep.filter((r) => !isProviderReport(r.data.result));
   const report = ofStep.filter((r) => isProviderReport(r.data.result)).at(-1);
   const delivered = results.find((r) => r.data.result === "ok");
-  const suppressed = results.some((r) => r.data.result === "suppressed");
+  // Suppressed at delivery, or pending on a channel whose address is suppressed now (the
+  // dispatcher checks it before every send, so nothing will go).
+  const pendingOnSuppressed =
+    step.state === "pending" &&
+    !due.has(step.step) &&
+    step.channel !== undefined &&
+    (sources.suppressedChannels?.has(step.channel) ?? false);
+  const suppressed = pendingOnSuppressed || results.some((r) => r.data.result === "suppressed");
   const dead = sources.deadLetters.filter((d) => d.data.step === step.step).sort(byTime);
   const lastDead = dead.at(-1);
   const last = results.at(-1);

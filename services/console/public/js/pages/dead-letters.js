@@ -8,6 +8,8 @@ const keyOf = (item) => `${item.event.data.lead_id}/${item.event.data.step}`;
 function matches(item, filter) {
   const data = item.event.data;
   if (filter.channel && data.channel !== filter.channel) return false;
+  // The dead letter keeps the due follow-up as it was, with its sequence (none: the built-in rule).
+  if (filter.sequence && (data.due?.sequence ?? "default") !== filter.sequence) return false;
   if (
     filter.error &&
     !`${data.last_error} ${data.last_status_code ?? ""}`.toLowerCase().includes(filter.error.toLowerCase())
@@ -33,6 +35,7 @@ export function render(root) {
     "dl",
     [
       ["lead_id", "Lead"],
+      ["sequence", "Sequence"],
       ["channel", "Channel"],
       ["error", "Error contains"],
       ["since", "Dead since", { type: "datetime-local" }],
