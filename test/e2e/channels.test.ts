@@ -393,7 +393,11 @@ describe.concurrent("channels end to end", () => {
       Body: " stop ",
     });
     expect(stop.status).toBe(200);
-    const view = await leadWhere(leadId, (v) => statusOf(v, 1) === "suppressed", "step 1 suppressed");
+    // The view shows the pending step suppressed at once; wait for its delivery to end that way.
+    const endedSuppressed = (v: LeadView, step: number) =>
+      statusOf(v, step) === "suppressed" &&
+      v.timeline.some((e) => e.event === "suppressed" && e.step === step);
+    const view = await leadWhere(leadId, (v) => endedSuppressed(v, 1), "step 1 suppressed at delivery");
     expect(view.timeline.find((e) => e.event === "suppressed")?.detail).toMatchObject({
       channel: "sms",
       reason: "suppressed",
@@ -421,7 +425,12 @@ describe.concurrent("channels end to end", () => {
       body: "List-Unsubscribe=One-Click",
     });
     expect(click.status).toBe(200);
-    await leadWhere(leadId, (v) => statusOf(v, 2) === "suppressed", "the second e-mail suppressed");
+    await leadWhere(
+      leadId,
+      (v) =>
+        statusOf(v, 2) === "suppressed" && v.timeline.some((e) => e.event === "suppressed" && e.step === 2),
+      "the second e-mail suppressed at delivery",
+    );
     expect(smtp.mails.filter((m) => m.to.includes(address))).toHaveLength(1);
   }, 60_000);
 
@@ -434,7 +443,14 @@ describe.concurrent("channels end to end", () => {
       { channel: "sms" },
       { channel: "hook" },
     ]);
-    const view = await leadWhere(leadId, (v) => statusOf(v, 2) === "suppressed", "the second SMS suppressed");
+    const view = await leadWhere(
+      leadId,
+      (v) =>
+        statusOf(v, 1) === "failed" &&
+        statusOf(v, 2) === "suppressed" &&
+        v.timeline.some((e) => e.event === "suppressed" && e.step === 2),
+      "the first SMS failed and the second suppressed at delivery",
+    );
     expect(statusOf(view, 1)).toBe("failed");
     expect(String(view.timeline.find((e) => e.event === "dead" && e.step === 1)?.detail?.error)).toMatch(
       /code 21610/,
