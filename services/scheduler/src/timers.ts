@@ -128,8 +128,13 @@ export async function handleScoredBatch(
   if (firsts.length > 1 && (await createPlans(firsts, deps))) {
     const planned: { lead: ScoredLead; steps: PlannedStep[] }[] = [];
     for (const lead of firsts) {
-      if (lead.plan.skipped || lead.plan.holdout) skipped(lead, deps);
-      else planned.push({ lead, steps: pendingSteps(lead, lead.plan, deps) ?? [] });
+      if (lead.plan.skipped || lead.plan.holdout) {
+        skipped(lead, deps);
+        continue;
+      }
+      // No step left to time (every one due longer ago than the marker TTL): nothing to store.
+      const steps = pendingSteps(lead, lead.plan, deps);
+      if (steps !== null) planned.push({ lead, steps });
     }
     await storeTimerBatches(planned, deps);
   } else {
@@ -248,9 +253,11 @@ function pendingSteps(lead: ScoredLead, plan: FollowupPlan, deps: TimerDeps): Pl
   return pending;
 }
 
-/** Of a lead's pending steps (not empty), the one that gets a timer now: the first. */
+/** Of a lead's pending steps (pendingSteps: never empty), the one that gets a timer now: the first. */
 function timedStep(pending: PlannedStep[]): PlannedStep {
-  return nextTimedStep({ steps: pending }, 0) ?? pending[0]!;
+  const first = nextTimedStep({ steps: pending }, 0);
+  if (first === null) throw new Error("a lead with no pending step has no timer to store");
+  return first;
 }
 
 function countScheduled(

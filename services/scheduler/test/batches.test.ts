@@ -212,6 +212,18 @@ describe("lead.scored in batches", () => {
     expect(await metricValue(h.registry, "followups_scheduled_total")).toBe(14);
   });
 
+  it("a lead whose every step was due longer ago than the marker TTL gets its plan and no timer; the rest of the batch theirs", async () => {
+    const old = lead({ createdAt: new Date(Date.now() - 30 * 24 * 3_600_000) });
+    const fresh = Array.from({ length: 4 }, () => lead());
+    await publishScored([old, ...fresh]);
+    const h = await handlerDeps();
+    await h.handle(await pull(5));
+    expect([...(await timerSequences()).keys()].sort()).toEqual(timerSubjects(fresh));
+    expect(await readPlan(broker.nc, old)).not.toBeNull();
+    expect(await timersOfLead(broker.jsm, old)).toBe(0);
+    expect(h.logsNamed("followups_enqueued")).toHaveLength(4);
+  });
+
   it("an invalid event inside a batch is handed to `invalid`; the rest are scheduled and acked", async () => {
     const fixtures = Array.from({ length: 6 }, () => lead());
     const js = jetstream(broker.nc);
