@@ -93,20 +93,15 @@ export type HookReceipt = z.infer<typeof HookReceipt>;
  * between redelivers the marker and the write is made again (refused when it was stored:
  * expected last subject sequence 0). Steps are numbered in due order (a window never moves a
  * step before the previous one), so "the next step" is the next one due.
- *
- * `notBeforeMs` leaves out steps due earlier than it: a redelivered lead.scored must not write
- * the timer of a step due longer ago than the marker TTL, whose empty subject may be a marker
- * that ran out (the step fired long ago).
  */
 export function nextTimedStep(
   plan: Pick<FollowupPlan, "steps" | "cancelled" | "skipped">,
   after: number,
-  notBeforeMs = Number.NEGATIVE_INFINITY,
 ): PlannedStep | null {
   if (plan.cancelled || plan.skipped) return null;
   let next: PlannedStep | null = null;
   for (const step of plan.steps) {
-    if (step.step <= after || step.state !== "pending" || Date.parse(step.due_at) < notBeforeMs) continue;
+    if (step.step <= after || step.state !== "pending") continue;
     if (next === null || step.step < next.step) next = step;
   }
   return next;

@@ -5,6 +5,7 @@ import {
   type LeadRef,
   MARKER_TTL_MS,
   MAX_STEP,
+  nextTimedStep,
   type PlannedStep,
   parseSubject,
   planExperiment,
@@ -109,7 +110,7 @@ async function handleEnrolled(event: LeadEnrolled, deps: EnrolDeps): Promise<voi
   );
   // One timer per lead at a time: the first step of the enrolment's gets one now, the dispatcher
   // stores each next one when the one before fires (contracts' nextTimedStep).
-  const first = steps.reduce<PlannedStep | null>((a, b) => (a === null || b.step < a.step ? b : a), null);
+  const first = nextTimedStep({ steps }, 0);
   const stored = first === null ? "existing" : await publishTimer(ref, first, deps);
   const published = stored === "published" ? 1 : 0;
   if (published > 0) deps.metrics.scheduled.inc(steps.length);
