@@ -63,6 +63,7 @@ export {
   isWrongLastSequence,
   ServerErrorCodes,
 } from "./jetstream-errors.js";
+export { BatchedKvReads, type KvRead, type KvReader } from "./kv-reads.js";
 export { type LeadRead, readLead, readStopReason, readStopState, stopReasonOf } from "./leads.js";
 export { EXIT_CONFIG, onShutdown, runMain } from "./lifecycle.js";
 export { createLogger, type Logger, maskEmail, maskPhone, REDACTED_PATHS } from "./logger.js";

@@ -6,8 +6,8 @@ import {
   StoredLead,
   stopReason,
 } from "@followup/contracts";
-import type { KV } from "@nats-io/kv";
 import type { z } from "zod";
+import type { KvReader } from "./kv-reads.js";
 
 /** A lead read from the `leads` bucket: parsed, not there (never stored, or deleted), or breaking its contract. */
 export type LeadRead<T> =
@@ -21,7 +21,7 @@ export type LeadRead<T> =
  * it uses, so a field it does not read cannot make the lead unreadable to it.
  */
 export async function readLead<S extends z.ZodType = typeof StoredLead>(
-  leads: KV,
+  leads: KvReader,
   ref: LeadRef,
   schema?: S,
 ): Promise<LeadRead<z.infer<S>>> {
@@ -47,7 +47,7 @@ export async function readLead<S extends z.ZodType = typeof StoredLead>(
  * the plan's stop_on only after reading both at once; stopReasonOf then decides.
  */
 export async function readStopState(
-  leads: KV,
+  leads: KvReader,
   ref: LeadRef,
   onInvalid?: (error: string) => void,
 ): Promise<LeadStopState | null | undefined> {
@@ -73,7 +73,7 @@ export function stopReasonOf(
  * (only a recorded outcome or cancellation does); `onInvalid` hears about it.
  */
 export async function readStopReason(
-  leads: KV,
+  leads: KvReader,
   ref: LeadRef,
   onInvalid?: (error: string) => void,
   stopOn?: readonly string[],

@@ -7,9 +7,8 @@ import {
   parseFollowupSubject,
   type StopReason,
 } from "@followup/contracts";
-import { pause, readStopReason } from "@followup/service-kit";
+import { type KvReader, pause, readStopReason } from "@followup/service-kit";
 import type { JsMsg } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import type { ChannelAnswer, ChannelRegistry } from "./channels/channel.js";
 import { classifyError, describeError } from "./classify.js";
@@ -24,7 +23,8 @@ import {
 import type { Slots } from "./slots.js";
 
 export interface DeliveryDeps extends SettleDeps {
-  leads: KV;
+  /** The leads bucket, read in batches (BatchedKvReads): whether the lead's follow-ups stop. */
+  leads: KvReader;
   channels: ChannelRegistry;
   /** Each channel's own limit on calls in flight, by channel name. */
   channelSlots: Map<string, Slots>;

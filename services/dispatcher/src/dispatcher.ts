@@ -1,8 +1,7 @@
 import { setMaxListeners } from "node:events";
 import type { ConsumerSpec, Topology } from "@followup/contracts";
-import { isNoMessages, isWrongLastSequence, type Readiness } from "@followup/service-kit";
+import { BatchedKvReads, isNoMessages, isWrongLastSequence, type Readiness } from "@followup/service-kit";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { ChannelRegistry } from "./channels/channel.js";
@@ -66,9 +65,13 @@ const ACK_TIMEOUT_MS = 5_000;
 export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherHandle> {
   const logger = deps.logger.child({ component: "dispatcher" });
   const js = jetstream(deps.nc);
-  const kvm = new Kvm(deps.nc);
-  const leads = await kvm.open(deps.topology.buckets.leads.bucket);
-  const plans = await kvm.open(deps.topology.buckets.plans.bucket);
+  const jsm = await jetstreamManager(deps.nc);
+  // A plan and a lead are read per marker; in a burst thousands come at once, so the reads go
+  // in batched direct gets (a request per batch instead of two per follow-up).
+  const reads = (bucket: string) =>
+    new BatchedKvReads(jsm, bucket, (keys) => deps.metrics.readBatches.observe({ bucket }, keys));
+  const leads = reads(deps.topology.buckets.leads.bucket);
+  const plans = reads(deps.topology.buckets.plans.bucket);
   const markerConcurrency = deps.markerConcurrency ?? 1000;
 
   const channelSlots = new Map<string, Slots>();
@@ -101,7 +104,6 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     now: deps.now ?? (() => new Date()),
     ...(deps.random ? { random: deps.random } : {}),
   };
-  const jsm = await jetstreamManager(deps.nc);
   const resultsStream = deps.topology.streams.results.name;
   const markerDeps: MarkerDeps = {
     ...deliveryDeps,
@@ -132,11 +134,16 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
   const stopped = aborted(stopController.signal);
   const failing = new Set<string>();
 
-  const input = async (spec: ConsumerSpec, slots: Slots, handle: (message: HeldMessage) => Promise<void>) => {
+  const input = async (
+    spec: ConsumerSpec,
+    slots: Slots,
+    handle: (message: HeldMessage) => Promise<void>,
+    confirmAcks: boolean,
+  ) => {
     const consumer = await js.consumers.get(spec.stream, spec.durable);
     const keepAliveMs = Math.max(500, Math.floor(spec.ackWaitMs / 3));
     const start = (msg: JsMsg, releaseSlot: () => void) => {
-      const message = new HeldMessage(msg, keepAliveMs, handBack, control.stopping);
+      const message = new HeldMessage(msg, keepAliveMs, handBack, control.stopping, confirmAcks);
       held.add(message);
       handle(message)
         .catch((err: unknown) => {
@@ -197,9 +204,12 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
   ];
   // Both consumers are looked up before either pulls, so a missing one fails the start.
   await Promise.all(inputs.map(({ spec }) => js.consumers.get(spec.stream, spec.durable)));
+  // A marker's ack is not waited for: if it is lost, the marker comes back and its stored result
+  // settles it with one read (markers.ts, settledBefore). A replayed due message's is: the work
+  // queue would deliver it again, and call the channel again.
   const loops = Promise.all([
-    input(dispatchMarkers, markerSlots, (m) => handleMarker(m, control, markerDeps)),
-    input(dispatch, dueSlots, (m) => handleDue(m, control, deliveryDeps)),
+    input(dispatchMarkers, markerSlots, (m) => handleMarker(m, control, markerDeps), false),
+    input(dispatch, dueSlots, (m) => handleDue(m, control, deliveryDeps), true),
   ]);
   deps.readiness?.set("consumer", true);
   logger.info(
@@ -284,6 +294,8 @@ class HeldMessage implements HeldDue {
     keepAliveMs: number,
     private readonly handBack: HandBack,
     private readonly stopping: () => boolean,
+    /** Whether ack() waits for the server's confirmation (a round trip per message). */
+    private readonly confirmAcks: boolean,
   ) {
     this.#timer = setInterval(() => {
       if (!this.#settled) msg.working();
@@ -301,6 +313,10 @@ class HeldMessage implements HeldDue {
 
   async ack(): Promise<boolean> {
     if (!this.#settle()) return false;
+    if (!this.confirmAcks) {
+      this.msg.ack();
+      return true;
+    }
     try {
       return await this.msg.ackAck({ timeout: ACK_TIMEOUT_MS });
     } catch {

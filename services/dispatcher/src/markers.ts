@@ -12,8 +12,7 @@ import {
   type StopReason,
   subjects,
 } from "@followup/contracts";
-import { pause, readStopState, stopReasonOf, timerParts } from "@followup/service-kit";
-import type { KV } from "@nats-io/kv";
+import { type KvReader, pause, readStopState, stopReasonOf, timerParts } from "@followup/service-kit";
 import { type DeliveryControl, type DeliveryDeps, deliver } from "./delivery.js";
 import type { BatchedMessage } from "./result-batches.js";
 import { SOURCE } from "./results.js";
@@ -37,8 +36,11 @@ export const PLAN_MISSING_GRACE_MS = 2 * 60_000;
 export const PLAN_MISSING_RETRY_MS = 2_000;
 
 export interface MarkerDeps extends DeliveryDeps {
-  /** The followup_plans bucket: what the marker's step is (due_at, delay) and whether it still is. */
-  plans: KV;
+  /**
+   * The followup_plans bucket (read in batches: BatchedKvReads): what the marker's step is
+   * (due_at, delay) and whether it still is.
+   */
+  plans: KvReader;
   /** FOLLOWUP_TIMERS, in atomic batches: the next step's timer, stored before the marker is acked. */
   timers: { publishMessage(message: BatchedMessage): Promise<void> };
   /** FOLLOWUP_CHANNEL: the channel of a timer's follow-up whose planned step names none. */
@@ -202,7 +204,7 @@ async function settledBefore(deps: MarkerDeps, ref: StepRef): Promise<boolean> {
  * The lead's plan. One that breaks its contract is a defect an operator must look at: throwing
  * keeps the marker coming back (and logged) instead of acting on a plan that cannot be read.
  */
-async function readPlan(plans: KV, ref: StepRef): Promise<FollowupPlan | null> {
+async function readPlan(plans: KvReader, ref: StepRef): Promise<FollowupPlan | null> {
   const entry = await plans.get(leadKey(ref));
   if (entry === null || entry.operation !== "PUT") return null;
   return FollowupPlan.parse(entry.json());

@@ -73,6 +73,12 @@ export function createDispatcherMetrics(registry: Registry, sources: DispatcherM
       [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
       ["fell_back"],
     ),
+    readBatches: metric.histogram(
+      "dispatcher_kv_read_batch_size",
+      "Keys read per batched direct get, by bucket (plans and leads, one each per marker)",
+      [1, 2, 5, 10, 25, 50, 100, 256],
+      ["bucket"],
+    ),
     released: metric.counter(
       "dispatcher_released_total",
       "Due messages handed back undelivered for redelivery, by reason: shutdown, not_due, broker",

@@ -23,7 +23,10 @@ export interface HeldDue {
   readonly msg: JsMsg;
   /** True once acked, naked or terminated (also when a shutdown handed it back). */
   readonly settled: boolean;
-  /** Acknowledges and waits for the server to confirm it; false if it could not confirm. */
+  /**
+   * Acknowledges; for a message whose lost ack would repeat a call (a replayed due message) it
+   * waits for the server to confirm, false if it could not. A marker's is sent and not waited for.
+   */
   ack(): Promise<boolean>;
   /** Acknowledges without waiting: for what nothing depends on (a timer's own delivery). */
   ackNow(): void;
