@@ -135,6 +135,16 @@ describe("a fired timer", () => {
     const batches = Number(/dispatcher_result_batch_size_count\{fell_back="false"\} (\d+)/.exec(text)?.[1]);
     expect(batches).toBeGreaterThan(0);
     expect(batches).toBeLessThan(leadIds.length);
+    // The plan and the lead of each marker were read, in batched direct gets: every key read,
+    // in fewer requests than markers.
+    for (const bucket of [topo.buckets.plans.bucket, topo.buckets.leads.bucket]) {
+      const sum = new RegExp(`dispatcher_kv_read_batch_size_sum\\{bucket="${bucket}"\\} (\\d+)`).exec(text);
+      const count = new RegExp(`dispatcher_kv_read_batch_size_count\\{bucket="${bucket}"\\} (\\d+)`).exec(
+        text,
+      );
+      expect(Number(sum?.[1]), `${bucket} keys read`).toBeGreaterThanOrEqual(leadIds.length);
+      expect(Number(count?.[1]), `${bucket} requests`).toBeLessThan(leadIds.length);
+    }
 
     // Nothing written but the results: no due follow-up, no deletion, no plan update.
     expect((await jsm.streams.info(topo.streams.followups.name)).state.last_seq).toBe(0);
