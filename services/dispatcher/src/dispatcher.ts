@@ -156,9 +156,12 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
           releaseSlot();
         });
     };
+    // A pull asks for a sixteenth of the slots at least: when every slot is busy (a burst), a
+    // pull per finished message would cost a request and a server-side pull for each.
+    const pullAtLeast = Math.max(1, Math.floor(slots.size / 16));
     const pullLoop = async () => {
       while (!control.stopping()) {
-        await Promise.race([slots.whenFree(), stopped]);
+        await Promise.race([slots.whenFree(pullAtLeast), stopped]);
         if (control.stopping()) break;
         try {
           const batch = await consumer.fetch({ max_messages: slots.free, expires: PULL_EXPIRES_MS });

@@ -39,9 +39,10 @@ export class Slots {
     });
   }
 
-  /** Resolves once at least one slot is free (immediately if one is). */
-  whenFree(): Promise<void> {
-    return this.#when(() => this.free > 0 && this.#waiters.length === 0);
+  /** Resolves once at least `count` slots (at most all of them) are free: immediately if they are. */
+  whenFree(count = 1): Promise<void> {
+    const needed = Math.max(1, Math.min(count, this.size));
+    return this.#when(() => this.free >= needed && this.#waiters.length === 0);
   }
 
   /** Resolves once no slot is taken. */
