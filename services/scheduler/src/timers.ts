@@ -15,6 +15,8 @@ import {
 import {
   ATOMIC_BATCH_MAX,
   isAtomicBatchRejected,
+  type Logger,
+  logTogether,
   publishAtomic,
   publishTimer as publishTimerMessage,
   type TimerStored,
@@ -33,6 +35,11 @@ export type TimerDeps = HandlerDeps & {
   rule: FollowupRule;
   /** Every tenant's sequences; absent: no tenant has any (each gets the built-in one). */
   sequences?: SequenceCache;
+  /**
+   * The logger of the per-lead `followups_enqueued` line, service-kit's flatLineLogger of
+   * `logger` (made once: the line is written for every lead); absent: `logger`.
+   */
+  enqueuedLogger?: Logger;
 };
 
 /** A decoded lead.scored and the plan made for it (not stored yet). */
@@ -273,9 +280,10 @@ function countScheduled(
   // The lead's timer stored now: a first delivery, or a redelivery after a crash between the
   // plan and its timer (whose steps the copy that crashed before its ack did not count).
   deps.metrics.scheduled.inc(pending.length);
-  deps.logger.info(
+  (deps.enqueuedLogger ?? deps.logger).info(
     {
-      ...lead.fields,
+      tenant: lead.fields.tenant,
+      lead_id: lead.fields.lead_id,
       pred_prob: lead.predProb,
       count: pending.length,
       due_at: pending.map((step) => step.due_at),
@@ -318,8 +326,11 @@ async function storeTimerBatches(
       }
     }),
   );
-  planned.forEach(({ lead, steps }, i) => {
-    countScheduled(lead, steps, results.get(timers[i]!)!, deps);
+  // A line per lead, written as one write for the batch (a syscall each cost more than the line).
+  logTogether(deps.logger, () => {
+    planned.forEach(({ lead, steps }, i) => {
+      countScheduled(lead, steps, results.get(timers[i]!)!, deps);
+    });
   });
 }
 
