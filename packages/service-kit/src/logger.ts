@@ -34,11 +34,29 @@ export function createLogger(options: {
   const config: LoggerOptions = {
     level: options.level ?? "info",
     base: { service: options.service, pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimeOncePerMs(),
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     formatters: { level: (label) => ({ level: label }) },
   };
   return pino(config, options.destination ?? linesTogether(stdoutDestination()));
+}
+
+/**
+ * pino's isoTime (`,"time":"<ISO 8601>"`), formatted once per millisecond: the lines of a batch,
+ * a line per lead, are written within a few milliseconds, and formatting the date was a fifth
+ * of such a line's cost. The same text as isoTime for every line.
+ */
+function isoTimeOncePerMs(): () => string {
+  let lastMs = Number.NaN;
+  let last = "";
+  return () => {
+    const ms = Date.now();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      last = `,"time":"${new Date(ms).toISOString()}"`;
+    }
+    return last;
+  };
 }
 
 /**

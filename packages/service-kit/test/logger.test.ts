@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createLogger, flatLineLogger, logTogether, maskEmail, maskPhone } from "../src/index.js";
 import { linesTogether } from "../src/logger.js";
 
@@ -26,6 +26,26 @@ describe("logger", () => {
       lead_id: "L1",
     });
     expect(typeof line.time).toBe("string");
+  });
+
+  it("stamps each line with the time of its millisecond, as an ISO 8601 string", () => {
+    const { lines, destination } = capture();
+    const logger = createLogger({ service: "scheduler", destination });
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(new Date("2026-12-01T10:00:00.123Z"));
+      logger.info("a");
+      logger.info("b");
+      vi.setSystemTime(new Date("2026-12-01T10:00:00.124Z"));
+      logger.info("c");
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(lines.map((l) => JSON.parse(l).time)).toEqual([
+      "2026-12-01T10:00:00.123Z",
+      "2026-12-01T10:00:00.123Z",
+      "2026-12-01T10:00:00.124Z",
+    ]);
   });
 
   it("never writes credentials", () => {
