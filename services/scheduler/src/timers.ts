@@ -9,6 +9,7 @@ import {
   nextTimedStep,
   type PlannedStep,
   planExperiment,
+  type SequenceDefinition,
   type StoredSequence,
   type Topology,
 } from "@followup/contracts";
@@ -197,6 +198,32 @@ function skipped(lead: ScoredLead, deps: TimerDeps): void {
 const DEPLOYMENT_CHANNEL = "FOLLOWUP_CHANNEL";
 
 /**
+ * The built-in sequence of each rule, made once per rule instead of once per lead (made again
+ * if the rule's fields were changed since).
+ */
+const builtInSequences = new WeakMap<FollowupRule, { of: FollowupRule; sequence: SequenceDefinition }>();
+
+function builtInSequenceOf(rule: FollowupRule): SequenceDefinition {
+  const made = builtInSequences.get(rule);
+  if (
+    made !== undefined &&
+    made.of.enabled === rule.enabled &&
+    made.of.topP === rule.topP &&
+    made.of.delays === rule.delays
+  ) {
+    return made.sequence;
+  }
+  const sequence = builtInSequence({
+    FOLLOWUP_ENABLED: rule.enabled,
+    FOLLOWUP_RULE_TOP_P: rule.topP,
+    FOLLOWUP_SCHEDULES: rule.delays,
+    FOLLOWUP_CHANNEL: DEPLOYMENT_CHANNEL,
+  });
+  builtInSequences.set(rule, { of: { ...rule }, sequence });
+  return sequence;
+}
+
+/**
  * The plan of a newly scored lead: the sequence chooseSequence picks among the tenant's (the
  * built-in one when it has none), its steps from the lead's creation in the lead's zones, or why
  * it gets none. The built-in sequence keeps the plans of before sequences exactly.
@@ -214,12 +241,7 @@ export function planLead(
     pred_prob: event.data.pred_prob,
     planned_at: now.toISOString(),
   };
-  const builtIn = builtInSequence({
-    FOLLOWUP_ENABLED: rule.enabled,
-    FOLLOWUP_RULE_TOP_P: rule.topP,
-    FOLLOWUP_SCHEDULES: rule.delays,
-    FOLLOWUP_CHANNEL: DEPLOYMENT_CHANNEL,
-  });
+  const builtIn = builtInSequenceOf(rule);
   const enrolment = chooseSequence(tenantSequences, builtIn, event.data);
   if ("skipped" in enrolment) return { ...base, steps: [], skipped: enrolment.skipped };
   if (enrolment.sequence === builtIn) {
