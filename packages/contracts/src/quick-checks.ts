@@ -61,19 +61,26 @@ function hasKeys(value: Record<string, unknown>, keys: readonly string[]): boole
   return true;
 }
 
+/** The envelope's attributes of an event of `type` as eventSchema accepts them (its data not looked at). */
+function isEnvelope(event: Record<string, unknown>, type: string): boolean {
+  return (
+    event.specversion === "1.0" &&
+    isString(event.id, 1, 128) &&
+    event.type === type &&
+    isString(event.source, 1) &&
+    isDatetime(event.time) &&
+    isString(event.subject, 1) &&
+    event.datacontenttype === "application/json" &&
+    isToken(event.tenant)
+  );
+}
+
 /** A decoded `lead.scored.v1` body that LeadScored accepts (decodeEvent: returned as it is). */
 export function isSurelyLeadScored(json: unknown): boolean {
   if (!isPlainObject(json)) return false;
   const data = json.data;
   return (
-    json.specversion === "1.0" &&
-    isString(json.id, 1, 128) &&
-    json.type === "lead.scored.v1" &&
-    isString(json.source, 1) &&
-    isDatetime(json.time) &&
-    isString(json.subject, 1) &&
-    json.datacontenttype === "application/json" &&
-    isToken(json.tenant) &&
+    isEnvelope(json, "lead.scored.v1") &&
     isPlainObject(data) &&
     isToken(data.lead_id) &&
     isDatetime(data.created_at) &&
@@ -101,14 +108,7 @@ export function isSurelyTimerEvent(event: unknown): boolean {
   if (!isPlainObject(event) || !hasKeys(event, TIMER_CHECK_FIELDS.envelope)) return false;
   const data = event.data;
   return (
-    event.specversion === "1.0" &&
-    isString(event.id, 1, 128) &&
-    event.type === "followup.timer.v1" &&
-    isString(event.source, 1) &&
-    isDatetime(event.time) &&
-    isString(event.subject, 1) &&
-    event.datacontenttype === "application/json" &&
-    isToken(event.tenant) &&
+    isEnvelope(event, "followup.timer.v1") &&
     isPlainObject(data) &&
     hasKeys(data, TIMER_CHECK_FIELDS.data) &&
     isToken(data.lead_id) &&
