@@ -66,7 +66,15 @@ export {
 export { BatchedKvReads, type KvRead, type KvReader } from "./kv-reads.js";
 export { type LeadRead, readLead, readStopReason, readStopState, stopReasonOf } from "./leads.js";
 export { EXIT_CONFIG, onShutdown, runMain } from "./lifecycle.js";
-export { createLogger, type Logger, maskEmail, maskPhone, REDACTED_PATHS } from "./logger.js";
+export {
+  createLogger,
+  flatLineLogger,
+  type Logger,
+  logTogether,
+  maskEmail,
+  maskPhone,
+  REDACTED_PATHS,
+} from "./logger.js";
 export {
   type ConsumerLag,
   consumerLagMetrics,

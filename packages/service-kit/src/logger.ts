@@ -34,11 +34,93 @@ export function createLogger(options: {
   const config: LoggerOptions = {
     level: options.level ?? "info",
     base: { service: options.service, pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimeOncePerMs(),
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     formatters: { level: (label) => ({ level: label }) },
   };
-  return pino(config, options.destination ?? stdoutDestination());
+  return pino(config, options.destination ?? linesTogether(stdoutDestination()));
+}
+
+/**
+ * pino's isoTime (`,"time":"<ISO 8601>"`), formatted once per millisecond: the lines of a batch,
+ * a line per lead, are written within a few milliseconds, and formatting the date was a fifth
+ * of such a line's cost. The same text as isoTime for every line.
+ */
+function isoTimeOncePerMs(): () => string {
+  let lastMs = Number.NaN;
+  let last = "";
+  return () => {
+    const ms = Date.now();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      last = `,"time":"${new Date(ms).toISOString()}"`;
+    }
+    return last;
+  };
+}
+
+/**
+ * The redaction of a line whose fields are all flat (strings, numbers, arrays of them): the
+ * top-level paths of REDACTED_PATHS only. pino runs every field of a line through each wildcard
+ * path (`*.token`), which cost a per-lead line more than writing it; a flat line has no nested
+ * field for those paths to find, and a top-level credential is still censored.
+ */
+const FLAT_REDACTED_PATHS = REDACTED_PATHS.filter((path) => /^[A-Za-z_]+$/.test(path));
+
+/** A logger for hot lines with flat fields only (see FLAT_REDACTED_PATHS); make it once, not per line. */
+export function flatLineLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: { paths: FLAT_REDACTED_PATHS, censor: "[redacted]" } });
+}
+
+/**
+ * Runs `log` (synchronous) and writes the lines it logged as one write when it returns: a line
+ * per lead of a batch then costs one write of the batch instead of a syscall each. The lines and
+ * their order are the same; they are only held for the duration of the call. Only a destination
+ * made by linesTogether (createLogger's stdout) is written to that way; any other is given one
+ * line per write as pino does, and this only runs `log`.
+ */
+export function logTogether<T>(logger: Logger, log: () => T): T {
+  const destination = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  if (!(destination instanceof HeldLines)) return log();
+  return destination.together(log);
+}
+
+/** `destination`, taking the lines held by logTogether as one write (several lines in it). */
+export function linesTogether(destination: pino.DestinationStream): pino.DestinationStream {
+  return new HeldLines(destination);
+}
+
+class HeldLines implements pino.DestinationStream {
+  private held: string[] | null = null;
+  constructor(private readonly destination: pino.DestinationStream) {}
+
+  write(line: string): void {
+    if (this.held !== null) this.held.push(line);
+    else this.destination.write(line);
+  }
+
+  together<T>(log: () => T): T {
+    if (this.held !== null) return log();
+    this.held = [];
+    try {
+      return log();
+    } finally {
+      const lines = this.held;
+      this.held = null;
+      if (lines.length > 0) this.destination.write(lines.join(""));
+    }
+  }
+
+  /** pino's logger.flush() reaches the destination through these. */
+  flush(cb?: (err?: Error) => void): void {
+    const flush = (this.destination as { flush?: (cb?: (err?: Error) => void) => void }).flush;
+    if (flush) flush.call(this.destination, cb);
+    else cb?.();
+  }
+
+  flushSync(): void {
+    (this.destination as { flushSync?: () => void }).flushSync?.();
+  }
 }
 
 /**

@@ -145,3 +145,14 @@ describe("publishAtomic", () => {
     }
   });
 });
+
+describe("publishHeaders", () => {
+  it("writes each header once, in the order given, as nats-server reads them", () => {
+    expect(publishHeaders({ msgId: "acme:L1:1", ttl: "3599", expectLastSubjectSequence: 0 }).toString()).toBe(
+      "NATS/1.0\r\nNats-Msg-Id: acme:L1:1\r\nNats-TTL: 3599\r\nNats-Expected-Last-Subject-Sequence: 0\r\n\r\n",
+    );
+    expect(
+      publishHeaders({ expectLastSubjectSequence: 0 }).values("Nats-Expected-Last-Subject-Sequence"),
+    ).toEqual(["0"]);
+  });
+});

@@ -1,4 +1,4 @@
-import { bucketKeySubject, FollowupPlan, type LeadRef, leadKey } from "@followup/contracts";
+import { bucketKeySubject, encodePlan, FollowupPlan, type LeadRef, leadKey } from "@followup/contracts";
 import { isWrongLastSequence, publishAtomic, publishHeaders } from "@followup/service-kit";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -38,7 +38,7 @@ export class PlanStore {
   /** Creates the lead's plan; null when one exists already (somebody else planned first). */
   async create(ref: LeadRef, plan: FollowupPlan): Promise<number | null> {
     try {
-      return await this.kv.create(leadKey(ref), JSON.stringify(FollowupPlan.parse(plan)));
+      return await this.kv.create(leadKey(ref), encodePlan(plan));
     } catch (err) {
       if (isWrongLastSequence(err)) return null;
       throw err;
@@ -56,7 +56,7 @@ export class PlanStore {
       this.js,
       plans.map(({ ref, plan }) => ({
         subject: bucketKeySubject(this.bucket, leadKey(ref)),
-        data: JSON.stringify(FollowupPlan.parse(plan)),
+        data: encodePlan(plan),
         headers: publishHeaders({ expectLastSubjectSequence: 0 }),
       })),
     );
@@ -82,11 +82,7 @@ export class PlanStore {
       const next = change(current.plan);
       if (next === null) return { ...current, changed: false };
       try {
-        const revision = await this.kv.update(
-          leadKey(ref),
-          JSON.stringify(FollowupPlan.parse(next)),
-          current.revision,
-        );
+        const revision = await this.kv.update(leadKey(ref), encodePlan(next), current.revision);
         return { plan: next, revision, changed: true };
       } catch (err) {
         if (!isWrongLastSequence(err) || conflicts >= MAX_CONFLICTS) throw err;

@@ -1,4 +1,5 @@
 import type { Topology } from "@followup/contracts";
+import { flatLineLogger } from "@followup/service-kit";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -88,7 +89,14 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
   };
   try {
     const batchSize = deps.batchSize ?? 500;
-    const scoredDeps = { ...common, rule: deps.rule, sequences, logger: logger.child({ handler: "scored" }) };
+    const scoredLogger = logger.child({ handler: "scored" });
+    const scoredDeps = {
+      ...common,
+      rule: deps.rule,
+      sequences,
+      logger: scoredLogger,
+      enqueuedLogger: flatLineLogger(scoredLogger),
+    };
     loops.push(
       await startBatchConsumerLoop({
         js,

@@ -9,12 +9,15 @@ import {
   nextTimedStep,
   type PlannedStep,
   planExperiment,
+  type SequenceDefinition,
   type StoredSequence,
   type Topology,
 } from "@followup/contracts";
 import {
   ATOMIC_BATCH_MAX,
   isAtomicBatchRejected,
+  type Logger,
+  logTogether,
   publishAtomic,
   publishTimer as publishTimerMessage,
   type TimerStored,
@@ -33,6 +36,11 @@ export type TimerDeps = HandlerDeps & {
   rule: FollowupRule;
   /** Every tenant's sequences; absent: no tenant has any (each gets the built-in one). */
   sequences?: SequenceCache;
+  /**
+   * The logger of the per-lead `followups_enqueued` line, service-kit's flatLineLogger of
+   * `logger` (made once: the line is written for every lead); absent: `logger`.
+   */
+  enqueuedLogger?: Logger;
 };
 
 /** A decoded lead.scored and the plan made for it (not stored yet). */
@@ -190,6 +198,32 @@ function skipped(lead: ScoredLead, deps: TimerDeps): void {
 const DEPLOYMENT_CHANNEL = "FOLLOWUP_CHANNEL";
 
 /**
+ * The built-in sequence of each rule, made once per rule instead of once per lead (made again
+ * if the rule's fields were changed since).
+ */
+const builtInSequences = new WeakMap<FollowupRule, { of: FollowupRule; sequence: SequenceDefinition }>();
+
+function builtInSequenceOf(rule: FollowupRule): SequenceDefinition {
+  const made = builtInSequences.get(rule);
+  if (
+    made !== undefined &&
+    made.of.enabled === rule.enabled &&
+    made.of.topP === rule.topP &&
+    made.of.delays === rule.delays
+  ) {
+    return made.sequence;
+  }
+  const sequence = builtInSequence({
+    FOLLOWUP_ENABLED: rule.enabled,
+    FOLLOWUP_RULE_TOP_P: rule.topP,
+    FOLLOWUP_SCHEDULES: rule.delays,
+    FOLLOWUP_CHANNEL: DEPLOYMENT_CHANNEL,
+  });
+  builtInSequences.set(rule, { of: { ...rule }, sequence });
+  return sequence;
+}
+
+/**
  * The plan of a newly scored lead: the sequence chooseSequence picks among the tenant's (the
  * built-in one when it has none), its steps from the lead's creation in the lead's zones, or why
  * it gets none. The built-in sequence keeps the plans of before sequences exactly.
@@ -207,12 +241,7 @@ export function planLead(
     pred_prob: event.data.pred_prob,
     planned_at: now.toISOString(),
   };
-  const builtIn = builtInSequence({
-    FOLLOWUP_ENABLED: rule.enabled,
-    FOLLOWUP_RULE_TOP_P: rule.topP,
-    FOLLOWUP_SCHEDULES: rule.delays,
-    FOLLOWUP_CHANNEL: DEPLOYMENT_CHANNEL,
-  });
+  const builtIn = builtInSequenceOf(rule);
   const enrolment = chooseSequence(tenantSequences, builtIn, event.data);
   if ("skipped" in enrolment) return { ...base, steps: [], skipped: enrolment.skipped };
   if (enrolment.sequence === builtIn) {
@@ -273,9 +302,10 @@ function countScheduled(
   // The lead's timer stored now: a first delivery, or a redelivery after a crash between the
   // plan and its timer (whose steps the copy that crashed before its ack did not count).
   deps.metrics.scheduled.inc(pending.length);
-  deps.logger.info(
+  (deps.enqueuedLogger ?? deps.logger).info(
     {
-      ...lead.fields,
+      tenant: lead.fields.tenant,
+      lead_id: lead.fields.lead_id,
       pred_prob: lead.predProb,
       count: pending.length,
       due_at: pending.map((step) => step.due_at),
@@ -318,8 +348,11 @@ async function storeTimerBatches(
       }
     }),
   );
-  planned.forEach(({ lead, steps }, i) => {
-    countScheduled(lead, steps, results.get(timers[i]!)!, deps);
+  // A line per lead, written as one write for the batch (a syscall each cost more than the line).
+  logTogether(deps.logger, () => {
+    planned.forEach(({ lead, steps }, i) => {
+      countScheduled(lead, steps, results.get(timers[i]!)!, deps);
+    });
   });
 }
 

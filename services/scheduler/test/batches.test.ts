@@ -251,6 +251,34 @@ describe("lead.scored in batches", () => {
     );
   });
 
+  it("a lead.scored that breaks its contract inside a batch is handed to `invalid` naming the field", async () => {
+    const fixtures = Array.from({ length: 4 }, () => lead());
+    const js = jetstream(broker.nc);
+    await publishScored(fixtures.slice(0, 2));
+    const badScore = lead();
+    const badTenant = lead();
+    await js.publish(
+      subjects.leadScored(badScore.tenant, badScore.leadId),
+      JSON.stringify({ ...scoredEvent(badScore), data: { ...scoredEvent(badScore).data, pred_prob: 1.5 } }),
+    );
+    await js.publish(
+      subjects.leadScored(badTenant.tenant, badTenant.leadId),
+      JSON.stringify({ ...scoredEvent(badTenant), tenant: "a.b" }),
+    );
+    await publishScored(fixtures.slice(2));
+    const h = await handlerDeps();
+
+    await h.handle(await pull(6));
+    expect(h.invalid.map((i) => i.msg.subject)).toEqual([
+      subjects.leadScored(badScore.tenant, badScore.leadId),
+      subjects.leadScored(badTenant.tenant, badTenant.leadId),
+    ]);
+    expect(h.invalid[0]?.err.message).toMatch(/^lead\.scored\.v1: data\.pred_prob: /);
+    expect(h.invalid[1]?.err.message).toMatch(/^lead\.scored\.v1: tenant: must be 1-64 characters/);
+    expect([...(await timerSequences()).keys()].sort()).toEqual(timerSubjects(fixtures));
+    expect(await readPlan(broker.nc, badScore)).toBeNull();
+  });
+
   it("an invalid event in a backlog, through the consumer loop: terminated and counted, the rest scheduled", async () => {
     const fixtures = Array.from({ length: 40 }, () => lead());
     await publishScored(fixtures.slice(0, 20));
