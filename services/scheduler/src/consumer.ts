@@ -167,6 +167,9 @@ export async function startBatchConsumerLoop(options: BatchConsumerLoopOptions):
 
   const dispatch = () => {
     while (!stopping && waiting.length > 0 && inFlight.size < batches) {
+      // With a batch in flight the next one waits until it is full: a slot that took whatever
+      // had just arrived would commit small batches. A lone message (nothing in flight) goes at once.
+      if (inFlight.size > 0 && waiting.length < batchSize) return;
       const task: Promise<void> = run(waiting.splice(0, batchSize)).finally(() => {
         inFlight.delete(task);
         dispatch();

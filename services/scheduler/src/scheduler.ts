@@ -33,12 +33,14 @@ export interface SchedulerDeps {
 }
 
 /**
- * Batches of lead.scored scheduled at once by one copy. One: the next batch is delivered while
- * this one is written and takes all of it, so batches stay full under load. With two, each slot
- * took what had arrived when it came free, the batches were smaller, and scheduling was slower
- * (20k leads, sync always: 2.8-8.0k against 5.8-9.5k follow-ups/s in the same rounds).
+ * Batches of lead.scored scheduled at once by one copy: two, so one batch is decoded and planned
+ * while the other's plans and timers commit. The second waits until it is full (the consumer
+ * loop), else it took whatever had arrived when it came free, the batches were small, and
+ * scheduling was slower (20k leads: 2.8-8.0k against 5.8-9.5k follow-ups/s with one). At full
+ * size, sync always: 0.90x and 1.02x BullMQ-fsync's rate, against 0.71x and 0.83x with one
+ * batch in the same rounds (docs/benchmarks.md).
  */
-export const SCORED_BATCHES_IN_FLIGHT = 1;
+export const SCORED_BATCHES_IN_FLIGHT = 2;
 
 export interface SchedulerHandle {
   /** Stops consuming, lets handlers in flight finish (bounded). Idempotent. Does not close `nc`. */
