@@ -84,6 +84,8 @@ export class BatchedKvReads implements KvReader {
 
   async #read(batch: Map<string, Waiting[]>): Promise<void> {
     const found = new Map<string, StoredMsg>();
+    // Counted as the request is sent, so the sizes come in the order the requests went out.
+    this.onBatch?.(batch.size);
     try {
       const messages = await this.jsm.direct.getLastMessagesFor(this.#stream, {
         multi_last: [...batch.keys()].map((key) => bucketKeySubject(this.#bucket, key)),
@@ -96,7 +98,6 @@ export class BatchedKvReads implements KvReader {
         return;
       }
     }
-    this.onBatch?.(batch.size);
     for (const [key, waiting] of batch) {
       const message = found.get(bucketKeySubject(this.#bucket, key));
       const entry = message === undefined ? null : kvRead(message);
