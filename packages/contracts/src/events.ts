@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { Intent, Outcome, Probability, Sentiment, Token, Urgency } from "./lead.js";
-import { isSurelyLeadScored, isSurelyTimerEvent } from "./quick-checks.js";
+import { isSurelyLeadScored, isSurelyResultEvent, isSurelyTimerEvent } from "./quick-checks.js";
 
 /**
  * Every event shares one envelope with CloudEvents 1.0 attribute names plus `tenant`.
@@ -292,8 +292,10 @@ export function makeEvent<T extends EventType>(
     tenant: fields.tenant,
     data: fields.data,
   };
-  // A timer is made once per lead: its quick check says only "zod's output would be this".
+  // A timer is made once per lead, a result once per attempt: their quick checks say only
+  // "zod's output would be this".
   if (type === "followup.timer.v1" && isSurelyTimerEvent(candidate)) return candidate as EventOf<T>;
+  if (type === "followup.result.v1" && isSurelyResultEvent(candidate)) return candidate as EventOf<T>;
   return EVENT_SCHEMAS[type].parse(candidate) as EventOf<T>;
 }
 

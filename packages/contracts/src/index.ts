@@ -8,7 +8,7 @@ export * from "./models.js";
 export * from "./named-records.js";
 export * from "./ops.js";
 export * from "./permissions.js";
-export { encodePlan } from "./quick-checks.js";
+export { decodePlan, encodePlan } from "./quick-checks.js";
 export * from "./records.js";
 export * from "./reports.js";
 export * from "./schedule.js";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AttemptResult } from "./events.js";
 import { Intent, Sentiment, Urgency } from "./lead.js";
 import { FollowupPlan, PlannedStepState } from "./records.js";
 import { TOKEN_PATTERN } from "./subjects.js";
@@ -176,4 +177,93 @@ function areSurelyBuiltInSteps(steps: unknown): boolean {
  */
 export function encodePlan(plan: FollowupPlan): string {
   return JSON.stringify(isSurelyBuiltInPlan(plan) ? plan : FollowupPlan.parse(plan));
+}
+
+/**
+ * A plan read from the followup_plans bucket (its JSON parsed), checked against FollowupPlan:
+ * the value itself when the quick check is sure zod accepts it as it is (a built-in plan, read
+ * once per fired step), else zod's output. Throws zod's error for a plan that breaks its contract.
+ */
+export function decodePlan(json: unknown): FollowupPlan {
+  return isSurelyBuiltInPlan(json) ? (json as FollowupPlan) : FollowupPlan.parse(json);
+}
+
+/**
+ * A followup.result.v1 event as the dispatcher's resultEvent builds it (one per attempt): its
+ * data's keys in the schema's order, the optional ones present or not. zod's output would be
+ * the same object, key for key.
+ */
+export const RESULT_CHECK_FIELDS = {
+  envelope: TIMER_CHECK_FIELDS.envelope,
+  data: [
+    "lead_id",
+    "step",
+    "delay_s",
+    "due_at",
+    "idempotency_key",
+    "channel",
+    "attempt",
+    "result",
+    "status_code",
+    "error",
+    "duration_ms",
+    "retry_in_ms",
+    "lateness_ms",
+    "provider",
+    "provider_message_id",
+    "reason",
+  ],
+  optionalData: ["error", "retry_in_ms", "lateness_ms", "provider", "provider_message_id", "reason"],
+} as const;
+
+/** Made on first use: events.ts imports this module, so AttemptResult is not there while it loads. */
+let results: ReadonlySet<unknown> | undefined;
+function isAttemptResult(value: unknown): boolean {
+  if (results === undefined) results = new Set(AttemptResult.options);
+  return results.has(value);
+}
+
+/** Each field of a result's data: whether a value of it is surely valid. */
+const RESULT_DATA_CHECKS: Record<(typeof RESULT_CHECK_FIELDS.data)[number], (value: unknown) => boolean> = {
+  lead_id: isToken,
+  step: (v) => Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= 1000,
+  delay_s: isPositive,
+  due_at: isDatetime,
+  idempotency_key: (v) => isString(v, 5),
+  channel: (v) => isString(v, 1, 64),
+  attempt: (v) => Number.isSafeInteger(v) && (v as number) >= 1,
+  result: isAttemptResult,
+  status_code: (v) => v === null || Number.isSafeInteger(v),
+  error: (v) => typeof v === "string",
+  duration_ms: isNonNegative,
+  retry_in_ms: isNonNegative,
+  lateness_ms: (v) => typeof v === "number" && Number.isFinite(v),
+  provider: (v) => isString(v, 1, 64),
+  provider_message_id: (v) => isString(v, 1, 256),
+  reason: (v) => isString(v, 1, 64),
+};
+
+const RESULT_OPTIONAL: ReadonlySet<string> = new Set(RESULT_CHECK_FIELDS.optionalData);
+
+function isNonNegative(value: unknown): boolean {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0;
+}
+
+export function isSurelyResultEvent(event: unknown): boolean {
+  if (!isPlainObject(event) || !hasKeys(event, RESULT_CHECK_FIELDS.envelope)) return false;
+  const data = event.data;
+  if (!isEnvelope(event, "followup.result.v1") || !isPlainObject(data)) return false;
+  // The data's keys: the schema's, in its order, each optional one present or not (an undefined
+  // value is a key zod's output would not have: not sure).
+  const own = Object.keys(data);
+  let at = 0;
+  for (const field of RESULT_CHECK_FIELDS.data) {
+    if (own[at] === field) {
+      if (!RESULT_DATA_CHECKS[field](data[field])) return false;
+      at++;
+    } else if (!RESULT_OPTIONAL.has(field)) {
+      return false;
+    }
+  }
+  return at === own.length;
 }

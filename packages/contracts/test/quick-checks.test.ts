@@ -2,9 +2,12 @@ import { describe, expect, it } from "vitest";
 import {
   ContractError,
   decodeEvent,
+  decodePlan,
   encodeEvent,
   encodePlan,
   FollowupPlan,
+  FollowupResult,
+  FollowupResultData,
   FollowupTimer,
   FollowupTimerData,
   LeadScored,
@@ -15,8 +18,10 @@ import {
 import {
   isSurelyBuiltInPlan,
   isSurelyLeadScored,
+  isSurelyResultEvent,
   isSurelyTimerEvent,
   PLAN_CHECK_FIELDS,
+  RESULT_CHECK_FIELDS,
   SCORED_CHECK_FIELDS,
   TIMER_CHECK_FIELDS,
 } from "../src/quick-checks.js";
@@ -241,6 +246,26 @@ describe("the quick check of a built-in plan", () => {
     expect(isSurelyBuiltInPlan(recorded)).toBe(false);
     expect(encodePlan(recorded)).toBe(JSON.stringify(FollowupPlan.parse(recorded)));
   });
+
+  it("decodePlan reads a stored plan to the values zod's parse gives, and throws where zod throws", () => {
+    let quick = 0;
+    const cases = fieldVariants(plan, {
+      "": (p) => p as unknown as Json,
+      "steps.0.": (p) => p.steps[0] as unknown as Json,
+    });
+    for (const { field, body } of cases) {
+      // As read from the bucket: the JSON of what was stored.
+      const stored = JSON.parse(JSON.stringify(body));
+      const zod = FollowupPlan.safeParse(stored);
+      if (isSurelyBuiltInPlan(stored)) quick++;
+      if (zod.success) expect(decodePlan(stored), field).toEqual(zod.data);
+      else expect(() => decodePlan(stored), field).toThrow();
+    }
+    expect(quick).toBeGreaterThan(10);
+    // A cancelled plan, or one of a sequence, is zod's: the same values.
+    const cancelled = { ...plan, cancelled: { at: "2026-11-28T10:30:00.000Z", reason: "booked" } };
+    expect(decodePlan(JSON.parse(JSON.stringify(cancelled)))).toEqual(FollowupPlan.parse(cancelled));
+  });
 });
 
 describe("the quick check of a timer event", () => {
@@ -276,5 +301,78 @@ describe("the quick check of a timer event", () => {
       }
     }
     expect(accepted).toBeGreaterThan(5);
+  });
+});
+
+describe("the quick check of a result event", () => {
+  const data = {
+    lead_id: "L-1",
+    step: 1,
+    delay_s: 3600,
+    due_at: "2026-11-28T11:00:00.000Z",
+    idempotency_key: "acme:L-1:1",
+    channel: "hook",
+    attempt: 1,
+    result: "ok",
+    status_code: 200,
+    duration_ms: 12,
+    lateness_ms: 35,
+  };
+  const make = (d: Json) =>
+    makeEvent("followup.result.v1", {
+      source: "/dispatcher",
+      subject: "L-1/1",
+      tenant: "acme",
+      data: d as never,
+    });
+
+  it("knows the fields of FollowupResult, in the schema's order, and which are optional", () => {
+    expect([...RESULT_CHECK_FIELDS.envelope]).toEqual(Object.keys(FollowupResult.shape));
+    expect([...RESULT_CHECK_FIELDS.data]).toEqual(Object.keys(FollowupResultData.shape));
+    const shape = FollowupResultData.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
+    expect([...RESULT_CHECK_FIELDS.optionalData]).toEqual(
+      Object.keys(shape).filter((key) => shape[key]!.safeParse(undefined).success),
+    );
+  });
+
+  it("makeEvent makes the same bytes as zod's output, and refuses what zod refuses", () => {
+    expect(isSurelyResultEvent(make(data))).toBe(true);
+    const retried = {
+      ...data,
+      result: "error",
+      status_code: null,
+      error: "ECONNREFUSED",
+      duration_ms: 1.5,
+      retry_in_ms: 2000,
+      provider: "twilio",
+      provider_message_id: "SM123",
+      reason: "timeout",
+    };
+    delete (retried as Partial<typeof retried>).lateness_ms;
+    expect(isSurelyResultEvent(make(retried))).toBe(true);
+    let accepted = 0;
+    const cases = [
+      ...fieldVariants(data, { "data.": (d) => d as Json }),
+      ...fieldVariants(retried, { "retried.": (d) => d as Json }),
+      // Keys out of the schema's order: zod's output would reorder them.
+      { field: "reordered", body: (({ lead_id, ...rest }) => ({ ...rest, lead_id }))(data) },
+      { field: "optional undefined", body: { ...data, error: undefined } },
+    ];
+    for (const { field, body } of cases) {
+      const candidate = { ...make(data), data: body };
+      const zod = FollowupResult.safeParse(candidate);
+      if (isSurelyResultEvent(candidate)) {
+        accepted++;
+        expect(zod.success, `${field}: the quick check accepted what zod rejects`).toBe(true);
+        expect(JSON.stringify(candidate), field).toBe(JSON.stringify(zod.data));
+      }
+      if (zod.success) {
+        const event = make(body as Json);
+        expect(encodeEvent(event), field).toEqual(encodeEvent(FollowupResult.parse({ ...event })));
+      } else {
+        expect(() => make(body as Json), field).toThrow();
+      }
+    }
+    expect(accepted).toBeGreaterThan(10);
   });
 });

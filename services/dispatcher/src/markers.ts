@@ -1,7 +1,8 @@
 import {
   decodeEvent,
+  decodePlan,
   type FollowupDueData,
-  FollowupPlan,
+  type FollowupPlan,
   idempotencyKey,
   leadKey,
   MARKER_REASON_HEADER,
@@ -207,5 +208,5 @@ async function settledBefore(deps: MarkerDeps, ref: StepRef): Promise<boolean> {
 async function readPlan(plans: KvReader, ref: StepRef): Promise<FollowupPlan | null> {
   const entry = await plans.get(leadKey(ref));
   if (entry === null || entry.operation !== "PUT") return null;
-  return FollowupPlan.parse(entry.json());
+  return decodePlan(entry.json());
 }

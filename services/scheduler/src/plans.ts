@@ -1,4 +1,11 @@
-import { bucketKeySubject, encodePlan, FollowupPlan, type LeadRef, leadKey } from "@followup/contracts";
+import {
+  bucketKeySubject,
+  decodePlan,
+  encodePlan,
+  type FollowupPlan,
+  type LeadRef,
+  leadKey,
+} from "@followup/contracts";
 import { isWrongLastSequence, publishAtomic, publishHeaders } from "@followup/service-kit";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -32,7 +39,7 @@ export class PlanStore {
     if (entry === null || entry.operation !== "PUT") return null;
     // A stored plan that breaks its contract is a defect an operator must look at: throwing
     // keeps the message coming back (and logged) instead of acting on a plan we cannot read.
-    return { plan: FollowupPlan.parse(entry.json()), revision: entry.revision };
+    return { plan: decodePlan(entry.json()), revision: entry.revision };
   }
 
   /** Creates the lead's plan; null when one exists already (somebody else planned first). */
