@@ -69,6 +69,7 @@ export { EXIT_CONFIG, onShutdown, runMain } from "./lifecycle.js";
 export {
   createLogger,
   flatLineLogger,
+  holdLinesForTurn,
   type Logger,
   logTogether,
   maskEmail,

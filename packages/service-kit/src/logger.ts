@@ -85,6 +85,18 @@ export function logTogether<T>(logger: Logger, log: () => T): T {
   return destination.together(log);
 }
 
+/**
+ * Holds the lines logged from now until the event loop's turn ends (setImmediate) and writes
+ * them as one write then: for lines that come from many continuations of one event (the
+ * dispatcher's `followup_executed` lines of a committed result batch, one per follow-up), which
+ * logTogether cannot wrap. A line is held for less than a turn; an exit writes what is held
+ * (pino's flushSync). Only a destination made by linesTogether holds lines; any other is left as it is.
+ */
+export function holdLinesForTurn(logger: Logger): void {
+  const destination = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  if (destination instanceof HeldLines) destination.holdForTurn();
+}
+
 /** `destination`, taking the lines held by logTogether as one write (several lines in it). */
 export function linesTogether(destination: pino.DestinationStream): pino.DestinationStream {
   return new HeldLines(destination);
@@ -105,20 +117,32 @@ class HeldLines implements pino.DestinationStream {
     try {
       return log();
     } finally {
-      const lines = this.held;
-      this.held = null;
-      if (lines.length > 0) this.destination.write(lines.join(""));
+      this.writeHeld();
     }
+  }
+
+  holdForTurn(): void {
+    if (this.held !== null) return;
+    this.held = [];
+    setImmediate(() => this.writeHeld());
+  }
+
+  private writeHeld(): void {
+    const lines = this.held;
+    this.held = null;
+    if (lines !== null && lines.length > 0) this.destination.write(lines.join(""));
   }
 
   /** pino's logger.flush() reaches the destination through these. */
   flush(cb?: (err?: Error) => void): void {
+    this.writeHeld();
     const flush = (this.destination as { flush?: (cb?: (err?: Error) => void) => void }).flush;
     if (flush) flush.call(this.destination, cb);
     else cb?.();
   }
 
   flushSync(): void {
+    this.writeHeld();
     (this.destination as { flushSync?: () => void }).flushSync?.();
   }
 }

@@ -1,6 +1,13 @@
 import { Writable } from "node:stream";
 import { describe, expect, it, vi } from "vitest";
-import { createLogger, flatLineLogger, logTogether, maskEmail, maskPhone } from "../src/index.js";
+import {
+  createLogger,
+  flatLineLogger,
+  holdLinesForTurn,
+  logTogether,
+  maskEmail,
+  maskPhone,
+} from "../src/index.js";
 import { linesTogether } from "../src/logger.js";
 
 function capture() {
@@ -89,6 +96,40 @@ describe("logger", () => {
       }),
     ).toThrow("boom");
     expect(writes.slice(1).map((w) => JSON.parse(w).lead_id)).toEqual(["L4", "L5"]);
+  });
+
+  it("holdLinesForTurn writes the lines of the continuations of one turn as one write, in order", async () => {
+    const writes: string[] = [];
+    const logger = createLogger({
+      service: "dispatcher",
+      destination: linesTogether({ write: (chunk: string) => void writes.push(chunk) }),
+    });
+    // A committed batch: its callers each log a line as their promises resolve.
+    const callers = ["L1", "L2", "L3"].map(async (id) => {
+      await Promise.resolve();
+      await Promise.resolve();
+      logger.child({ lead_id: id }).info("followup_executed");
+    });
+    holdLinesForTurn(logger);
+    await Promise.all(callers);
+    expect(writes).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toHaveLength(1);
+    const ids = writes[0]!
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).lead_id);
+    expect(ids).toEqual(["L1", "L2", "L3"]);
+    // After the turn, one write per line again.
+    logger.info({ lead_id: "L4" }, "followup_executed");
+    expect(writes).toHaveLength(2);
+    // What is held is written by a flush (an exit) before its turn ends.
+    holdLinesForTurn(logger);
+    logger.info({ lead_id: "L5" }, "followup_executed");
+    expect(writes).toHaveLength(2);
+    logger.flush();
+    expect(writes.map((w) => w.split("\n").filter(Boolean).length)).toEqual([3, 1, 1]);
+    expect(JSON.parse(writes[2]!).lead_id).toBe("L5");
   });
 
   it("logTogether leaves a destination given to createLogger one line per write", () => {

@@ -1,6 +1,12 @@
 import { setMaxListeners } from "node:events";
 import type { ConsumerSpec, Topology } from "@followup/contracts";
-import { BatchedKvReads, isNoMessages, isWrongLastSequence, type Readiness } from "@followup/service-kit";
+import {
+  BatchedKvReads,
+  flatLineLogger,
+  isNoMessages,
+  isWrongLastSequence,
+  type Readiness,
+} from "@followup/service-kit";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -98,7 +104,8 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     channels: deps.channels,
     channelSlots,
     metrics: deps.metrics,
-    logger,
+    // The lines of each follow-up (markers, delivery, results) have flat fields only.
+    logger: flatLineLogger(logger),
     maxAttempts: deps.maxAttempts,
     backoff: deps.backoff,
     now: deps.now ?? (() => new Date()),

@@ -1,5 +1,6 @@
 import {
   ATOMIC_BATCH_MAX,
+  holdLinesForTurn,
   isAtomicBatchRejected,
   publishAtomic,
   publishHeaders,
@@ -149,6 +150,8 @@ export class ResultBatches implements ResultPublisher {
       return;
     }
     this.#options.onBatch?.(batch.length, false);
+    // Each caller logs its line as it goes on: the batch's lines are written together.
+    holdLinesForTurn(this.#options.logger);
     for (const p of batch) p.resolve();
   }
 
