@@ -1,6 +1,7 @@
 import { parseSchedules, topology } from "@followup/contracts";
 import { ATOMIC_BATCH_MAX, commonEnv, type Env, env, loadConfig } from "@followup/service-kit";
 import { z } from "zod";
+import { SCORED_BATCHES_IN_FLIGHT } from "./scheduler.js";
 
 const consumers = topology().consumers;
 
@@ -39,8 +40,14 @@ export const schedulerEnv = {
    * Most lead.scored events scheduled together: their plans in one atomic batch, their timers in
    * batches of up to 1000. A batch takes what arrived while the previous ones were written, so a
    * lone lead is not held back; 1 schedules every lead alone (SCHEDULER_CONCURRENCY at once).
+   * 333: the batches in flight (SCORED_BATCHES_IN_FLIGHT, 3) together fill the durable's
+   * max_ack_pending (1000).
    */
-  SCHEDULER_BATCH_SIZE: env.number(500, { min: 1, max: ATOMIC_BATCH_MAX, integer: true }),
+  SCHEDULER_BATCH_SIZE: env.number(Math.floor(consumers.scored.maxAckPending / SCORED_BATCHES_IN_FLIGHT), {
+    min: 1,
+    max: ATOMIC_BATCH_MAX,
+    integer: true,
+  }),
   /** How long SIGTERM waits for handlers in flight before leaving them to redelivery. */
   SCHEDULER_SHUTDOWN_GRACE_MS: env.number(10_000, { min: 0, max: 120_000, integer: true }),
   PORT: env.port(8001),

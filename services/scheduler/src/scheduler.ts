@@ -33,14 +33,16 @@ export interface SchedulerDeps {
 }
 
 /**
- * Batches of lead.scored scheduled at once by one copy: two, so one batch is decoded and planned
- * while the other's plans and timers commit. The second waits until it is full (the consumer
- * loop), else it took whatever had arrived when it came free, the batches were small, and
- * scheduling was slower (20k leads: 2.8-8.0k against 5.8-9.5k follow-ups/s with one). At full
- * size, sync always: 0.90x and 1.02x BullMQ-fsync's rate, against 0.71x and 0.83x with one
- * batch in the same rounds (docs/benchmarks.md).
+ * Batches of lead.scored scheduled at once by one copy: three (of SCHEDULER_BATCH_SIZE, 333 by
+ * default, so that together they fill the scored durable's max_ack_pending of 1000), so batches
+ * are decoded and planned while others' plans and timers commit. A batch waits until it is full
+ * while another is in flight (the consumer loop), else it took whatever had arrived when it came
+ * free, the batches were small, and scheduling was slower (20k leads: 2.8-8.0k against 5.8-9.5k
+ * follow-ups/s with one). At full size, sync always, against BullMQ-fsync's rate in the same
+ * runs: three of 333 0.84-1.10x (median 0.97 of 9 runs), two of 500 0.69-0.80x, four of 250
+ * 0.53-0.88x, three of 500 (max_ack_pending 1500) 0.80-0.87x (docs/benchmarks.md).
  */
-export const SCORED_BATCHES_IN_FLIGHT = 2;
+export const SCORED_BATCHES_IN_FLIGHT = 3;
 
 export interface SchedulerHandle {
   /** Stops consuming, lets handlers in flight finish (bounded). Idempotent. Does not close `nc`. */
