@@ -9,13 +9,10 @@
  *   npx tsx bench/probes/burst-cpu.ts [count] [--engine-root DIR] [--profile DIR]
  */
 import { resolve } from "node:path";
-import { topology } from "@followup/contracts";
-import { provisionTopology } from "@followup/service-kit";
-import { waitForStreamMessages, withBroker } from "../broker.js";
+import { waitForStreamMessages } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
-import { startService } from "../engine/services.js";
-import { startFollowupHook } from "../hook.js";
-import { cpuMs, startTogether } from "../processes.js";
+import { withProbeEngine } from "../engine/probe.js";
+import { cpuMs } from "../processes.js";
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -24,55 +21,33 @@ const option = (name: string) => {
 };
 const count = Number(args.find((a) => /^\d+$/.test(a)) ?? 20_000);
 const engineRoot = resolve(option("--engine-root") ?? ".");
-const profileDir = option("--profile");
+const cpuProfileDir = option("--profile");
 const DELAY_S = 60;
 
-const hook = await startFollowupHook();
-try {
-  await withBroker(true, async ({ server, nc, js, jsm }) => {
-    const topo = topology();
-    await provisionTopology(nc, topo);
-    const env = { natsUrl: server.url, schedules: `${DELAY_S}s`, hookUrl: hook.url };
-    const profile = profileDir ? { cpuProfileDir: resolve(profileDir) } : {};
-    const [scheduler, dispatcher] = await startTogether([
-      startService("scheduler", engineRoot, env, profile),
-      startService("dispatcher", engineRoot, env, profile),
-    ]);
-    try {
-      const start = Math.ceil((Date.now() + 20_000 + count) / 1000) * 1000;
-      await seedScoredLeads(js, topo, {
+await withProbeEngine(
+  { engineRoot, delayS: DELAY_S, ...(cpuProfileDir ? { cpuProfileDir } : {}) },
+  async ({ server, js, jsm, topo, hook, dispatcher }) => {
+    const start = Math.ceil((Date.now() + 20_000 + count) / 1000) * 1000;
+    await seedScoredLeads(js, topo, {
+      count,
+      createdAt: (i) => new Date(start + Math.floor((i * 1000) / count) - DELAY_S * 1000),
+    });
+    await waitForStreamMessages(jsm, topo.streams.timers.name, count, Math.max(1, start - 1000 - Date.now()));
+    if (Date.now() > start - 500) throw new Error("the timers were not all stored before the due second");
+    await new Promise((r) => setTimeout(r, start - Date.now()));
+    const before = { dispatcher: cpuMs(dispatcher.pid), nats: cpuMs(server.pid) };
+    await hook.waitForDeliveries(count, 300_000);
+    const last = hook.deliveries.reduce((latest, d) => Math.max(latest, d.arrivedAtMs), 0);
+    const per1k = (ms: number) => Math.round((ms * 1000) / count);
+    console.log(
+      JSON.stringify({
+        engineRoot,
         count,
-        createdAt: (i) => new Date(start + Math.floor((i * 1000) / count) - DELAY_S * 1000),
-      });
-      await waitForStreamMessages(
-        jsm,
-        topo.streams.timers.name,
-        count,
-        Math.max(1, start - 1000 - Date.now()),
-      );
-      if (Date.now() > start - 500) throw new Error("the timers were not all stored before the due second");
-      await new Promise((r) => setTimeout(r, start - Date.now()));
-      const before = { dispatcher: cpuMs(dispatcher!.pid), nats: cpuMs(server.pid) };
-      await hook.waitForDeliveries(count, 300_000);
-      const last = hook.deliveries.reduce((latest, d) => Math.max(latest, d.arrivedAtMs), 0);
-      const per1k = (ms: number) => Math.round((ms * 1000) / count);
-      console.log(
-        JSON.stringify({
-          engineRoot,
-          count,
-          drainS: (last - start) / 1000,
-          dispatcherCpuPer1k: per1k(cpuMs(dispatcher!.pid) - before.dispatcher),
-          natsCpuPer1k: per1k(cpuMs(server.pid) - before.nats),
-          duplicates: hook.duplicates,
-        }),
-      );
-    } finally {
-      await Promise.all([
-        scheduler!.stop(profileDir ? 10_000 : undefined),
-        dispatcher!.stop(profileDir ? 10_000 : undefined),
-      ]);
-    }
-  });
-} finally {
-  await hook.close();
-}
+        drainS: (last - start) / 1000,
+        dispatcherCpuPer1k: per1k(cpuMs(dispatcher.pid) - before.dispatcher),
+        natsCpuPer1k: per1k(cpuMs(server.pid) - before.nats),
+        duplicates: hook.duplicates,
+      }),
+    );
+  },
+);

@@ -9,78 +9,54 @@
  */
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { topology } from "@followup/contracts";
-import { provisionTopology } from "@followup/service-kit";
-import { withBroker } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
-import { startService } from "../engine/services.js";
-import { startFollowupHook } from "../hook.js";
+import { withProbeEngine } from "../engine/probe.js";
 
 const count = Number(process.argv[2] ?? 2000);
 const engineRoot = resolve(process.argv[3] ?? ".");
 const DELAY_S = 30;
 
 async function main(): Promise<void> {
-  const hook = await startFollowupHook();
-  try {
-    await withBroker(true, async ({ server, nc, js, jsm }) => {
-      const topo = topology();
-      await provisionTopology(nc, topo);
-      const env = { natsUrl: server.url, schedules: `${DELAY_S}s`, hookUrl: hook.url };
-      const services = await Promise.all([
-        startService("scheduler", engineRoot, env),
-        startService("dispatcher", engineRoot, env),
-      ]);
-      try {
-        const due = Math.ceil((Date.now() + 8_000 + count) / 1000) * 1000;
-        await seedScoredLeads(js, topo, {
-          count,
-          createdAt: (i) => new Date(due + Math.floor((i * 1000) / count) - DELAY_S * 1000),
-        });
-        for (;;) {
-          if ((await jsm.streams.info(topo.streams.timers.name)).state.messages >= count) break;
-          if (Date.now() > due - 1_500) throw new Error("the timers were not stored in time; try fewer");
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        await new Promise((r) => setTimeout(r, Math.max(0, due - 1_200 - Date.now())));
-        const strace = spawn(
-          "strace",
-          ["-f", "-c", "-e", "trace=fsync,fdatasync", "-p", String(server.pid)],
-          {
-            stdio: ["ignore", "ignore", "pipe"],
-          },
-        );
-        let report = "";
-        strace.stderr.on("data", (chunk: Buffer) => {
-          report += chunk.toString();
-        });
-        await hook.waitForDeliveries(count, 300_000);
-        const drainS = (Date.now() - due) / 1000;
-        // The acks and the last batches after the last call.
-        await new Promise((r) => setTimeout(r, 2_000));
-        strace.kill("SIGINT");
-        await new Promise((r) => strace.once("exit", r));
-        // strace -c: "% time  seconds  usecs/call  calls  [errors]  syscall"; the calls column.
-        const calls = (name: string) =>
-          Number(
-            report
-              .split("\n")
-              .map((line) => line.trim().split(/\s+/))
-              .find((cols) => cols.at(-1) === name)?.[3] ?? 0,
-          );
-        const fsyncs = calls("fsync") + calls("fdatasync");
-        console.log(
-          `${count} follow-ups fired (engine ${engineRoot}): ${fsyncs} fsync/fdatasync calls in nats-server, ` +
-            `${(fsyncs / count).toFixed(2)} per follow-up; last delivery ${drainS.toFixed(1)} s after the due second`,
-        );
-        console.log(report.trim());
-      } finally {
-        await Promise.all(services.map((s) => s.stop()));
-      }
+  await withProbeEngine({ engineRoot, delayS: DELAY_S }, async ({ server, js, jsm, topo, hook }) => {
+    const due = Math.ceil((Date.now() + 8_000 + count) / 1000) * 1000;
+    await seedScoredLeads(js, topo, {
+      count,
+      createdAt: (i) => new Date(due + Math.floor((i * 1000) / count) - DELAY_S * 1000),
     });
-  } finally {
-    await hook.close();
-  }
+    for (;;) {
+      if ((await jsm.streams.info(topo.streams.timers.name)).state.messages >= count) break;
+      if (Date.now() > due - 1_500) throw new Error("the timers were not stored in time; try fewer");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, Math.max(0, due - 1_200 - Date.now())));
+    const strace = spawn("strace", ["-f", "-c", "-e", "trace=fsync,fdatasync", "-p", String(server.pid)], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let report = "";
+    strace.stderr.on("data", (chunk: Buffer) => {
+      report += chunk.toString();
+    });
+    await hook.waitForDeliveries(count, 300_000);
+    const drainS = (Date.now() - due) / 1000;
+    // The acks and the last batches after the last call.
+    await new Promise((r) => setTimeout(r, 2_000));
+    strace.kill("SIGINT");
+    await new Promise((r) => strace.once("exit", r));
+    // strace -c: "% time  seconds  usecs/call  calls  [errors]  syscall"; the calls column.
+    const calls = (name: string) =>
+      Number(
+        report
+          .split("\n")
+          .map((line) => line.trim().split(/\s+/))
+          .find((cols) => cols.at(-1) === name)?.[3] ?? 0,
+      );
+    const fsyncs = calls("fsync") + calls("fdatasync");
+    console.log(
+      `${count} follow-ups fired (engine ${engineRoot}): ${fsyncs} fsync/fdatasync calls in nats-server, ` +
+        `${(fsyncs / count).toFixed(2)} per follow-up; last delivery ${drainS.toFixed(1)} s after the due second`,
+    );
+    console.log(report.trim());
+  });
 }
 
 main().then(
