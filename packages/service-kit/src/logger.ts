@@ -80,9 +80,8 @@ export function flatLineLogger(logger: Logger): Logger {
  * line per write as pino does, and this only runs `log`.
  */
 export function logTogether<T>(logger: Logger, log: () => T): T {
-  const destination = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
-  if (!(destination instanceof HeldLines)) return log();
-  return destination.together(log);
+  const held = heldLinesOf(logger);
+  return held === null ? log() : held.together(log);
 }
 
 /**
@@ -93,8 +92,13 @@ export function logTogether<T>(logger: Logger, log: () => T): T {
  * (pino's flushSync). Only a destination made by linesTogether holds lines; any other is left as it is.
  */
 export function holdLinesForTurn(logger: Logger): void {
+  heldLinesOf(logger)?.holdForTurn();
+}
+
+/** The logger's destination when linesTogether made it (pino keeps it under streamSym), else null. */
+function heldLinesOf(logger: Logger): HeldLines | null {
   const destination = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
-  if (destination instanceof HeldLines) destination.holdForTurn();
+  return destination instanceof HeldLines ? destination : null;
 }
 
 /** `destination`, taking the lines held by logTogether as one write (several lines in it). */

@@ -1,7 +1,7 @@
 import { parseSchedules, topology } from "@followup/contracts";
 import { ATOMIC_BATCH_MAX, commonEnv, type Env, env, loadConfig } from "@followup/service-kit";
 import { z } from "zod";
-import { SCORED_BATCHES_IN_FLIGHT } from "./scheduler.js";
+import { DEFAULT_SCORED_BATCH_SIZE } from "./scheduler.js";
 
 const consumers = topology().consumers;
 
@@ -43,7 +43,7 @@ export const schedulerEnv = {
    * 333: the batches in flight (SCORED_BATCHES_IN_FLIGHT, 3) together fill the durable's
    * max_ack_pending (1000).
    */
-  SCHEDULER_BATCH_SIZE: env.number(Math.floor(consumers.scored.maxAckPending / SCORED_BATCHES_IN_FLIGHT), {
+  SCHEDULER_BATCH_SIZE: env.number(DEFAULT_SCORED_BATCH_SIZE, {
     min: 1,
     max: ATOMIC_BATCH_MAX,
     integer: true,

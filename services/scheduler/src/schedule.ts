@@ -17,9 +17,9 @@ import type { Backoff } from "@followup/service-kit";
 
 /** FOLLOWUP_ENABLED, FOLLOWUP_RULE_TOP_P and FOLLOWUP_SCHEDULES (delays in seconds, in step order). */
 export interface FollowupRule {
-  enabled: boolean;
-  topP: number;
-  delays: readonly number[];
+  readonly enabled: boolean;
+  readonly topP: number;
+  readonly delays: readonly number[];
 }
 
 /** Why a scored lead gets no follow-ups at all (its plan's `skipped`); why planned ones stop is a StopReason. */

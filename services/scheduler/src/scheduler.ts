@@ -1,4 +1,4 @@
-import type { Topology } from "@followup/contracts";
+import { type Topology, topology } from "@followup/contracts";
 import { flatLineLogger } from "@followup/service-kit";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -43,6 +43,11 @@ export interface SchedulerDeps {
  * 0.53-0.88x, three of 500 (max_ack_pending 1500) 0.80-0.87x (docs/benchmarks.md).
  */
 export const SCORED_BATCHES_IN_FLIGHT = 3;
+
+/** SCHEDULER_BATCH_SIZE's default (333): the batches in flight together fill the durable's max_ack_pending. */
+export const DEFAULT_SCORED_BATCH_SIZE = Math.floor(
+  topology().consumers.scored.maxAckPending / SCORED_BATCHES_IN_FLIGHT,
+);
 
 export interface SchedulerHandle {
   /** Stops consuming, lets handlers in flight finish (bounded). Idempotent. Does not close `nc`. */
@@ -92,7 +97,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
     loops.push(loop);
   };
   try {
-    const batchSize = deps.batchSize ?? 500;
+    const batchSize = deps.batchSize ?? DEFAULT_SCORED_BATCH_SIZE;
     const scoredLogger = logger.child({ handler: "scored" });
     const scoredDeps = {
       ...common,

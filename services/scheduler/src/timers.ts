@@ -197,29 +197,20 @@ function skipped(lead: ScoredLead, deps: TimerDeps): void {
  */
 const DEPLOYMENT_CHANNEL = "FOLLOWUP_CHANNEL";
 
-/**
- * The built-in sequence of each rule, made once per rule instead of once per lead (made again
- * if the rule's fields were changed since).
- */
-const builtInSequences = new WeakMap<FollowupRule, { of: FollowupRule; sequence: SequenceDefinition }>();
+/** The built-in sequence of each rule (rules are read-only), made once per rule instead of once per lead. */
+const builtInSequences = new WeakMap<FollowupRule, SequenceDefinition>();
 
 function builtInSequenceOf(rule: FollowupRule): SequenceDefinition {
-  const made = builtInSequences.get(rule);
-  if (
-    made !== undefined &&
-    made.of.enabled === rule.enabled &&
-    made.of.topP === rule.topP &&
-    made.of.delays === rule.delays
-  ) {
-    return made.sequence;
+  let sequence = builtInSequences.get(rule);
+  if (sequence === undefined) {
+    sequence = builtInSequence({
+      FOLLOWUP_ENABLED: rule.enabled,
+      FOLLOWUP_RULE_TOP_P: rule.topP,
+      FOLLOWUP_SCHEDULES: rule.delays,
+      FOLLOWUP_CHANNEL: DEPLOYMENT_CHANNEL,
+    });
+    builtInSequences.set(rule, sequence);
   }
-  const sequence = builtInSequence({
-    FOLLOWUP_ENABLED: rule.enabled,
-    FOLLOWUP_RULE_TOP_P: rule.topP,
-    FOLLOWUP_SCHEDULES: rule.delays,
-    FOLLOWUP_CHANNEL: DEPLOYMENT_CHANNEL,
-  });
-  builtInSequences.set(rule, { of: { ...rule }, sequence });
   return sequence;
 }
 
