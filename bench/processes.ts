@@ -125,13 +125,22 @@ const TICKS_PER_SECOND = 100;
 
 /** CPU time (user + system) a process has used so far, in ms; NaN when it cannot be read. */
 export function cpuMs(pid: number): number {
+  const { user, system } = cpuSplitMs(pid);
+  return user + system;
+}
+
+/** CPU time process `pid` has used so far in user and in kernel mode (syscalls), in ms; NaN once it is gone. */
+export function cpuSplitMs(pid: number): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // Fields after the parenthesised command name start at field 3; utime and stime are 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+    return {
+      user: (Number(fields[11]) * 1000) / TICKS_PER_SECOND,
+      system: (Number(fields[12]) * 1000) / TICKS_PER_SECOND,
+    };
   } catch {
-    return Number.NaN;
+    return { user: Number.NaN, system: Number.NaN };
   }
 }
 

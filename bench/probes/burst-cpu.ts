@@ -12,7 +12,7 @@ import { resolve } from "node:path";
 import { waitForStreamMessages } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
 import { withProbeEngine } from "../engine/probe.js";
-import { cpuMs } from "../processes.js";
+import { cpuSplitMs } from "../processes.js";
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -35,17 +35,26 @@ await withProbeEngine(
     await waitForStreamMessages(jsm, topo.streams.timers.name, count, Math.max(1, start - 1000 - Date.now()));
     if (Date.now() > start - 500) throw new Error("the timers were not all stored before the due second");
     await new Promise((r) => setTimeout(r, start - Date.now()));
-    const before = { dispatcher: cpuMs(dispatcher.pid), nats: cpuMs(server.pid) };
+    const before = { dispatcher: cpuSplitMs(dispatcher.pid), nats: cpuSplitMs(server.pid) };
     await hook.waitForDeliveries(count, 300_000);
     const last = hook.deliveries.reduce((latest, d) => Math.max(latest, d.arrivedAtMs), 0);
     const per1k = (ms: number) => Math.round((ms * 1000) / count);
+    const after = { dispatcher: cpuSplitMs(dispatcher.pid), nats: cpuSplitMs(server.pid) };
+    const spent = (who: "dispatcher" | "nats") => ({
+      user: after[who].user - before[who].user,
+      system: after[who].system - before[who].system,
+    });
+    const [d, n] = [spent("dispatcher"), spent("nats")];
     console.log(
       JSON.stringify({
         engineRoot,
         count,
         drainS: (last - start) / 1000,
-        dispatcherCpuPer1k: per1k(cpuMs(dispatcher.pid) - before.dispatcher),
-        natsCpuPer1k: per1k(cpuMs(server.pid) - before.nats),
+        dispatcherCpuPer1k: per1k(d.user + d.system),
+        natsCpuPer1k: per1k(n.user + n.system),
+        // of which in the kernel (syscalls: socket writes and reads, fsyncs)
+        dispatcherSystemPer1k: per1k(d.system),
+        natsSystemPer1k: per1k(n.system),
         duplicates: hook.duplicates,
       }),
     );
