@@ -1,5 +1,12 @@
 import { JetStreamApiError, type JetStreamClient, type PubAck, PubHeaders } from "@nats-io/jetstream";
-import { headers, type MsgHdrs, type Payload } from "@nats-io/transport-node";
+import {
+  Empty,
+  headers,
+  type MsgHdrs,
+  type NatsConnection,
+  nuid,
+  type Payload,
+} from "@nats-io/transport-node";
 
 /**
  * Atomic batch publish (ADR-50, nats-server 2.12+, a stream with `allow_atomic`): up to 1000
@@ -8,6 +15,10 @@ import { headers, type MsgHdrs, type Payload } from "@nats-io/transport-node";
  * stream refuses (a subject that is not empty under expect-last-subject-sequence 0, a repeated
  * `Nats-Msg-Id`) refuses the whole batch: the caller keeps a per-message path for that case.
  */
+
+const BATCH_ID = "Nats-Batch-Id";
+const BATCH_SEQUENCE = "Nats-Batch-Sequence";
+const BATCH_COMMIT = "Nats-Batch-Commit";
 
 /** nats-server's limit on the messages of one atomic batch. */
 export const ATOMIC_BATCH_MAX = 1000;
@@ -66,63 +77,144 @@ export function publishHeaders(options: {
 }
 
 /**
+ * The connection under a JetStream client. nats.js's own batch publisher uses the same field; a
+ * client without it (a nats.js that renamed it) fails loudly here rather than batching wrongly.
+ */
+function connectionOf(js: JetStreamClient): NatsConnection {
+  const nc = (js as unknown as { nc?: NatsConnection }).nc;
+  if (nc === undefined || typeof nc.publish !== "function") {
+    throw new Error("publishAtomic needs the JetStream client's connection (js.nc)");
+  }
+  return nc;
+}
+
+/**
+ * An atomic batch whose messages but the last have been sent (stageAtomic): the server holds
+ * them, and stores none of them until `commit()`. A batch that is neither committed nor
+ * abandoned is dropped by the server after 10 s, and until then it counts against the stream's
+ * 50 batches in flight.
+ */
+export interface StagedBatch {
+  /** Sends the last message with the commit headers: as publishAtomic from there on. */
+  commit(): Promise<AtomicBatchAck>;
+  /**
+   * Drops the batch now, storing nothing: a commit with a gap in the batch's sequence, which
+   * the server refuses and forgets (ADR-50: a gap rejects the batch). Resolves once the server
+   * has answered, or quietly when it does not (it drops the batch after 10 s by itself).
+   */
+  abandon(): Promise<void>;
+}
+
+/**
  * Publishes `messages` (1 to ATOMIC_BATCH_MAX, all to one stream) as one atomic batch and
  * resolves with the commit's acknowledgement, which nats-server sends after the batch is synced.
  * A stream's refusal throws AtomicBatchRejectedError; anything else (a timeout) is thrown as is.
  * The messages' headers are the batch's: it adds `Nats-Batch-*` to them, so build them for this
  * one call (a copy per message cost the scheduler more than a percent of its time).
- *
- * `js.startBatch()` sends the first message as a request and the middle ones as plain publishes;
- * the commit is sent here as an ordinary acknowledged publish with the batch's commit headers,
- * so that a refusal comes back as a JetStreamApiError with the server's code (the library's own
- * `commit()` reports every refusal as one generic Error). A batch of one is a plain publish.
  */
 export async function publishAtomic(
   js: JetStreamClient,
   messages: readonly AtomicMessage[],
   options: { timeoutMs?: number } = {},
 ): Promise<AtomicBatchAck> {
+  return await stageAtomic(js, messages, options).commit();
+}
+
+/**
+ * Sends every message of an atomic batch but the last, and leaves the commit to the caller: a
+ * caller that must see another write stored first (the scheduler's plans before their timers)
+ * sends this batch meanwhile, so that only the commit waits. Checks as publishAtomic does.
+ *
+ * Every message but the last is a plain publish, the first included: ADR-50 lets a client start
+ * a batch with a request, but the server takes one without a reply as well (checked on 2.15.1),
+ * and waiting for that reply cost each batch a round trip before its other messages were sent.
+ * What the first message would have told (a stream without allow_atomic, a batch the server
+ * does not know) comes back on the commit instead, and nothing of the batch is stored. The
+ * commit is an ordinary acknowledged publish with the batch's commit headers, so that a refusal
+ * comes back as a JetStreamApiError with the server's code (nats.js's own `commit()` reports
+ * every refusal as one generic Error). The batch headers are appended, not set: a message's
+ * headers are new, and `set` scans every key first. A batch of one is a plain publish.
+ */
+export function stageAtomic(
+  js: JetStreamClient,
+  messages: readonly AtomicMessage[],
+  options: { timeoutMs?: number } = {},
+): StagedBatch {
   const first = messages[0];
   const last = messages[messages.length - 1];
   if (first === undefined || last === undefined || messages.length > ATOMIC_BATCH_MAX) {
     throw new RangeError(`an atomic batch holds 1 to ${ATOMIC_BATCH_MAX} messages, not ${messages.length}`);
   }
   const timeout = options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {};
-  try {
-    if (messages.length === 1) {
-      const ack = await js.publish(first.subject, first.data, {
-        headers: first.headers,
-        ...timeout,
-      });
-      return { ...ack, count: 1 };
-    }
-    const batch = await js.startBatch(first.subject, first.data, {
-      headers: first.headers,
-      ...timeout,
-    });
-    for (let i = 1; i < messages.length - 1; i++) {
-      const m = messages[i]!;
-      batch.add(m.subject, m.data, { headers: m.headers });
-    }
-    const commit = last.headers;
-    commit.set("Nats-Batch-Id", batch.id);
-    commit.set("Nats-Batch-Sequence", String(messages.length));
-    commit.set("Nats-Batch-Commit", "1");
-    const ack = (await js.publish(last.subject, last.data, {
-      headers: commit,
-      ...timeout,
-    })) as AtomicBatchAck;
-    // The server answers a commit with the count it stored; a batch it abandoned (a message
-    // lost on the way, too many batches in flight) is not stored at all.
-    if (ack.count !== messages.length) {
-      throw new AtomicBatchRejectedError(
-        messages.length,
-        new Error(`the commit stored ${String(ack.count)} of ${messages.length} messages`),
-      );
-    }
-    return ack;
-  } catch (err) {
-    if (err instanceof JetStreamApiError) throw new AtomicBatchRejectedError(messages.length, err);
-    throw err;
+  if (messages.length === 1) {
+    return {
+      commit: async () => {
+        try {
+          return {
+            ...(await js.publish(first.subject, first.data, { headers: first.headers, ...timeout })),
+            count: 1,
+          };
+        } catch (err) {
+          if (err instanceof JetStreamApiError) throw new AtomicBatchRejectedError(1, err);
+          throw err;
+        }
+      },
+      abandon: async () => {},
+    };
   }
+  const nc = connectionOf(js);
+  const id = nuid.next();
+  for (let i = 0; i < messages.length - 1; i++) {
+    const m = messages[i]!;
+    m.headers.append(BATCH_ID, id);
+    m.headers.append(BATCH_SEQUENCE, String(i + 1));
+    nc.publish(m.subject, m.data, { headers: m.headers });
+  }
+  let settled = false;
+  const settle = () => {
+    if (settled) throw new Error(`atomic batch ${id} was committed or abandoned already`);
+    settled = true;
+  };
+  return {
+    async commit() {
+      settle();
+      const commit = last.headers;
+      commit.append(BATCH_ID, id);
+      commit.append(BATCH_SEQUENCE, String(messages.length));
+      commit.append(BATCH_COMMIT, "1");
+      try {
+        const ack = (await js.publish(last.subject, last.data, {
+          headers: commit,
+          ...timeout,
+        })) as AtomicBatchAck;
+        // The server answers a commit with the count it stored; a batch it abandoned (a message
+        // lost on the way, too many batches in flight) is not stored at all.
+        if (ack.count !== messages.length) {
+          throw new AtomicBatchRejectedError(
+            messages.length,
+            new Error(`the commit stored ${String(ack.count)} of ${messages.length} messages`),
+          );
+        }
+        return ack;
+      } catch (err) {
+        if (err instanceof JetStreamApiError) throw new AtomicBatchRejectedError(messages.length, err);
+        throw err;
+      }
+    },
+    async abandon() {
+      settle();
+      const gap = headers();
+      gap.append(BATCH_ID, id);
+      // One past the next sequence: the server sees a gap and drops the batch.
+      gap.append(BATCH_SEQUENCE, String(messages.length + 1));
+      gap.append(BATCH_COMMIT, "1");
+      try {
+        await js.publish(last.subject, Empty, { headers: gap, ...timeout });
+      } catch {
+        // Refused as it should be (10176, incomplete), or no answer: either way nothing is stored.
+        return;
+      }
+      throw new Error(`abandoning atomic batch ${id}: the server stored a commit with a gap`);
+    },
+  };
 }

@@ -7,6 +7,8 @@ export {
   isAtomicBatchRejected,
   publishAtomic,
   publishHeaders,
+  type StagedBatch,
+  stageAtomic,
 } from "./atomic-batch.js";
 export {
   type Backoff,

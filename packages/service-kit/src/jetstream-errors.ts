@@ -17,6 +17,8 @@ export const ServerErrorCodes = {
   StreamMsgDeleteFailed: 10057,
   /** JSAtomicPublishDisabledErr: an atomic batch sent to a stream without `allow_atomic`. */
   AtomicPublishDisabled: 10174,
+  /** JSAtomicPublishIncompleteBatchErr: a batch with a gap, or one the server no longer holds. */
+  AtomicPublishIncomplete: 10176,
   /** JSAtomicPublishContainsDuplicateMessageErr: an atomic batch repeating a stored `Nats-Msg-Id`. */
   AtomicPublishDuplicateMessage: 10201,
 } as const;

@@ -15,6 +15,7 @@ import {
   isAtomicBatchRejected,
   publishAtomic,
   publishHeaders,
+  stageAtomic,
 } from "../src/atomic-batch.js";
 import { isNotAnswering, ServerErrorCodes } from "../src/jetstream-errors.js";
 
@@ -143,6 +144,42 @@ describe("publishAtomic", () => {
       await nc2.close();
       await other.cleanup();
     }
+  });
+});
+
+describe("stageAtomic", () => {
+  it("stores nothing until the commit, then the whole batch", async () => {
+    const staged = stageAtomic(js, timers(5, "staged"));
+    await nc.flush(); // the four staged messages have reached the server
+    expect(await stored("staged")).toBe(0);
+    expect(await staged.commit()).toMatchObject({ stream: STREAM, count: 5 });
+    expect(await stored("staged")).toBe(5);
+    await expect(staged.commit(), "a batch is committed once").rejects.toThrow(/committed or abandoned/);
+  });
+
+  it("an abandoned batch stores nothing and frees its place among the stream's 50 in flight", async () => {
+    // Sixty batches staged and abandoned, then one more: it commits only if the server forgot the
+    // others (with them left staged, it refuses it; the stream holds 50 batches in flight).
+    for (let i = 0; i < 60; i++) await stageAtomic(js, timers(3, `abandoned${i}`)).abandon();
+    expect(await publishAtomic(js, timers(3, "after"))).toMatchObject({ count: 3 });
+    for (let i = 0; i < 60; i++) expect(await stored(`abandoned${i}`)).toBe(0);
+    const staged = stageAtomic(js, timers(3, "late"));
+    await staged.abandon();
+    await expect(staged.commit(), "an abandoned batch is not committed").rejects.toThrow(
+      /committed or abandoned/,
+    );
+    expect(await stored("late")).toBe(0);
+  });
+
+  it("left staged, batches fill the stream's places in flight (what abandon is for)", async () => {
+    // A stream of its own: the batches left staged here stay for 10 s.
+    await jsm.streams.add({ name: "CROWDED", subjects: ["crowded.>"], allow_atomic: true });
+    const batch = (name: string) =>
+      timers(3, name).map((m) => ({ ...m, subject: m.subject.replace(/^batched\./, "crowded.") }));
+    for (let i = 0; i < 60; i++) stageAtomic(js, batch(`left${i}`));
+    const err = await rejection(() => publishAtomic(js, batch("crowded")));
+    expect(err.code).toBe(ServerErrorCodes.AtomicPublishIncomplete);
+    expect((await jsm.streams.info("CROWDED")).state.messages).toBe(0);
   });
 });
 
