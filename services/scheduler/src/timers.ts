@@ -18,8 +18,9 @@ import {
   isAtomicBatchRejected,
   type Logger,
   logTogether,
-  publishAtomic,
   publishTimer as publishTimerMessage,
+  type StagedBatch,
+  stageAtomic,
   type TimerStored,
   timerMessage,
 } from "@followup/service-kit";
@@ -133,23 +134,52 @@ export async function handleScoredBatch(
     (seen.has(key) ? repeats : firsts).push(lead);
     seen.add(key);
   }
-  if (firsts.length > 1 && (await createPlans(firsts, deps))) {
-    const planned: { lead: ScoredLead; steps: PlannedStep[] }[] = [];
-    for (const lead of firsts) {
-      if (lead.plan.skipped || lead.plan.holdout) {
-        skipped(lead, deps);
-        continue;
-      }
-      // No step left to time (every one due longer ago than the marker TTL): nothing to store.
-      const steps = pendingSteps(lead, lead.plan, deps);
-      if (steps !== null) planned.push({ lead, steps });
-    }
-    await storeTimerBatches(planned, deps);
-  } else {
-    await Promise.all(firsts.map((lead) => scheduleLead(lead, deps)));
-  }
+  if (firsts.length > 1) await scheduleNewLeads(firsts, deps);
+  else await Promise.all(firsts.map((lead) => scheduleLead(lead, deps)));
   await Promise.all(repeats.map((lead) => scheduleLead(lead, deps)));
   for (const lead of leads) lead.msg.ack();
+}
+
+/**
+ * Leads of a batch, each once: their plans in one atomic batch and their timers in others. The
+ * plans are sent first, then the timers while the plans commit, and the timers are committed
+ * only once the plans are stored, so a timer never fires without its plan and only the timers'
+ * commit waits for the plans' fsyncs. When the plans' batch is refused (a plan exists: a
+ * redelivery, another copy), the timers' batches are abandoned unstored and every lead goes
+ * the per-lead way; when it fails (a timeout), they are abandoned and the failure is thrown.
+ */
+async function scheduleNewLeads(leads: ScoredLead[], deps: TimerDeps): Promise<void> {
+  const plansStored = createPlans(leads, deps);
+  const planned: { lead: ScoredLead; steps: PlannedStep[] }[] = [];
+  const untimed: ScoredLead[] = [];
+  for (const lead of leads) {
+    if (lead.plan.skipped || lead.plan.holdout) untimed.push(lead);
+    else {
+      const steps = timedSteps(lead.plan, deps);
+      if (steps === null) untimed.push(lead);
+      else planned.push({ lead, steps });
+    }
+  }
+  const timers = stageTimerBatches(planned, deps);
+  const abandonTimers = () => Promise.all(timers.map(({ staged }) => staged.abandon()));
+  let stored: boolean;
+  try {
+    stored = await plansStored;
+  } catch (err) {
+    await abandonTimers();
+    throw err;
+  }
+  if (!stored) {
+    await abandonTimers();
+    await Promise.all(leads.map((lead) => scheduleLead(lead, deps)));
+    return;
+  }
+  for (const lead of untimed) {
+    if (lead.plan.skipped || lead.plan.holdout) skipped(lead, deps);
+    // No step left to time (every one due longer ago than the marker TTL): nothing to store.
+    else pendingSteps(lead, lead.plan, deps);
+  }
+  await commitTimerBatches(planned, timers, deps);
 }
 
 /** Creates the leads' plans as one atomic batch; false when the bucket refused it (some plan exists). */
@@ -255,15 +285,24 @@ export function planLead(
   return { ...base, steps, ...recorded };
 }
 
-function pendingSteps(lead: ScoredLead, plan: FollowupPlan, deps: TimerDeps): PlannedStep[] | null {
-  // A step stays pending in the plan after it fired (the dispatcher does not write the plan);
-  // its marker keeps its subject taken for MARKER_TTL_MS, after which a timer published again
-  // would fire a second time: so a step due longer ago than that is not scheduled again.
+/**
+ * A plan's steps that get timers now, or null when none does: a step stays pending in the plan
+ * after it fired (the dispatcher does not write the plan), and its marker keeps its subject taken
+ * for MARKER_TTL_MS, after which a timer published again would fire a second time: so a step due
+ * longer ago than that is not scheduled again.
+ */
+function timedSteps(plan: FollowupPlan, deps: Pick<TimerDeps, "now">): PlannedStep[] | null {
   const firedLongAgo = deps.now().getTime() - MARKER_TTL_MS;
   const pending = plan.steps.filter(
     (step) => step.state === "pending" && Date.parse(step.due_at) > firedLongAgo,
   );
-  if (plan.cancelled || plan.skipped || pending.length === 0) {
+  return plan.cancelled || plan.skipped || pending.length === 0 ? null : pending;
+}
+
+/** timedSteps, with the line that says why a lead gets no timer. */
+function pendingSteps(lead: ScoredLead, plan: FollowupPlan, deps: TimerDeps): PlannedStep[] | null {
+  const pending = timedSteps(plan, deps);
+  if (pending === null) {
     deps.logger.debug(
       { ...lead.fields, reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "no_pending_step") },
       "lead_scored_again_nothing_to_schedule",
@@ -305,35 +344,47 @@ function countScheduled(
   );
 }
 
+type TimedLead = { lead: ScoredLead; step: PlannedStep };
+
 /**
- * The leads' timers (one each: its first step's) in atomic batches of up to ATOMIC_BATCH_MAX (at
- * once: the server takes 50 batches in flight per stream). A batch the stream refuses (a subject
- * that holds a timer or a marker) is published one timer at a time instead, which leaves an
- * existing timer as it is.
+ * The leads' timers (one each: its first step's) in atomic batches of up to ATOMIC_BATCH_MAX,
+ * sent but not committed (at once: the server takes 50 batches in flight per stream).
  */
-async function storeTimerBatches(
+function stageTimerBatches(
   planned: { lead: ScoredLead; steps: PlannedStep[] }[],
   deps: TimerDeps,
-): Promise<void> {
+): { chunk: TimedLead[]; staged: StagedBatch }[] {
   const timers = planned.map(({ lead, steps }) => ({ lead, step: timedStep(steps) }));
-  const results = new Map<(typeof timers)[number], TimerStored>();
-  const chunks: (typeof timers)[] = [];
-  for (let i = 0; i < timers.length; i += ATOMIC_BATCH_MAX)
-    chunks.push(timers.slice(i, i + ATOMIC_BATCH_MAX));
+  const batches: { chunk: TimedLead[]; staged: StagedBatch }[] = [];
+  for (let i = 0; i < timers.length; i += ATOMIC_BATCH_MAX) {
+    const chunk = timers.slice(i, i + ATOMIC_BATCH_MAX);
+    const messages = chunk.map(({ lead, step }) => timerMessage(lead.ref, step, deps.now(), SOURCE));
+    batches.push({ chunk, staged: stageAtomic(deps.js, messages) });
+  }
+  return batches;
+}
+
+/**
+ * Commits the staged timer batches. A batch the stream refuses (a subject that holds a timer or
+ * a marker) is published one timer at a time instead, which leaves an existing timer as it is.
+ */
+async function commitTimerBatches(
+  planned: { lead: ScoredLead; steps: PlannedStep[] }[],
+  batches: { chunk: TimedLead[]; staged: StagedBatch }[],
+  deps: TimerDeps,
+): Promise<void> {
+  const results = new Map<ScoredLead, TimerStored>();
   await Promise.all(
-    chunks.map(async (chunk) => {
+    batches.map(async ({ chunk, staged }) => {
       try {
-        await publishAtomic(
-          deps.js,
-          chunk.map(({ lead, step }) => timerMessage(lead.ref, step, deps.now(), SOURCE)),
-        );
-        for (const timer of chunk) results.set(timer, "published");
+        await staged.commit();
+        for (const timer of chunk) results.set(timer.lead, "published");
       } catch (err) {
         if (!isAtomicBatchRejected(err)) throw err;
         deps.logger.debug({ timers: chunk.length, code: err.code }, "timers_batch_rejected_one_by_one");
         await Promise.all(
           chunk.map(async (timer) =>
-            results.set(timer, await publishTimer(timer.lead.ref, timer.step, deps)),
+            results.set(timer.lead, await publishTimer(timer.lead.ref, timer.step, deps)),
           ),
         );
       }
@@ -341,9 +392,7 @@ async function storeTimerBatches(
   );
   // A line per lead, written as one write for the batch (a syscall each cost more than the line).
   logTogether(deps.logger, () => {
-    planned.forEach(({ lead, steps }, i) => {
-      countScheduled(lead, steps, results.get(timers[i]!)!, deps);
-    });
+    for (const { lead, steps } of planned) countScheduled(lead, steps, results.get(lead)!, deps);
   });
 }
 

@@ -191,6 +191,25 @@ describe("lead.scored in batches", () => {
     expect(await metricValue(h.registry, "followups_scheduled_total")).toBe(24);
   });
 
+  it("the plans' commit fails (no answer): no timer of the batch is stored, and the redelivery stores each once", async () => {
+    const fixtures = Array.from({ length: 10 }, () => lead());
+    await publishScored(fixtures);
+    const h = await handlerDeps();
+    const plans = h.deps.plans;
+    // The timers are sent while the plans commit; a plans' batch that never answers must leave
+    // them uncommitted (abandoned), so that no timer can fire without its plan.
+    const failing = Object.create(plans) as PlanStore;
+    failing.createAll = () => Promise.reject(new Error("TIMEOUT"));
+    const msgs = await pull(10);
+    await expect(handleScoredBatch(msgs, () => {}, { ...h.deps, plans: failing })).rejects.toThrow("TIMEOUT");
+    expect(await timerSequences(), "a timer was stored without its plan").toEqual(new Map());
+
+    await h.handle(msgs);
+    expect([...(await timerSequences()).keys()].sort()).toEqual(timerSubjects(fixtures));
+    for (const fixture of fixtures) expect(await readPlan(broker.nc, fixture)).not.toBeNull();
+    expect(await metricValue(h.registry, "followups_scheduled_total")).toBe(20);
+  });
+
   it("a timer subject that holds a timer already: that timers' batch goes one by one, the existing timer stays", async () => {
     const fixtures = Array.from({ length: 8 }, () => lead());
     await publishScored(fixtures);
