@@ -146,56 +146,43 @@ export function stageAtomic(
     throw new RangeError(`an atomic batch holds 1 to ${ATOMIC_BATCH_MAX} messages, not ${messages.length}`);
   }
   const timeout = options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {};
-  if (messages.length === 1) {
-    return {
-      commit: async () => {
-        try {
-          return {
-            ...(await js.publish(first.subject, first.data, { headers: first.headers, ...timeout })),
-            count: 1,
-          };
-        } catch (err) {
-          if (err instanceof JetStreamApiError) throw new AtomicBatchRejectedError(1, err);
-          throw err;
-        }
-      },
-      abandon: async () => {},
-    };
-  }
-  const nc = connectionOf(js);
-  const id = nuid.next();
-  for (let i = 0; i < messages.length - 1; i++) {
-    const m = messages[i]!;
-    m.headers.append(BATCH_ID, id);
-    m.headers.append(BATCH_SEQUENCE, String(i + 1));
-    nc.publish(m.subject, m.data, { headers: m.headers });
+  // A batch of one is a plain publish: no batch id, nothing sent before the commit.
+  const id = messages.length > 1 ? nuid.next() : undefined;
+  if (id !== undefined) {
+    const nc = connectionOf(js);
+    for (let i = 0; i < messages.length - 1; i++) {
+      const m = messages[i]!;
+      m.headers.append(BATCH_ID, id);
+      m.headers.append(BATCH_SEQUENCE, String(i + 1));
+      nc.publish(m.subject, m.data, { headers: m.headers });
+    }
   }
   let settled = false;
   const settle = () => {
-    if (settled) throw new Error(`atomic batch ${id} was committed or abandoned already`);
+    if (settled) throw new Error(`atomic batch ${id ?? last.subject} was committed or abandoned already`);
     settled = true;
   };
   return {
     async commit() {
       settle();
-      const commit = last.headers;
-      commit.append(BATCH_ID, id);
-      commit.append(BATCH_SEQUENCE, String(messages.length));
-      commit.append(BATCH_COMMIT, "1");
+      if (id !== undefined) {
+        last.headers.append(BATCH_ID, id);
+        last.headers.append(BATCH_SEQUENCE, String(messages.length));
+        last.headers.append(BATCH_COMMIT, "1");
+      }
       try {
-        const ack = (await js.publish(last.subject, last.data, {
-          headers: commit,
-          ...timeout,
-        })) as AtomicBatchAck;
+        const ack = await js.publish(last.subject, last.data, { headers: last.headers, ...timeout });
+        if (id === undefined) return { ...ack, count: 1 };
         // The server answers a commit with the count it stored; a batch it abandoned (a message
         // lost on the way, too many batches in flight) is not stored at all.
-        if (ack.count !== messages.length) {
+        const { count } = ack as AtomicBatchAck;
+        if (count !== messages.length) {
           throw new AtomicBatchRejectedError(
             messages.length,
-            new Error(`the commit stored ${String(ack.count)} of ${messages.length} messages`),
+            new Error(`the commit stored ${String(count)} of ${messages.length} messages`),
           );
         }
-        return ack;
+        return ack as AtomicBatchAck;
       } catch (err) {
         if (err instanceof JetStreamApiError) throw new AtomicBatchRejectedError(messages.length, err);
         throw err;
@@ -203,6 +190,7 @@ export function stageAtomic(
     },
     async abandon() {
       settle();
+      if (id === undefined) return; // nothing was sent
       const gap = headers();
       gap.append(BATCH_ID, id);
       // One past the next sequence: the server sees a gap and drops the batch.

@@ -151,9 +151,10 @@ export async function handleScoredBatch(
 async function scheduleNewLeads(leads: ScoredLead[], deps: TimerDeps): Promise<void> {
   const plansStored = createPlans(leads, deps);
   const planned: { lead: ScoredLead; steps: PlannedStep[] }[] = [];
+  const skippedLeads: ScoredLead[] = [];
   const untimed: ScoredLead[] = [];
   for (const lead of leads) {
-    if (lead.plan.skipped || lead.plan.holdout) untimed.push(lead);
+    if (lead.plan.skipped || lead.plan.holdout) skippedLeads.push(lead);
     else {
       const steps = timedSteps(lead.plan, deps);
       if (steps === null) untimed.push(lead);
@@ -174,11 +175,9 @@ async function scheduleNewLeads(leads: ScoredLead[], deps: TimerDeps): Promise<v
     await Promise.all(leads.map((lead) => scheduleLead(lead, deps)));
     return;
   }
-  for (const lead of untimed) {
-    if (lead.plan.skipped || lead.plan.holdout) skipped(lead, deps);
-    // No step left to time (every one due longer ago than the marker TTL): nothing to store.
-    else pendingSteps(lead, lead.plan, deps);
-  }
+  for (const lead of skippedLeads) skipped(lead, deps);
+  // No step left to time (every one due longer ago than the marker TTL): nothing to store.
+  for (const lead of untimed) nothingToSchedule(lead, lead.plan, deps);
   await commitTimerBatches(planned, timers, deps);
 }
 
@@ -302,14 +301,15 @@ function timedSteps(plan: FollowupPlan, deps: Pick<TimerDeps, "now">): PlannedSt
 /** timedSteps, with the line that says why a lead gets no timer. */
 function pendingSteps(lead: ScoredLead, plan: FollowupPlan, deps: TimerDeps): PlannedStep[] | null {
   const pending = timedSteps(plan, deps);
-  if (pending === null) {
-    deps.logger.debug(
-      { ...lead.fields, reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "no_pending_step") },
-      "lead_scored_again_nothing_to_schedule",
-    );
-    return null;
-  }
+  if (pending === null) nothingToSchedule(lead, plan, deps);
   return pending;
+}
+
+function nothingToSchedule(lead: ScoredLead, plan: FollowupPlan, deps: TimerDeps): void {
+  deps.logger.debug(
+    { ...lead.fields, reason: plan.cancelled ? "cancelled" : (plan.skipped ?? "no_pending_step") },
+    "lead_scored_again_nothing_to_schedule",
+  );
 }
 
 /** Of a lead's pending steps (pendingSteps: never empty), the one that gets a timer now: the first. */
