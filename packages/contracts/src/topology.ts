@@ -259,7 +259,7 @@ export function topology(options: TopologyOptions = {}) {
       filterSubjects: [wildcards.leadScored],
       ackWaitMs: 30 * SECOND,
       maxDeliver: -1,
-      maxAckPending: 1000,
+      maxAckPending: 2000,
       consumedBy: "scheduler",
     },
     outcomes: {

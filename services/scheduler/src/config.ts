@@ -33,15 +33,16 @@ export const schedulerEnv = {
   /** lead.scored and lead.outcome events handled at once, per consumer. */
   SCHEDULER_CONCURRENCY: env.number(64, {
     min: 1,
-    max: Math.floor(consumers.scored.maxAckPending / 2),
+    // Half of the smaller durable's max_ack_pending, so that two copies both get work.
+    max: Math.floor(Math.min(consumers.scored.maxAckPending, consumers.outcomes.maxAckPending) / 2),
     integer: true,
   }),
   /**
    * Most lead.scored events scheduled together: their plans in one atomic batch, their timers in
    * batches of up to 1000. A batch takes what arrived while the previous ones were written, so a
    * lone lead is not held back; 1 schedules every lead alone (SCHEDULER_CONCURRENCY at once).
-   * 333: the batches in flight (SCORED_BATCHES_IN_FLIGHT, 3) together fill the durable's
-   * max_ack_pending (1000).
+   * 666: the batches in flight (SCORED_BATCHES_IN_FLIGHT, 3) together fill the durable's
+   * max_ack_pending (2000).
    */
   SCHEDULER_BATCH_SIZE: env.number(DEFAULT_SCORED_BATCH_SIZE, {
     min: 1,

@@ -33,9 +33,9 @@ describe("scheduler configuration", () => {
     expect(loadSchedulerConfig({ FOLLOWUP_SCHEDULES: "none" }).FOLLOWUP_SCHEDULES).toEqual([]);
   });
 
-  it("schedules lead.scored in batches of 333 unless told otherwise; 1 to 1000, the atomic batch's limit", () => {
-    // Three batches in flight fill the scored durable's max_ack_pending of 1000.
-    expect(loadSchedulerConfig({}).SCHEDULER_BATCH_SIZE).toBe(333);
+  it("schedules lead.scored in batches of 666 unless told otherwise; 1 to 1000, the atomic batch's limit", () => {
+    // Three batches in flight fill the scored durable's max_ack_pending of 2000.
+    expect(loadSchedulerConfig({}).SCHEDULER_BATCH_SIZE).toBe(666);
     expect(loadSchedulerConfig({ SCHEDULER_BATCH_SIZE: "1" }).SCHEDULER_BATCH_SIZE).toBe(1);
     expect(problems({ SCHEDULER_BATCH_SIZE: "1001" })).toMatch(
       /SCHEDULER_BATCH_SIZE: expected an integer from 1 to 1000/,
