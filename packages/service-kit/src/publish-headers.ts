@@ -7,7 +7,8 @@ import { type Match, MsgHdrsImpl } from "@nats-io/transport-node";
  * the few keys those writes set. nats.js's `append` canonicalizes the key, lists every key
  * present twice over and tests the value with a regular expression, and `encode` rebuilds the
  * header block from the map; five headers cost about 3.6 us a message against 0.3 us written as
- * one string (a micro-benchmark of the two), about a tenth of the scheduler's CPU per lead.
+ * one string (a micro-benchmark of the two). In the scheduler's profile the headers took 370 ms
+ * of about 4.5 s busy, 190 ms after.
  *
  * So a known key appended once (all that these writes do) is kept in the map as nats.js keeps it
  * and also written to the header block as it is appended; `encode` then returns that block. Any

@@ -37,14 +37,10 @@ export interface SchedulerDeps {
  * default, so that together they fill the scored durable's max_ack_pending of 2000), so batches
  * are decoded and planned while others' plans and timers commit. A batch waits until it is full
  * while another is in flight (the consumer loop), else it took whatever had arrived when it came
- * free, the batches were small, and scheduling was slower (20k leads: 2.8-8.0k against 5.8-9.5k
- * follow-ups/s with one). At full size, sync always, against BullMQ-fsync's rate in the same
- * runs: three of 333 0.84-1.10x (median 0.97 of 9 runs), two of 500 0.69-0.80x, four of 250
- * 0.53-0.88x, three of 500 (max_ack_pending 1500) 0.80-0.87x (docs/benchmarks.md). Since the
- * batches' first messages go without a reply (2026-12-02) the server's cost per batch (a
- * staging directory, its fsyncs) is what larger batches save: three of 666 median 1.05x against
- * 0.98x for three of 333 in ten paired rounds, nats-server's CPU per follow-up lower in nine;
- * six of 333 and two scheduler copies were no faster (docs/benchmarks.md).
+ * free, the batches were small, and scheduling was slower. Each atomic batch costs nats-server a
+ * staging directory and its fsyncs whatever its size, so fewer, larger batches are cheaper per
+ * lead; the shapes measured, and why this one, are in docs/benchmarks.md ("Larger scheduling
+ * batches").
  */
 export const SCORED_BATCHES_IN_FLIGHT = 3;
 
