@@ -9,6 +9,7 @@ import {
   loadConfig,
 } from "@followup/service-kit";
 import { providerEnv } from "./channels/provider/env.js";
+import { RESULT_BATCH_WINDOW_MS } from "./result-batches.js";
 
 /** Where lead-intake's own hook receiver listens by default (the system it replaces POSTed there too). */
 export const DEFAULT_HOOK_URL = "http://127.0.0.1:8000/ops/followup-hook";
@@ -42,8 +43,11 @@ export const dispatcherEnv = {
     max: Math.floor(dispatchMarkers.maxAckPending / 2),
     integer: true,
   }),
-  /** How long a result waits for others to share its atomic batch (0: only those already waiting). */
-  RESULT_BATCH_WINDOW_MS: env.number(5, { min: 0, max: 1_000, integer: true }),
+  /**
+   * How long a result waits for others to share its atomic batch (0: only those already waiting).
+   * It holds back the marker's ack, not the call.
+   */
+  RESULT_BATCH_WINDOW_MS: env.number(RESULT_BATCH_WINDOW_MS, { min: 0, max: 1_000, integer: true }),
   /** Calls in flight per channel (the HTTP hook's connection pool size). */
   HOOK_CONCURRENCY: env.number(32, { min: 1, max: 1024, integer: true }),
   /** Calls in flight per provider channel (sms, email, slack), and connections per provider API. */

@@ -15,7 +15,12 @@ import { describeError } from "./classify.js";
 import { type DeliveryDeps, handleDue } from "./delivery.js";
 import { handleMarker, type MarkerDeps } from "./markers.js";
 import type { DispatcherMetrics } from "./metrics.js";
-import { ResultBatches, singlePublisher } from "./result-batches.js";
+import {
+  NEXT_TIMER_WINDOW_MS,
+  RESULT_BATCH_WINDOW_MS,
+  ResultBatches,
+  singlePublisher,
+} from "./result-batches.js";
 import type { DeliveryBackoff } from "./retry-after.js";
 import type { HeldDue } from "./settle.js";
 import { Slots } from "./slots.js";
@@ -87,14 +92,14 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
   const results = new ResultBatches({
     js,
     logger,
-    windowMs: deps.resultBatchWindowMs ?? 5,
+    windowMs: deps.resultBatchWindowMs ?? RESULT_BATCH_WINDOW_MS,
     onBatch: (size, fellBack) => deps.metrics.resultBatches.observe({ fell_back: String(fellBack) }, size),
   });
   // The next step's timer, written when a step's marker fires (one timer per lead at a time).
   const timers = new ResultBatches({
     js,
     logger,
-    windowMs: deps.resultBatchWindowMs ?? 5,
+    windowMs: NEXT_TIMER_WINDOW_MS,
     what: "timer",
     storedAlready: isWrongLastSequence,
   });

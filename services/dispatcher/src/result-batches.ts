@@ -16,6 +16,16 @@ export interface ResultPublisher {
 
 const PUBLISH_TIMEOUT_MS = 5_000;
 
+/**
+ * How long a result waits for company by default (RESULT_BATCH_WINDOW_MS). A result is stored
+ * after its call, so the wait holds back only its marker's ack, and every batch costs nats-server
+ * a staging directory and its fsyncs whatever its size: 25 ms instead of 5 took about a sixth off
+ * nats-server's CPU per follow-up in a burst of 20k (docs/benchmarks.md, "Result batches").
+ */
+export const RESULT_BATCH_WINDOW_MS = 25;
+/** A next step's timer is stored before its step's call, so its batch waits only briefly. */
+export const NEXT_TIMER_WINDOW_MS = 5;
+
 /** One message at a time, each its own fsync'd write: for streams written rarely (dead letters). */
 export function singlePublisher(js: JetStreamClient): ResultPublisher {
   return {

@@ -17,7 +17,7 @@ describe("dispatcher configuration", () => {
       HOOK_CONCURRENCY: 32,
       FOLLOWUP_CHANNEL: "hook",
       MARKER_CONCURRENCY: 1000,
-      RESULT_BATCH_WINDOW_MS: 5,
+      RESULT_BATCH_WINDOW_MS: 25,
       DISPATCH_SHUTDOWN_GRACE_MS: 20_000,
       PORT: 8002,
       HOST: "0.0.0.0",
