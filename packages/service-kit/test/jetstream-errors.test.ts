@@ -1,5 +1,4 @@
-import { readFileSync } from "node:fs";
-import { type NatsServer, startNatsServer, waitFor } from "@followup/nats-harness";
+import { freezeProcess, type NatsServer, startNatsServer } from "@followup/nats-harness";
 import {
   AckPolicy,
   type JetStreamClient,
@@ -136,11 +135,8 @@ describe("JetStream error predicates (real nats-server)", () => {
     const frozen = await startNatsServer();
     const frozenNc = await connect({ servers: frozen.url });
     const frozenJsm = await jetstreamManager(frozenNc, { timeout: 500 });
-    process.kill(frozen.pid, "SIGSTOP");
-    // The signal is delivered asynchronously: ask only once the process is stopped (state T).
-    await waitFor(() => /^\d+ \(.*\) T/.test(readFileSync(`/proc/${frozen.pid}/stat`, "utf8")), {
-      description: "the server to be stopped",
-    });
+    // The signal is delivered asynchronously: ask only once every thread is stopped.
+    await freezeProcess(frozen.pid);
     try {
       expect(matching(await errorOf(() => frozenJsm.streams.info(STREAM)))).toEqual(["isNotAnswering"]);
     } finally {

@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { topology } from "@followup/contracts";
-import { type NatsServer, startNatsServer } from "@followup/nats-harness";
+import { freezeProcess, type NatsServer, startNatsServer } from "@followup/nats-harness";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
@@ -36,7 +36,7 @@ describe("provisionTopology when JetStream does not answer in time", () => {
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
     const { lines, logger } = capturingLogger();
-    process.kill(server.pid, "SIGSTOP");
+    await freezeProcess(server.pid);
     frozen = true;
     const thaw = setTimeout(() => {
       if (server) process.kill(server.pid, "SIGCONT");
@@ -55,7 +55,7 @@ describe("provisionTopology when JetStream does not answer in time", () => {
   it("gives up after its attempts with the error", async () => {
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
-    process.kill(server.pid, "SIGSTOP");
+    await freezeProcess(server.pid);
     frozen = true;
     await expect(provisionTopology(nc, topology(), { attempts: 1 })).rejects.toThrow(/timeout/i);
   }, 30_000);

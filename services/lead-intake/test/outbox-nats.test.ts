@@ -10,7 +10,7 @@ import {
   QueueStatus,
   subjects,
 } from "@followup/contracts";
-import { startNatsServer, waitFor } from "@followup/nats-harness";
+import { freezeProcess, startNatsServer, waitFor } from "@followup/nats-harness";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -209,7 +209,7 @@ describe("lead-intake with NATS stopped", () => {
 describe("lead-intake with NATS connected but not acknowledging (SIGSTOP)", () => {
   it("queues a lead whose publish times out, queues the next behind it at once, and drains both in order", async () => {
     const { server, intake } = await setUp();
-    process.kill(server.pid, "SIGSTOP");
+    await freezeProcess(server.pid);
     let stopped = true;
     cleanups.push(async () => {
       if (stopped) process.kill(server.pid, "SIGCONT");

@@ -3,6 +3,7 @@
 export { TEST_ADMIN, TEST_ADMIN_USER } from "./admin.js";
 export { resolveNatsServerBin } from "./binary.js";
 export { type NatsCluster, type NatsClusterOptions, startNatsCluster } from "./cluster.js";
+export { freezeProcess } from "./freeze.js";
 export { type MetricRegistry, metricValue } from "./metrics.js";
 export { freePort } from "./port.js";
 export { type ExitStatus, type ManagedProcess, type SpawnOptions, spawnProcess } from "./process.js";
