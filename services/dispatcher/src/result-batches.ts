@@ -19,7 +19,7 @@ const PUBLISH_TIMEOUT_MS = 5_000;
 /**
  * How long a result waits for company by default (RESULT_BATCH_WINDOW_MS). A result is stored
  * after its call, so the wait holds back only its marker's ack, and every batch costs nats-server
- * a staging directory and its fsyncs whatever its size: 25 ms instead of 5 took about a sixth off
+ * a staging directory and its fsyncs whatever its size: 25 ms instead of 5 took about a tenth off
  * nats-server's CPU per follow-up in a burst of 20k (docs/benchmarks.md, "Result batches").
  */
 export const RESULT_BATCH_WINDOW_MS = 25;
