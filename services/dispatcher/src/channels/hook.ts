@@ -4,7 +4,8 @@ import { Agent, Pool } from "undici";
 import { classifyError, classifyStatus, describeError } from "../classify.js";
 import { parseRetryAfter } from "../retry-after.js";
 import type { Channel, ChannelAnswer, ChannelFollowup } from "./channel.js";
-import { readBounded } from "./provider/http.js";
+import { CallDeadline } from "./provider/deadline.js";
+import { readBounded, undiciTimeouts } from "./provider/http.js";
 import type { ChannelSettingsSource } from "./settings.js";
 
 export const HOOK_CHANNEL = "hook";
@@ -73,13 +74,7 @@ export class HookChannel implements Channel {
     this.#now = options.now ?? (() => new Date());
     this.#timeoutMs = options.timeoutMs;
     this.#settings = options.settings;
-    this.#timeouts = {
-      keepAliveTimeout: 4_000,
-      keepAliveMaxTimeout: 60_000,
-      connectTimeout: Math.min(options.timeoutMs, 5_000),
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-    };
+    this.#timeouts = undiciTimeouts(options.timeoutMs);
     this.#pool = new Pool(url.origin, { connections: options.concurrency, pipelining: 1, ...this.#timeouts });
   }
 
@@ -110,17 +105,8 @@ export class HookChannel implements Channel {
       "user-agent": USER_AGENT,
       ...webhookHeaders(target.secret, followup.idempotencyKey, body),
     };
-    // undici's own header and body timers tick about every half second; this deadline is exact.
-    // A per-call controller (not AbortSignal.any on the long-lived shutdown signal, which keeps
-    // every composite signal reachable from it) ends the call on the deadline or a forced stop.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new DOMException(`no response within ${this.#timeoutMs} ms`, "TimeoutError"));
-    }, this.#timeoutMs);
-    const onForcedStop = () => controller.abort(followup.signal?.reason);
-    followup.signal?.addEventListener("abort", onForcedStop, { once: true });
+    // The exact deadline, or the forced stop, ends the call (undici's own timeouts back it up).
+    const deadline = new CallDeadline(this.#timeoutMs, followup.signal);
     try {
       let response: Awaited<ReturnType<Pool["request"]>>;
       try {
@@ -131,10 +117,12 @@ export class HookChannel implements Channel {
           method: "POST",
           headers,
           body,
-          signal: controller.signal,
+          signal: deadline.signal,
         });
       } catch (err) {
-        const error = timedOut ? `timeout: no response within ${this.#timeoutMs} ms` : describeError(err);
+        const error = deadline.timedOut
+          ? `timeout: no response within ${this.#timeoutMs} ms`
+          : describeError(err);
         return { classification: classifyError(err), statusCode: null, error };
       }
       const statusCode = response.statusCode;
@@ -152,8 +140,7 @@ export class HookChannel implements Channel {
         ...(retryAfterMs !== null ? { retryAfterMs } : {}),
       };
     } finally {
-      clearTimeout(timer);
-      followup.signal?.removeEventListener("abort", onForcedStop);
+      deadline.end();
     }
   }
 

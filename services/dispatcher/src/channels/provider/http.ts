@@ -21,6 +21,21 @@ export interface ProviderResponse {
   text: string;
 }
 
+/**
+ * An undici dispatcher's own timeouts for calls whose exact deadline is a CallDeadline: keep-alive,
+ * a connect of at most 5 s, and header and body timeouts a second after the deadline, as a backup
+ * that never races it (on a loaded machine both fired in the same turn and undici's error won).
+ */
+export function undiciTimeouts(timeoutMs: number) {
+  return {
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 60_000,
+    connectTimeout: Math.min(timeoutMs, 5_000),
+    headersTimeout: timeoutMs + 1_000,
+    bodyTimeout: timeoutMs + 1_000,
+  };
+}
+
 export type CallResult =
   | { ok: true; response: ProviderResponse }
   | { ok: false; error: unknown; timedOut: boolean };
@@ -37,13 +52,7 @@ export class ProviderHttp {
   /** `origin` pins a Pool to one API origin; without it an Agent serves any origin. */
   constructor(options: ProviderHttpOptions, origin?: string) {
     this.#timeoutMs = options.timeoutMs;
-    const timeouts = {
-      keepAliveTimeout: 4_000,
-      keepAliveMaxTimeout: 60_000,
-      connectTimeout: Math.min(options.timeoutMs, 5_000),
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-    };
+    const timeouts = undiciTimeouts(options.timeoutMs);
     this.#dispatcher = origin
       ? new Pool(origin, { connections: options.connections, pipelining: 1, ...timeouts })
       : new Agent({ connections: options.connections, pipelining: 1, ...timeouts });
