@@ -284,6 +284,10 @@ describe("outcomes", () => {
     await waitFor(() => Date.now() >= first.dueAtMs, { description: "step 1's due_at to pass" });
 
     await recordOutcome(nc, fixture, "booked");
+    // followups_cancelled is logged once the plan is cancelled and then its timers purged.
+    await waitFor(() => s.logsNamed("followups_cancelled").length > 0, {
+      description: "the outcome handled",
+    });
     const plan = await planWith(fixture, (p) => p.cancelled !== undefined, "the plan to be cancelled");
     expect(plan.cancelled?.reason).toBe("outcome:booked");
     // Step 1 was due already: what became of it is the dispatcher's (delivered, or stopped by

@@ -312,7 +312,8 @@ describe("stop_on", () => {
 
     await publishOutcome(bookedOnly, "spam", true);
     await publishOutcome(nurture, "nurture", false);
-    await waitFor(async () => (await readPlan(broker.nc, nurture))?.cancelled !== undefined, {
+    // followups_cancelled is logged once the plan is cancelled and then its timers purged.
+    await waitFor(() => s.logsNamed("followups_cancelled").some((l) => l.lead_id === nurture.leadId), {
       description: "nurture to cancel the plan that names it",
     });
     expect((await readPlan(broker.nc, nurture))?.cancelled?.reason).toBe("outcome:nurture");
