@@ -11,16 +11,20 @@ export interface ProbeEngine extends Broker {
   topo: Topology;
   hook: FollowupHook;
   scheduler: RunningService;
+  /** The first dispatcher copy (of `dispatchers`). */
   dispatcher: RunningService;
+  /** Every dispatcher copy, sharing one durable. */
+  dispatchers: RunningService[];
 }
 
 /**
  * For the probes of the firing path (bench/probes): a fresh nats-server at sync always with the
  * topology, the bench's hook, and the scheduler and dispatcher of `engineRoot` (a checkout)
- * scheduling every lead `delayS` after it was created; all stopped when `run` ends.
+ * scheduling every lead `delayS` after it was created (`dispatchers` copies of the dispatcher,
+ * 1 unless set); all stopped when `run` ends.
  */
 export async function withProbeEngine<T>(
-  options: { engineRoot: string; delayS: number; cpuProfileDir?: string },
+  options: { engineRoot: string; delayS: number; cpuProfileDir?: string; dispatchers?: number },
   run: (engine: ProbeEngine) => Promise<T>,
 ): Promise<T> {
   const hook = await startFollowupHook();
@@ -30,16 +34,24 @@ export async function withProbeEngine<T>(
       await provisionTopology(broker.nc, topo);
       const env = { natsUrl: broker.server.url, schedules: `${options.delayS}s`, hookUrl: hook.url };
       const profile = options.cpuProfileDir ? { cpuProfileDir: resolve(options.cpuProfileDir) } : {};
-      const [scheduler, dispatcher] = await startTogether([
+      const copies = Math.max(1, options.dispatchers ?? 1);
+      const [scheduler, ...dispatchers] = await startTogether([
         startService("scheduler", options.engineRoot, env, profile),
-        startService("dispatcher", options.engineRoot, env, profile),
+        ...Array.from({ length: copies }, () => startService("dispatcher", options.engineRoot, env, profile)),
       ]);
       try {
-        return await run({ ...broker, topo, hook, scheduler: scheduler!, dispatcher: dispatcher! });
+        return await run({
+          ...broker,
+          topo,
+          hook,
+          scheduler: scheduler!,
+          dispatcher: dispatchers[0]!,
+          dispatchers,
+        });
       } finally {
         // A profiled process writes its profile on a graceful exit.
         const graceMs = options.cpuProfileDir ? 10_000 : undefined;
-        await Promise.all([scheduler!.stop(graceMs), dispatcher!.stop(graceMs)]);
+        await Promise.all([scheduler!.stop(graceMs), ...dispatchers.map((d) => d.stop(graceMs))]);
       }
     });
   } finally {

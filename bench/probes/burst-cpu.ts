@@ -6,7 +6,10 @@
  * two checkouts and read the CPU per 1000, which moves far less with the machine's load than the
  * drain does.
  *
- *   npx tsx bench/probes/burst-cpu.ts [count] [--engine-root DIR] [--profile DIR]
+ * `--dispatchers N` runs N dispatcher copies on the one durable (their CPU is summed): whether
+ * the dispatcher's one thread is what the drain waits for.
+ *
+ *   npx tsx bench/probes/burst-cpu.ts [count] [--engine-root DIR] [--profile DIR] [--dispatchers N]
  */
 import { resolve } from "node:path";
 import { waitForStreamMessages } from "../broker.js";
@@ -22,11 +25,18 @@ const option = (name: string) => {
 const count = Number(args.find((a) => /^\d+$/.test(a)) ?? 20_000);
 const engineRoot = resolve(option("--engine-root") ?? ".");
 const cpuProfileDir = option("--profile");
+const dispatcherCopies = Number(option("--dispatchers") ?? 1);
+if (!Number.isInteger(dispatcherCopies) || dispatcherCopies < 1)
+  throw new Error("--dispatchers must be a whole number >= 1");
 const DELAY_S = 60;
 
 await withProbeEngine(
-  { engineRoot, delayS: DELAY_S, ...(cpuProfileDir ? { cpuProfileDir } : {}) },
-  async ({ server, js, jsm, topo, hook, dispatcher }) => {
+  { engineRoot, delayS: DELAY_S, dispatchers: dispatcherCopies, ...(cpuProfileDir ? { cpuProfileDir } : {}) },
+  async ({ server, js, jsm, topo, hook, dispatchers }) => {
+    const dispatcherCpu = () =>
+      dispatchers
+        .map((d) => cpuSplitMs(d.pid))
+        .reduce((a, b) => ({ user: a.user + b.user, system: a.system + b.system }));
     const start = Math.ceil((Date.now() + 20_000 + count) / 1000) * 1000;
     await seedScoredLeads(js, topo, {
       count,
@@ -35,11 +45,11 @@ await withProbeEngine(
     await waitForStreamMessages(jsm, topo.streams.timers.name, count, Math.max(1, start - 1000 - Date.now()));
     if (Date.now() > start - 500) throw new Error("the timers were not all stored before the due second");
     await new Promise((r) => setTimeout(r, start - Date.now()));
-    const before = { dispatcher: cpuSplitMs(dispatcher.pid), nats: cpuSplitMs(server.pid) };
+    const before = { dispatcher: dispatcherCpu(), nats: cpuSplitMs(server.pid) };
     await hook.waitForDeliveries(count, 300_000);
     const last = hook.deliveries.reduce((latest, d) => Math.max(latest, d.arrivedAtMs), 0);
     const per1k = (ms: number) => Math.round((ms * 1000) / count);
-    const after = { dispatcher: cpuSplitMs(dispatcher.pid), nats: cpuSplitMs(server.pid) };
+    const after = { dispatcher: dispatcherCpu(), nats: cpuSplitMs(server.pid) };
     const spent = (who: "dispatcher" | "nats") => ({
       user: after[who].user - before[who].user,
       system: after[who].system - before[who].system,
@@ -49,6 +59,7 @@ await withProbeEngine(
       JSON.stringify({
         engineRoot,
         count,
+        dispatchers: dispatcherCopies,
         drainS: (last - start) / 1000,
         dispatcherCpuPer1k: per1k(d.user + d.system),
         natsCpuPer1k: per1k(n.user + n.system),
