@@ -1,5 +1,4 @@
 import { defineConfig } from "vitest/config";
-import LongestFirstSequencer from "./test/harness/src/sequencer.js";
 
 // One run over every package. Integration tests start their own nats-server through
 // @followup/nats-harness, so files can run in parallel without sharing state.
@@ -17,7 +16,5 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: "forks",
     maxWorkers: 2,
-    // The long fault and end-to-end files first, so none is left running alone at the end.
-    sequence: { sequencer: LongestFirstSequencer },
   },
 });
