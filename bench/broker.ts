@@ -25,8 +25,10 @@ export interface Broker {
 export async function withBroker<T>(
   syncAlways: boolean,
   measure: (broker: Broker) => Promise<T>,
+  /** Appended to the server's config (a probe's `prof_port`, say). */
+  extraConfig = "",
 ): Promise<T> {
-  const server = await startNatsServer({ syncAlways, name: "bench" });
+  const server = await startNatsServer({ syncAlways, name: "bench", extraConfig });
   let nc: NatsConnection | undefined;
   try {
     nc = await connect({ servers: server.url, name: "bench", timeout: 10_000 });

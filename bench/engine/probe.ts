@@ -24,36 +24,49 @@ export interface ProbeEngine extends Broker {
  * 1 unless set); all stopped when `run` ends.
  */
 export async function withProbeEngine<T>(
-  options: { engineRoot: string; delayS: number; cpuProfileDir?: string; dispatchers?: number },
+  options: {
+    engineRoot: string;
+    delayS: number;
+    cpuProfileDir?: string;
+    dispatchers?: number;
+    /** Appended to nats-server's config. */
+    serverConfig?: string;
+  },
   run: (engine: ProbeEngine) => Promise<T>,
 ): Promise<T> {
   const hook = await startFollowupHook();
   try {
-    return await withBroker(true, async (broker) => {
-      const topo = topology();
-      await provisionTopology(broker.nc, topo);
-      const env = { natsUrl: broker.server.url, schedules: `${options.delayS}s`, hookUrl: hook.url };
-      const profile = options.cpuProfileDir ? { cpuProfileDir: resolve(options.cpuProfileDir) } : {};
-      const copies = Math.max(1, options.dispatchers ?? 1);
-      const [scheduler, ...dispatchers] = await startTogether([
-        startService("scheduler", options.engineRoot, env, profile),
-        ...Array.from({ length: copies }, () => startService("dispatcher", options.engineRoot, env, profile)),
-      ]);
-      try {
-        return await run({
-          ...broker,
-          topo,
-          hook,
-          scheduler: scheduler!,
-          dispatcher: dispatchers[0]!,
-          dispatchers,
-        });
-      } finally {
-        // A profiled process writes its profile on a graceful exit.
-        const graceMs = options.cpuProfileDir ? 10_000 : undefined;
-        await Promise.all([scheduler!.stop(graceMs), ...dispatchers.map((d) => d.stop(graceMs))]);
-      }
-    });
+    return await withBroker(
+      true,
+      async (broker) => {
+        const topo = topology();
+        await provisionTopology(broker.nc, topo);
+        const env = { natsUrl: broker.server.url, schedules: `${options.delayS}s`, hookUrl: hook.url };
+        const profile = options.cpuProfileDir ? { cpuProfileDir: resolve(options.cpuProfileDir) } : {};
+        const copies = Math.max(1, options.dispatchers ?? 1);
+        const [scheduler, ...dispatchers] = await startTogether([
+          startService("scheduler", options.engineRoot, env, profile),
+          ...Array.from({ length: copies }, () =>
+            startService("dispatcher", options.engineRoot, env, profile),
+          ),
+        ]);
+        try {
+          return await run({
+            ...broker,
+            topo,
+            hook,
+            scheduler: scheduler!,
+            dispatcher: dispatchers[0]!,
+            dispatchers,
+          });
+        } finally {
+          // A profiled process writes its profile on a graceful exit.
+          const graceMs = options.cpuProfileDir ? 10_000 : undefined;
+          await Promise.all([scheduler!.stop(graceMs), ...dispatchers.map((d) => d.stop(graceMs))]);
+        }
+      },
+      options.serverConfig,
+    );
   } finally {
     await hook.close();
   }

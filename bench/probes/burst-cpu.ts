@@ -9,9 +9,16 @@
  * `--dispatchers N` runs N dispatcher copies on the one durable (their CPU is summed): whether
  * the dispatcher's one thread is what the drain waits for.
  *
+ * `--server-profile FILE` writes nats-server's own CPU profile (Go pprof, from its `prof_port`)
+ * of the first SECONDS of the drain (`--server-profile-seconds`, default 8) to FILE; read it
+ * with `npx tsx bench/probes/pprof-top.ts FILE`.
+ *
  *   npx tsx bench/probes/burst-cpu.ts [count] [--engine-root DIR] [--profile DIR] [--dispatchers N]
+ *     [--server-profile FILE [--server-profile-seconds S]]
  */
+import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { freePort } from "@followup/nats-harness";
 import { waitForStreamMessages } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
 import { withProbeEngine } from "../engine/probe.js";
@@ -28,10 +35,21 @@ const cpuProfileDir = option("--profile");
 const dispatcherCopies = Number(option("--dispatchers") ?? 1);
 if (!Number.isInteger(dispatcherCopies) || dispatcherCopies < 1)
   throw new Error("--dispatchers must be a whole number >= 1");
+const serverProfileFile = option("--server-profile");
+const serverProfileSeconds = Number(option("--server-profile-seconds") ?? 8);
+if (!Number.isInteger(serverProfileSeconds) || serverProfileSeconds < 1 || serverProfileSeconds > 120)
+  throw new Error("--server-profile-seconds must be a whole number of seconds, 1-120");
+const profPort = serverProfileFile ? await freePort() : 0;
 const DELAY_S = 60;
 
 await withProbeEngine(
-  { engineRoot, delayS: DELAY_S, dispatchers: dispatcherCopies, ...(cpuProfileDir ? { cpuProfileDir } : {}) },
+  {
+    engineRoot,
+    delayS: DELAY_S,
+    dispatchers: dispatcherCopies,
+    ...(cpuProfileDir ? { cpuProfileDir } : {}),
+    ...(serverProfileFile ? { serverConfig: `prof_port: ${profPort}` } : {}),
+  },
   async ({ server, js, jsm, topo, hook, dispatchers }) => {
     const dispatcherCpu = () =>
       dispatchers
@@ -46,7 +64,16 @@ await withProbeEngine(
     if (Date.now() > start - 500) throw new Error("the timers were not all stored before the due second");
     await new Promise((r) => setTimeout(r, start - Date.now()));
     const before = { dispatcher: dispatcherCpu(), nats: cpuSplitMs(server.pid) };
+    const serverProfile = serverProfileFile
+      ? fetch(`http://127.0.0.1:${profPort}/debug/pprof/profile?seconds=${serverProfileSeconds}`).then(
+          async (res) => {
+            if (!res.ok) throw new Error(`nats-server's profile: HTTP ${res.status}`);
+            writeFileSync(serverProfileFile, Buffer.from(await res.arrayBuffer()));
+          },
+        )
+      : Promise.resolve();
     await hook.waitForDeliveries(count, 300_000);
+    await serverProfile;
     const last = hook.deliveries.reduce((latest, d) => Math.max(latest, d.arrivedAtMs), 0);
     const per1k = (ms: number) => Math.round((ms * 1000) / count);
     const after = { dispatcher: dispatcherCpu(), nats: cpuSplitMs(server.pid) };
