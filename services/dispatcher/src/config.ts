@@ -9,6 +9,7 @@ import {
   loadConfig,
 } from "@followup/service-kit";
 import { providerEnv } from "./channels/provider/env.js";
+import { MARKER_CONCURRENCY } from "./markers.js";
 import { RESULT_BATCH_WINDOW_MS } from "./result-batches.js";
 
 /** Where lead-intake's own hook receiver listens by default (the system it replaces POSTed there too). */
@@ -34,11 +35,12 @@ export const dispatcherEnv = {
     message: "expected 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
   }),
   /**
-   * Timer messages (mostly expiry markers) held at once. Most of a marker's time is the wait for
-   * the last fraction of a second before due_at or for a channel slot, which costs nothing but a
-   * timer, so this is much larger than DISPATCH_CONCURRENCY.
+   * Timer messages (mostly expiry markers) held at once: a marker waits for the last fraction of
+   * a second before due_at, a channel slot, or its result's batch. Each one held makes every
+   * expiry cost the server more (markers.ts, MARKER_CONCURRENCY), so it stays a few times the
+   * channels' calls in flight.
    */
-  MARKER_CONCURRENCY: env.number(1000, {
+  MARKER_CONCURRENCY: env.number(MARKER_CONCURRENCY, {
     min: 1,
     max: Math.floor(dispatchMarkers.maxAckPending / 2),
     integer: true,

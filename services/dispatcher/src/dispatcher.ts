@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import type { ChannelRegistry } from "./channels/channel.js";
 import { describeError } from "./classify.js";
 import { type DeliveryDeps, handleDue } from "./delivery.js";
-import { handleMarker, type MarkerDeps } from "./markers.js";
+import { handleMarker, MARKER_CONCURRENCY, type MarkerDeps } from "./markers.js";
 import type { DispatcherMetrics } from "./metrics.js";
 import {
   NEXT_TIMER_WINDOW_MS,
@@ -83,7 +83,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<DispatcherH
     new BatchedKvReads(jsm, bucket, (keys) => deps.metrics.readBatches.observe({ bucket }, keys));
   const leads = reads(deps.topology.buckets.leads.bucket);
   const plans = reads(deps.topology.buckets.plans.bucket);
-  const markerConcurrency = deps.markerConcurrency ?? 1000;
+  const markerConcurrency = deps.markerConcurrency ?? MARKER_CONCURRENCY;
 
   const channelSlots = new Map<string, Slots>();
   for (const name of deps.channels.names()) {

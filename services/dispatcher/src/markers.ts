@@ -36,6 +36,17 @@ export const LEAD_MISSING_GRACE_MS = 15 * 60_000;
 export const PLAN_MISSING_GRACE_MS = 2 * 60_000;
 export const PLAN_MISSING_RETRY_MS = 2_000;
 
+/**
+ * Timer messages one dispatcher copy holds at once by default (MARKER_CONCURRENCY): enough for
+ * every channel's calls in flight and the results waiting to share a batch, and no more. Each
+ * held marker is a pending entry of `dispatcher-markers`, and every expiry costs nats-server a
+ * copy of that durable's whole pending state: the marker it stores is a subject rollup, whose
+ * purge rewrites the state of each consumer on the stream (consumer.purge, writeStoreState). In
+ * a burst of 20k that copy was a fifth of the server's CPU with 1000 held; with 250, the server
+ * spent about a quarter less per follow-up (docs/benchmarks.md, "Fewer markers held").
+ */
+export const MARKER_CONCURRENCY = 250;
+
 export interface MarkerDeps extends DeliveryDeps {
   /**
    * The followup_plans bucket (read in batches: BatchedKvReads): what the marker's step is

@@ -16,7 +16,7 @@ describe("dispatcher configuration", () => {
       DISPATCH_CONCURRENCY: 64,
       HOOK_CONCURRENCY: 32,
       FOLLOWUP_CHANNEL: "hook",
-      MARKER_CONCURRENCY: 1000,
+      MARKER_CONCURRENCY: 250,
       RESULT_BATCH_WINDOW_MS: 25,
       DISPATCH_SHUTDOWN_GRACE_MS: 20_000,
       PORT: 8002,

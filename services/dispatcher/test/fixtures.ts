@@ -190,6 +190,7 @@ export interface InProcessOptions {
   concurrency?: number;
   graceMs?: number;
   resultBatchWindowMs?: number;
+  markerConcurrency?: number;
 }
 
 export interface InProcessDispatcher {
@@ -230,6 +231,7 @@ export async function startInProcess(options: InProcessOptions): Promise<InProce
     ...(options.resultBatchWindowMs !== undefined
       ? { resultBatchWindowMs: options.resultBatchWindowMs }
       : {}),
+    ...(options.markerConcurrency !== undefined ? { markerConcurrency: options.markerConcurrency } : {}),
   });
   return {
     handle,

@@ -63,7 +63,9 @@ afterEach(async () => {
   await server?.cleanup();
 });
 
-async function dispatcher(options: { graceMs?: number } = {}): Promise<InProcessDispatcher> {
+async function dispatcher(
+  options: { graceMs?: number; markerConcurrency?: number } = {},
+): Promise<InProcessDispatcher> {
   const d = await startInProcess({ nc, topology: topo, hooks: { hook: { url: receiver.url } }, ...options });
   cleanups.push(() => d.stop());
   return d;
@@ -198,6 +200,46 @@ describe("a fired timer", () => {
     }
     // 3 timers and 3 markers per lead were ever stored: a timer stored twice would add to them.
     expect((await jsm.streams.info(topo.streams.timers.name)).state.last_seq).toBe(leadIds.length * 3 * 2);
+  });
+
+  it("holds at most MARKER_CONCURRENCY markers unacked (each one held makes every expiry cost the server more), and still delivers each once", async () => {
+    const limit = 4;
+    const d = await startInProcess({
+      nc,
+      topology: topo,
+      hooks: { hook: { url: receiver.url, concurrency: 2 } },
+      markerConcurrency: limit,
+    });
+    cleanups.push(() => d.stop());
+    const leadIds = Array.from({ length: 24 }, (_, i) => `L-limit-${i}`);
+    for (const leadId of leadIds) {
+      await putLead(leads, TENANT, leadId);
+      // A slow hook, so markers pile up behind its two calls in flight.
+      answers.set(keyOf(leadId), [{ delayMs: 120 }]);
+    }
+    const dueAt = new Date(Math.ceil((Date.now() + 2_000) / 1000) * 1000);
+    await Promise.all(
+      leadIds.map((leadId) => plantTimers(nc, { tenant: TENANT, leadId, steps: [{ dueAt, delayS: 60 }] })),
+    );
+
+    const { stream, durable } = topo.consumers.dispatchMarkers;
+    let mostUnacked = 0;
+    let mostHeld = 0;
+    await waitFor(
+      async () => {
+        const info = await jsm.consumers.info(stream, durable);
+        mostUnacked = Math.max(mostUnacked, info.num_ack_pending);
+        mostHeld = Math.max(mostHeld, d.handle.held);
+        return leadIds.every((id) => receiver.delivered.has(keyOf(id)));
+      },
+      { description: "every fired timer at the hook", timeoutMs: 20_000, intervalMs: 20 },
+    );
+    await waitFor(markersSettled, { description: "every marker acked" });
+    expect(mostUnacked).toBeLessThanOrEqual(limit);
+    expect(mostHeld).toBeLessThanOrEqual(limit);
+    // The limit was reached, so the bound above was tested, not just never approached.
+    expect(mostUnacked).toBeGreaterThanOrEqual(3);
+    expect(receiver.calls).toHaveLength(leadIds.length);
   });
 
   it("an outcome recorded while its marker is held stops it: no call", async () => {
