@@ -1,9 +1,11 @@
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { arrivalOffsets } from "../arrivals.js";
 import { serverTimeMs } from "../broker.js";
 import { judgeGoals } from "../goals.js";
 import { parseOptions } from "../options.js";
 import { REDIS_PERSISTENCE_ARGS } from "../peers/redis.js";
+import { summarizeCpuProfile } from "../pprof.js";
 import { renderGoals, renderWorkload } from "../report.js";
 import { median, percentileOfSorted, ratio, summarizeLateness } from "../stats.js";
 import { ceilingNotes } from "../workloads/limits.js";
@@ -231,5 +233,68 @@ describe("report", () => {
     expect(table).toContain("| engine | 3,000 |");
     expect(table).toContain("| BullMQ, no persistence | 1,500 |");
     expect(table).toContain("| *engine ÷ BullMQ, no persistence* | 2.00× |");
+  });
+});
+
+describe("a Go CPU profile summed by function (bench/pprof.ts)", () => {
+  // The pprof protobuf written by hand: varints and length-delimited fields.
+  const varint = (n: number): number[] => {
+    const out: number[] = [];
+    let v = n;
+    while (v >= 0x80) {
+      out.push((v & 0x7f) | 0x80);
+      v = Math.floor(v / 128);
+    }
+    out.push(v);
+    return out;
+  };
+  const num = (no: number, v: number) => [...varint(no << 3), ...varint(v)];
+  const msg = (no: number, body: number[]) => [...varint((no << 3) | 2), ...varint(body.length), ...body];
+  const packed = (no: number, vs: number[]) => msg(no, vs.flatMap(varint));
+  const str = (s: string) => [...Buffer.from(s)];
+  const strings = ["", "samples", "count", "cpu", "nanoseconds", "main", "store", "fsync", "inlined"];
+  const at = (s: string) => strings.indexOf(s);
+  const profile = (): Uint8Array =>
+    Uint8Array.from([
+      ...msg(1, [...num(1, at("samples")), ...num(2, at("count"))]),
+      ...msg(1, [...num(1, at("cpu")), ...num(2, at("nanoseconds"))]),
+      // functions 1-4; location 1: main, 2: store, 3: fsync with `inlined` inlined into it
+      ...[
+        [1, "main"],
+        [2, "store"],
+        [3, "fsync"],
+        [4, "inlined"],
+      ].flatMap(([id, name]) => msg(5, [...num(1, id as number), ...num(2, at(name as string))])),
+      ...msg(4, [...num(1, 1), ...msg(4, num(1, 1))]),
+      ...msg(4, [...num(1, 2), ...msg(4, num(1, 2))]),
+      ...msg(4, [...num(1, 3), ...msg(4, num(1, 4)), ...msg(4, num(1, 3))]),
+      // samples, leaf first: 30 ms in fsync<-store<-main, 10 ms in store<-main, 5 ms in main
+      ...msg(2, [...packed(1, [3, 2, 1]), ...packed(2, [3, 30_000_000])]),
+      ...msg(2, [...packed(1, [2, 1]), ...packed(2, [1, 10_000_000])]),
+      ...msg(2, [...packed(1, [1]), ...packed(2, [1, 5_000_000])]),
+      ...strings.flatMap((s) => msg(6, str(s))),
+      ...num(10, 2_000_000_000),
+    ]);
+
+  it("reads the cpu value of each sample: own time by innermost frame, inclusive once per sample", () => {
+    const summary = summarizeCpuProfile(profile());
+    expect(summary.totalNs).toBe(45_000_000);
+    expect(summary.durationNs).toBe(2_000_000_000);
+    expect(Object.fromEntries(summary.self)).toEqual({
+      inlined: 30_000_000,
+      store: 10_000_000,
+      main: 5_000_000,
+    });
+    expect(Object.fromEntries(summary.inclusive)).toEqual({
+      inlined: 30_000_000,
+      fsync: 30_000_000,
+      store: 40_000_000,
+      main: 45_000_000,
+    });
+  });
+
+  it("takes the gzipped form nats-server serves, and refuses what is not a profile", () => {
+    expect(summarizeCpuProfile(gzipSync(profile())).totalNs).toBe(45_000_000);
+    expect(() => summarizeCpuProfile(Uint8Array.from([0x0b]))).toThrow(/not a pprof profile/);
   });
 });
