@@ -43,7 +43,7 @@ export const PLAN_MISSING_RETRY_MS = 2_000;
  * copy of that durable's whole pending state: the marker it stores is a subject rollup, whose
  * purge rewrites the state of each consumer on the stream (consumer.purge, writeStoreState). In
  * a burst of 20k that copy was a fifth of the server's CPU with 1000 held; with 250, the server
- * spent about a quarter less per follow-up (docs/benchmarks.md, "Fewer markers held").
+ * spent 0.83x as much per follow-up (docs/benchmarks.md, "Fewer markers held").
  */
 export const MARKER_CONCURRENCY = 250;
 

@@ -63,9 +63,7 @@ afterEach(async () => {
   await server?.cleanup();
 });
 
-async function dispatcher(
-  options: { graceMs?: number; markerConcurrency?: number } = {},
-): Promise<InProcessDispatcher> {
+async function dispatcher(options: { graceMs?: number } = {}): Promise<InProcessDispatcher> {
   const d = await startInProcess({ nc, topology: topo, hooks: { hook: { url: receiver.url } }, ...options });
   cleanups.push(() => d.stop());
   return d;
