@@ -47,6 +47,14 @@ export interface ManagedProcess {
 
 const MAX_LINES = 10_000;
 
+/**
+ * The held lines are trimmed back to MAX_LINES once they reach twice that, not at every line: a
+ * splice of the first line off 10 000 moves them all, 63 us a line, and a service logging 12k
+ * lines a second (the scheduler's line per lead in the bench) then wrote faster than this
+ * reader could take them, so its writes to the full pipe blocked it (docs/benchmarks.md).
+ */
+const TRIM_AT = 2 * MAX_LINES;
+
 interface LineWaiter {
   match: (line: string) => boolean;
   resolve: (line: string) => void;
@@ -78,12 +86,14 @@ export function spawnProcess(options: SpawnOptions): ManagedProcess {
   let closed = false;
   const exitWaiters = new Set<(status: ExitStatus) => void>();
 
+  /** The last MAX_LINES lines: what output() and waitForLine see. */
+  const held = () => (lines.length > MAX_LINES ? lines.slice(-MAX_LINES) : lines);
   const tail = () => lines.slice(-40).join("\n") || "(no output)";
   const describe = () => `${name} (pid ${pid}, \`${[command, ...args].join(" ")}\`)`;
 
   const onLine = (line: string) => {
     lines.push(line);
-    if (lines.length > MAX_LINES) lines.splice(0, lines.length - MAX_LINES);
+    if (lines.length >= TRIM_AT) lines.splice(0, lines.length - MAX_LINES);
     for (const waiter of waiters) {
       if (waiter.match(line)) {
         waiters.delete(waiter);
@@ -132,10 +142,10 @@ export function spawnProcess(options: SpawnOptions): ManagedProcess {
     get exitCode() {
       return exit?.code ?? null;
     },
-    output: () => [...lines],
+    output: () => [...held()],
     waitForLine(match, timeoutMs = 10_000) {
       const test = typeof match === "function" ? match : (line: string) => match.test(line);
-      const seen = lines.find(test);
+      const seen = held().find(test);
       if (seen !== undefined) return Promise.resolve(seen);
       if (closed) return Promise.reject(new Error(`${describe()} has exited; output:\n${tail()}`));
       return new Promise<string>((resolve, reject) => {

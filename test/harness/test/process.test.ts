@@ -55,6 +55,17 @@ describe("spawnProcess", () => {
     expect([...p.output()].sort()).toEqual(["err", "out hello"]);
   });
 
+  it("holds the last 10 000 lines of a long output, and waitForLine sees only those", async () => {
+    const p = track(spawnProcess({ name: "long", command: "seq", args: ["1", "25000"] }));
+    await p.waitForExit();
+    await waitFor(() => p.output().at(-1) === "25000", { description: "the last line captured" });
+    const output = p.output();
+    expect(output).toHaveLength(10_000);
+    expect(output[0]).toBe("15001");
+    expect(await p.waitForLine(/^15001$/)).toBe("15001");
+    await expect(p.waitForLine(/^15000$/)).rejects.toThrow(/exited/);
+  });
+
   it("rejects waitForLine when the process exits without printing the line", async () => {
     const p = track(spawnProcess({ name: "quiet", command: "sh", args: ["-c", "echo nothing here"] }));
     await expect(p.waitForLine(/ready/)).rejects.toThrow(/exited[\s\S]*nothing here/);
