@@ -286,7 +286,7 @@ export function makeEvent<T extends EventType>(
     id: fields.id ?? randomUUID(),
     type,
     source: fields.source,
-    time: (fields.time ?? new Date()).toISOString(),
+    time: fields.time !== undefined ? fields.time.toISOString() : isoNow(),
     subject: fields.subject,
     datacontenttype: "application/json",
     tenant: fields.tenant,
@@ -318,7 +318,22 @@ export function describeIssues(error: z.ZodError): { path: string; message: stri
 }
 
 const DECODER = new TextDecoder();
-const ENCODER = new TextEncoder();
+
+/**
+ * The current time as ISO 8601, formatted once per millisecond: the events of a batch (a timer
+ * per lead, a result per follow-up) are made within a few milliseconds of each other, and
+ * `toISOString` was a tenth of a timer's making. The same text as `new Date().toISOString()`.
+ */
+let isoMs = Number.NaN;
+let iso = "";
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    iso = new Date(ms).toISOString();
+  }
+  return iso;
+}
 
 /**
  * Decodes an event of the given type from message bytes; throws ContractError (with the
@@ -343,7 +358,12 @@ export function decodeEvent<T extends EventType>(type: T, bytes: Uint8Array | st
   return result.data as EventOf<T>;
 }
 
-/** Encodes an event for publishing. */
+/**
+ * Encodes an event for publishing. Buffer.from, not TextEncoder: the same UTF-8 bytes, and a
+ * short string's go in Node's shared pool instead of an ArrayBuffer of their own, a third of
+ * the time (a timer event: 0.4 against 1.2 us). Whoever reads the bytes reads the view (its
+ * offset and length), as nats.js does, never the pool underneath.
+ */
 export function encodeEvent(event: { type: string }): Uint8Array {
-  return ENCODER.encode(JSON.stringify(event));
+  return Buffer.from(JSON.stringify(event));
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   ContractError,
   decodeEvent,
@@ -22,6 +22,10 @@ const scoredData = {
 };
 
 describe("event envelope", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it("uses the CloudEvents 1.0 attribute names plus tenant, with a versioned type", () => {
     const event = makeEvent("lead.scored.v1", {
       source: "/lead-intake",
@@ -47,6 +51,36 @@ describe("event envelope", () => {
       data: scoredData,
     });
     expect(decodeEvent("lead.scored.v1", encodeEvent(event))).toEqual(event);
+  });
+
+  it("encodes an event as the UTF-8 bytes of its JSON, non-ASCII text included", () => {
+    const event = { type: "note.v1", text: "Zoë called: 日本語, ✓" };
+    const bytes = encodeEvent(event);
+    expect([...bytes]).toEqual([...new TextEncoder().encode(JSON.stringify(event))]);
+    expect(new TextDecoder().decode(bytes)).toBe(JSON.stringify(event));
+  });
+
+  it("stamps each event with the millisecond it was made", () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const made = (at: string) => {
+      vi.setSystemTime(new Date(at));
+      return makeEvent("lead.scored.v1", { source: "/t", subject: LEAD, tenant: "acme", data: scoredData })
+        .time;
+    };
+    expect(made("2026-03-08T09:59:59.999Z")).toBe("2026-03-08T09:59:59.999Z");
+    expect(made("2026-03-08T09:59:59.999Z")).toBe("2026-03-08T09:59:59.999Z");
+    expect(made("2026-03-08T10:00:00.000Z")).toBe("2026-03-08T10:00:00.000Z");
+    expect(made("2026-03-08T10:00:00.001Z")).toBe("2026-03-08T10:00:00.001Z");
+    const given = new Date("2026-11-01T06:00:00.000Z");
+    expect(
+      makeEvent("lead.scored.v1", {
+        source: "/t",
+        subject: LEAD,
+        tenant: "acme",
+        data: scoredData,
+        time: given,
+      }).time,
+    ).toBe("2026-11-01T06:00:00.000Z");
   });
 
   it("refuses to build an event its contract does not allow", () => {

@@ -63,7 +63,8 @@ export class PlanStore {
       this.js,
       plans.map(({ ref, plan }) => ({
         subject: bucketKeySubject(this.bucket, leadKey(ref)),
-        data: encodePlan(plan),
+        // Bytes, not the string: nats.js would encode it with TextEncoder, 3x Buffer.from's time.
+        data: Buffer.from(encodePlan(plan)),
         headers: publishHeaders({ expectLastSubjectSequence: 0 }),
       })),
     );
