@@ -1,4 +1,9 @@
-import { type JetStreamClient, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstreamManager,
+  StorageType,
+} from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { followupBody, followupTail } from "../followups.js";
 import { inWindow } from "../window.js";
@@ -65,4 +70,20 @@ export function publishTimerBatches(
     const ack = await batch.commit(last, payload, { headers: h });
     if (ack.count !== to - from) throw new Error(`batch ${b}: ${ack.count} of ${to - from} stored`);
   });
+}
+
+/**
+ * The ceiling itself: `count` follow-ups (as `followups` gives them) stored as timers on a fresh
+ * stream of this broker, in timers per second; throws unless every one of them is stored.
+ */
+export async function atomicBatchTimerRate(
+  broker: { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager },
+  followups: (index: number) => PeerFollowup,
+  count: number,
+): Promise<number> {
+  await provisionBatchTimerStream(broker.nc);
+  const ms = await publishTimerBatches(broker.js, followups, count);
+  const { state } = await broker.jsm.streams.info(BATCH_TIMER_STREAM);
+  if (state.messages !== count) throw new Error(`atomic batches stored ${state.messages} of ${count} timers`);
+  return (count / ms) * 1000;
 }

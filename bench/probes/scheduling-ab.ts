@@ -1,9 +1,10 @@
 /**
  * Workload 1 (scheduling, sync always) for the engines of several checkouts, each run followed
- * by BullMQ on Redis with `appendfsync always` in the same minute, the checkouts' order
- * alternating from round to round. Prints one line per run: the engine's rate over the peer's
- * (the ratio the goal reads), both rates, and the scheduler's and nats-server's CPU per 1000
- * follow-ups. The other peers of the full bench are left out, so a round of two checkouts takes
+ * by BullMQ on Redis with `appendfsync always` and by workload 0's atomic-batch ceiling (the
+ * same count of timers) in the same minute, the checkouts' order alternating from round to
+ * round. Prints one line per run: the engine's rate over the peer's and over the ceiling (the
+ * ratios the two scheduling goals read), the three rates, and the scheduler's and nats-server's
+ * CPU per 1000 follow-ups. The other peers of the full bench are left out, so a round of two checkouts takes
  * about two minutes instead of five. Read the ratios of runs paired in a round, not their
  * absolute rates, which move by a third within an hour on a shared machine.
  *
@@ -11,8 +12,10 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { withBroker } from "../broker.js";
+import { atomicBatchTimerRate } from "../peers/atomic-batch.js";
 import { startRedis } from "../peers/redis.js";
-import { measureScheduling } from "../workloads/scheduling.js";
+import { measureScheduling, STEP_DELAYS_S, schedulingFollowup } from "../workloads/scheduling.js";
 import type { BenchContext } from "../workloads/workload.js";
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -47,13 +50,18 @@ try {
       const ctx = context(resolve(root));
       const engine = await measureScheduling(ctx, "engine", true, leads);
       const peer = await measureScheduling(ctx, "bullmqFsync", true, leads);
+      const ceiling = await withBroker(true, (broker) =>
+        atomicBatchTimerRate(broker, schedulingFollowup(Date.now()), leads * STEP_DELAYS_S.length),
+      );
       console.log(
         JSON.stringify({
           round,
           checkout: root,
           ratio: Number((engine.rate! / peer.rate!).toFixed(3)),
+          ceilingRatio: Number((engine.rate! / ceiling).toFixed(3)),
           engine: Math.round(engine.rate!),
           bullmqFsync: Math.round(peer.rate!),
+          atomicBatch: Math.round(ceiling),
           schedulerCpuPer1k: Math.round(engine.clientCpu!),
           natsCpuPer1k: Math.round(engine.serverCpu!),
         }),

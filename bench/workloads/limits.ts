@@ -1,13 +1,7 @@
 import { withBroker } from "../broker.js";
 import { serviceEnvOverrides } from "../engine/services.js";
 import { type FollowupHook, startFollowupHook } from "../hook.js";
-import {
-  ATOMIC_BATCH_MAX,
-  BATCH_TIMER_STREAM,
-  BATCHES_IN_FLIGHT,
-  provisionBatchTimerStream,
-  publishTimerBatches,
-} from "../peers/atomic-batch.js";
+import { ATOMIC_BATCH_MAX, atomicBatchTimerRate, BATCHES_IN_FLIGHT } from "../peers/atomic-batch.js";
 import { BENCH_HOOK_SECRET } from "../peers/hook-call.js";
 import { HOOK_CONCURRENCY } from "../peers/workers.js";
 import { startNodeProcess } from "../processes.js";
@@ -108,20 +102,16 @@ export const limits: Workload = {
     `in atomic batches of ${ATOMIC_BATCH_MAX} (${BATCHES_IN_FLIGHT} in flight), sync_interval: always; ` +
     `${burstSize(ctx).toLocaleString("en-US")} hook calls, ${hookConcurrency()} in flight (the dispatcher's), to the bench's hook on loopback`,
   async run(ctx) {
-    const machine = await withBroker(true, async ({ server, nc, js, jsm }) => {
+    const machine = await withBroker(true, async (broker) => {
       const [fsyncs, ms] = await probe(
         ctx,
         "fsync-rate",
-        { FSYNC_PROBE_DIR: server.storeDir, FSYNC_PROBE_SECONDS: String(fsyncSeconds(ctx)) },
+        { FSYNC_PROBE_DIR: broker.server.storeDir, FSYNC_PROBE_SECONDS: String(fsyncSeconds(ctx)) },
         fsyncSeconds(ctx) * 1000 + 30_000,
       );
-      await provisionBatchTimerStream(nc);
       const count = schedulingLeads(ctx) * STEP_DELAYS_S.length;
-      const batchMs = await publishTimerBatches(js, schedulingFollowup(Date.now()), count);
-      const { state } = await jsm.streams.info(BATCH_TIMER_STREAM);
-      if (state.messages !== count)
-        throw new Error(`atomic batches stored ${state.messages} of ${count} timers`);
-      return { fsyncRate: (fsyncs / ms) * 1000, batchRate: (count / batchMs) * 1000 };
+      const batchRate = await atomicBatchTimerRate(broker, schedulingFollowup(Date.now()), count);
+      return { fsyncRate: (fsyncs / ms) * 1000, batchRate };
     });
     const hook = await startFollowupHook();
     try {
