@@ -20,6 +20,8 @@ export interface FollowupHook {
   /** First arrival of each follow-up (a repeated webhook-id counts as a duplicate). */
   readonly deliveries: readonly Delivery[];
   readonly duplicates: number;
+  /** When the last of `deliveries` arrived (ms since the epoch); 0 before the first. */
+  readonly lastArrivalMs: number;
   /** Deliveries whose body had no readable due_at. */
   readonly unreadable: number;
   /** Resolves once `count` distinct follow-ups have arrived; rejects naming how many did. */
@@ -36,6 +38,7 @@ export async function startFollowupHook(): Promise<FollowupHook> {
   let seen = new Set<string>();
   let duplicates = 0;
   let unreadable = 0;
+  let lastArrivalMs = 0;
 
   const server: Server = createServer((req, res) => {
     readBody(req).then(
@@ -51,6 +54,7 @@ export async function startFollowupHook(): Promise<FollowupHook> {
         else {
           seen.add(key);
           deliveries.push({ key, dueAtMs, arrivedAtMs });
+          lastArrivalMs = Math.max(lastArrivalMs, arrivedAtMs);
         }
         res.writeHead(200, { "content-type": "application/json" });
         res.end('{"ok":true,"message":"Follow-up hook received"}');
@@ -76,6 +80,9 @@ export async function startFollowupHook(): Promise<FollowupHook> {
     get duplicates() {
       return duplicates;
     },
+    get lastArrivalMs() {
+      return lastArrivalMs;
+    },
     get unreadable() {
       return unreadable;
     },
@@ -95,6 +102,7 @@ export async function startFollowupHook(): Promise<FollowupHook> {
       seen = new Set();
       duplicates = 0;
       unreadable = 0;
+      lastArrivalMs = 0;
     },
     async close() {
       server.closeAllConnections();

@@ -144,6 +144,31 @@ export function cpuSplitMs(pid: number): { user: number; system: number } {
   }
 }
 
+/** A process's CPU so far in user and in kernel mode, in ms (cpuSplitMs, or a sum of them). */
+export type CpuReader = () => { user: number; system: number };
+
+/**
+ * The CPU each reader's processes spent while `work` ran, in ms per 1000 of `count`: in all, and
+ * of that in the kernel (syscalls). How the burst probes put a side's CPU against its peer's.
+ */
+export async function cpuPer1kDuring<K extends string>(
+  count: number,
+  readers: Record<K, CpuReader>,
+  work: () => Promise<void>,
+): Promise<Record<K, { all: number; system: number }>> {
+  const entries = Object.entries(readers) as [K, CpuReader][];
+  const before = entries.map(([, read]) => read());
+  await work();
+  const per1k = (ms: number) => Math.round((ms * 1000) / count);
+  return Object.fromEntries(
+    entries.map(([name, read], i) => {
+      const [now, then] = [read(), before[i]!];
+      const system = now.system - then.system;
+      return [name, { all: per1k(now.user - then.user + system), system: per1k(system) }];
+    }),
+  ) as Record<K, { all: number; system: number }>;
+}
+
 /** CPU time this (the bench's) process has used so far, in ms. */
 export function ownCpuMs(): number {
   const usage = process.cpuUsage();

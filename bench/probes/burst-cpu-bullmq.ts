@@ -14,7 +14,8 @@ import { startFollowupHook } from "../hook.js";
 import { addDelayedFollowups, openQueue } from "../peers/bullmq.js";
 import { startRedis } from "../peers/redis.js";
 import { startBullmqWorker } from "../peers/workers.js";
-import { cpuSplitMs, ownCpuMs } from "../processes.js";
+import { cpuPer1kDuring, cpuSplitMs, ownCpuMs } from "../processes.js";
+import { dueAt, dueSecond } from "../workloads/burst.js";
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const count = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 20_000);
@@ -29,35 +30,30 @@ const hook = await startFollowupHook();
 const worker = await startBullmqWorker(REPO_ROOT, redis.port, hook.url);
 const queue = openQueue(redis.port);
 try {
-  const start = Math.ceil((Date.now() + 10_000 + count / 4) / 1000) * 1000;
-  await addDelayedFollowups(
-    queue,
-    (i) => peerFollowup(i, 1, DELAY_S, start + Math.floor((i * 1000) / count)),
-    count,
-  );
+  const start = dueSecond(10_000 + count / 4);
+  await addDelayedFollowups(queue, (i) => peerFollowup(i, 1, DELAY_S, dueAt(start, i, count)), count);
   if (Date.now() > start - 500) throw new Error("the jobs were not all added before the due second");
   await new Promise((r) => setTimeout(r, start - Date.now()));
-  const before = { worker: cpuSplitMs(worker.pid), redis: cpuSplitMs(redis.pid), hook: ownCpuMs() };
-  await hook.waitForDeliveries(count, 300_000);
-  const after = { worker: cpuSplitMs(worker.pid), redis: cpuSplitMs(redis.pid), hook: ownCpuMs() };
-  const last = hook.deliveries.reduce((latest, d) => Math.max(latest, d.arrivedAtMs), 0);
-  const per1k = (ms: number) => Math.round((ms * 1000) / count);
-  const spent = (who: "worker" | "redis") => ({
-    user: after[who].user - before[who].user,
-    system: after[who].system - before[who].system,
-  });
-  const [w, r] = [spent("worker"), spent("redis")];
+  const cpu = await cpuPer1kDuring(
+    count,
+    {
+      worker: () => cpuSplitMs(worker.pid),
+      redis: () => cpuSplitMs(redis.pid),
+      hook: () => ({ user: ownCpuMs(), system: 0 }),
+    },
+    () => hook.waitForDeliveries(count, 300_000),
+  );
   console.log(
     JSON.stringify({
       peer: "bullmqFsync",
       count,
-      drainS: (last - start) / 1000,
-      workerCpuPer1k: per1k(w.user + w.system),
-      redisCpuPer1k: per1k(r.user + r.system),
-      workerSystemPer1k: per1k(w.system),
-      redisSystemPer1k: per1k(r.system),
+      drainS: (hook.lastArrivalMs - start) / 1000,
+      workerCpuPer1k: cpu.worker.all,
+      redisCpuPer1k: cpu.redis.all,
+      workerSystemPer1k: cpu.worker.system,
+      redisSystemPer1k: cpu.redis.system,
       // this process: the hook's server (and the waiting), the same for both probes
-      hookCpuPer1k: per1k(after.hook - before.hook),
+      hookCpuPer1k: cpu.hook.all,
       duplicates: hook.duplicates,
     }),
   );

@@ -22,7 +22,8 @@ import { freePort } from "@followup/nats-harness";
 import { waitForStreamMessages } from "../broker.js";
 import { seedScoredLeads } from "../engine/leads.js";
 import { withProbeEngine } from "../engine/probe.js";
-import { cpuSplitMs } from "../processes.js";
+import { cpuPer1kDuring, cpuSplitMs } from "../processes.js";
+import { dueAt, dueSecond } from "../workloads/burst.js";
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -55,44 +56,41 @@ await withProbeEngine(
       dispatchers
         .map((d) => cpuSplitMs(d.pid))
         .reduce((a, b) => ({ user: a.user + b.user, system: a.system + b.system }));
-    const start = Math.ceil((Date.now() + 20_000 + count) / 1000) * 1000;
+    const start = dueSecond(20_000 + count);
     await seedScoredLeads(js, topo, {
       count,
-      createdAt: (i) => new Date(start + Math.floor((i * 1000) / count) - DELAY_S * 1000),
+      createdAt: (i) => new Date(dueAt(start, i, count) - DELAY_S * 1000),
     });
     await waitForStreamMessages(jsm, topo.streams.timers.name, count, Math.max(1, start - 1000 - Date.now()));
     if (Date.now() > start - 500) throw new Error("the timers were not all stored before the due second");
     await new Promise((r) => setTimeout(r, start - Date.now()));
-    const before = { dispatcher: dispatcherCpu(), nats: cpuSplitMs(server.pid) };
-    const serverProfile = serverProfileFile
-      ? fetch(`http://127.0.0.1:${profPort}/debug/pprof/profile?seconds=${serverProfileSeconds}`).then(
-          async (res) => {
-            if (!res.ok) throw new Error(`nats-server's profile: HTTP ${res.status}`);
-            writeFileSync(serverProfileFile, Buffer.from(await res.arrayBuffer()));
-          },
-        )
-      : Promise.resolve();
-    await hook.waitForDeliveries(count, 300_000);
-    await serverProfile;
-    const last = hook.deliveries.reduce((latest, d) => Math.max(latest, d.arrivedAtMs), 0);
-    const per1k = (ms: number) => Math.round((ms * 1000) / count);
-    const after = { dispatcher: dispatcherCpu(), nats: cpuSplitMs(server.pid) };
-    const spent = (who: "dispatcher" | "nats") => ({
-      user: after[who].user - before[who].user,
-      system: after[who].system - before[who].system,
-    });
-    const [d, n] = [spent("dispatcher"), spent("nats")];
+    const cpu = await cpuPer1kDuring(
+      count,
+      { dispatcher: dispatcherCpu, nats: () => cpuSplitMs(server.pid) },
+      async () => {
+        const serverProfile = serverProfileFile
+          ? fetch(`http://127.0.0.1:${profPort}/debug/pprof/profile?seconds=${serverProfileSeconds}`).then(
+              async (res) => {
+                if (!res.ok) throw new Error(`nats-server's profile: HTTP ${res.status}`);
+                writeFileSync(serverProfileFile, Buffer.from(await res.arrayBuffer()));
+              },
+            )
+          : Promise.resolve();
+        await hook.waitForDeliveries(count, 300_000);
+        await serverProfile;
+      },
+    );
     console.log(
       JSON.stringify({
         engineRoot,
         count,
         dispatchers: dispatcherCopies,
-        drainS: (last - start) / 1000,
-        dispatcherCpuPer1k: per1k(d.user + d.system),
-        natsCpuPer1k: per1k(n.user + n.system),
+        drainS: (hook.lastArrivalMs - start) / 1000,
+        dispatcherCpuPer1k: cpu.dispatcher.all,
+        natsCpuPer1k: cpu.nats.all,
         // of which in the kernel (syscalls: socket writes and reads, fsyncs)
-        dispatcherSystemPer1k: per1k(d.system),
-        natsSystemPer1k: per1k(n.system),
+        dispatcherSystemPer1k: cpu.dispatcher.system,
+        natsSystemPer1k: cpu.nats.system,
         duplicates: hook.duplicates,
       }),
     );

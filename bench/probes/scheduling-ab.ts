@@ -4,8 +4,8 @@
  * same count of timers) in the same minute, the checkouts' order alternating from round to
  * round. Prints one line per run: the engine's rate over the peer's and over the ceiling (the
  * ratios the two scheduling goals read), the three rates, and the scheduler's and nats-server's
- * CPU per 1000 follow-ups. The other peers of the full bench are left out, so a round of two checkouts takes
- * about two minutes instead of five. Read the ratios of runs paired in a round, not their
+ * CPU per 1000 follow-ups. The other peers of the full bench are left out, so a round of two
+ * checkouts takes about two minutes instead of five. Read the ratios of runs paired in a round, not their
  * absolute rates, which move by a third within an hour on a shared machine.
  *
  *   npx tsx bench/probes/scheduling-ab.ts <rounds> <checkout> [<checkout>...] [--leads N]

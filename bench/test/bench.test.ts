@@ -6,6 +6,7 @@ import { judgeGoals } from "../goals.js";
 import { parseOptions } from "../options.js";
 import { REDIS_PERSISTENCE_ARGS } from "../peers/redis.js";
 import { summarizeCpuProfile } from "../pprof.js";
+import { cpuPer1kDuring } from "../processes.js";
 import { renderGoals, renderWorkload } from "../report.js";
 import { median, percentileOfSorted, ratio, summarizeLateness } from "../stats.js";
 import { ceilingNotes } from "../workloads/limits.js";
@@ -181,6 +182,21 @@ describe("goals", () => {
     expect(table).toContain(
       "| Intake at least 0.8x the bare publish route | 0.75× | >= 0.80 | **missed** | x |",
     );
+  });
+});
+
+describe("CPU per 1000", () => {
+  it("takes what each reader's processes spent while the work ran, in all and in the kernel", async () => {
+    const counters = { a: { user: 100, system: 40 }, b: { user: 7, system: 0 } };
+    const cpu = await cpuPer1kDuring(
+      2000,
+      { a: () => ({ ...counters.a }), b: () => ({ ...counters.b }) },
+      async () => {
+        counters.a = { user: 130, system: 50 };
+        counters.b = { user: 9, system: 1 };
+      },
+    );
+    expect(cpu).toEqual({ a: { all: 20, system: 5 }, b: { all: 2, system: 1 } });
   });
 });
 

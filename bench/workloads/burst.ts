@@ -38,22 +38,22 @@ function leadTimeMs(ctx: BenchContext, system: SystemName): number {
 }
 
 /** The start of the due second: a whole second at least `leadMs` from now. */
-function dueSecond(leadMs: number): number {
+export function dueSecond(leadMs: number): number {
   return Math.ceil((Date.now() + leadMs) / 1000) * 1000;
 }
 
-function dueAt(start: number, index: number, count: number): number {
+/** When follow-up `index` of `count` is due: spread evenly over the second from `start`. */
+export function dueAt(start: number, index: number, count: number): number {
   return start + Math.floor((index * 1000) / count);
 }
 
 function lateness(hook: FollowupHook, start: number): Record<string, number> {
   const summary = summarizeLateness(hook.deliveries.map((d) => d.arrivedAtMs - d.dueAtMs));
-  const last = hook.deliveries.reduce((latest, d) => Math.max(latest, d.arrivedAtMs), 0);
   return {
     p50: summary.p50,
     p99: summary.p99,
     max: summary.max,
-    drain: (last - start) / 1000,
+    drain: (hook.lastArrivalMs - start) / 1000,
     early: summary.early,
   };
 }

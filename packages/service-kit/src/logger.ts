@@ -1,3 +1,4 @@
+import { isoNow } from "@followup/contracts";
 import { type Logger, type LoggerOptions, pino } from "pino";
 
 export type { Logger } from "pino";
@@ -34,29 +35,12 @@ export function createLogger(options: {
   const config: LoggerOptions = {
     level: options.level ?? "info",
     base: { service: options.service, pid: process.pid },
-    timestamp: isoTimeOncePerMs(),
+    // pino's isoTime, with the date formatted once per millisecond (a line per lead of a batch).
+    timestamp: () => `,"time":"${isoNow()}"`,
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     formatters: { level: (label) => ({ level: label }) },
   };
   return pino(config, options.destination ?? linesTogether(stdoutDestination()));
-}
-
-/**
- * pino's isoTime (`,"time":"<ISO 8601>"`), formatted once per millisecond: the lines of a batch,
- * a line per lead, are written within a few milliseconds, and formatting the date was a fifth
- * of such a line's cost. The same text as isoTime for every line.
- */
-function isoTimeOncePerMs(): () => string {
-  let lastMs = Number.NaN;
-  let last = "";
-  return () => {
-    const ms = Date.now();
-    if (ms !== lastMs) {
-      lastMs = ms;
-      last = `,"time":"${new Date(ms).toISOString()}"`;
-    }
-    return last;
-  };
 }
 
 /**
